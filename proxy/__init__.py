@@ -1,0 +1,1 @@
+"""The aiohttp click-time proxy."""

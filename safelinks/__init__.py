@@ -1,0 +1,1 @@
+"""The safelinks command and the process that composes the roles."""
