@@ -1,0 +1,71 @@
+"""Telling clicks from link previews, prefetchers and scanners.
+
+Teams, Slack, Outlook and mail-security scanners fetch links to preview or vet them. Those fetches
+must never count as clicks, never raise alerts, and never be sent on to a possibly risky page, so
+they get a neutral page instead. A person's browser can also send HEAD; HEAD is never a click.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Substrings of user agents that fetch links without a person behind them.
+_PREVIEW_AGENTS = (
+    "skypeuripreview",  # Teams and Skype link previews
+    "microsoft office",  # Office's own fetches ("Microsoft Office Existence Discovery", Outlook)
+    "ms-office",
+    "microsoftpreview",
+    "bingpreview",
+    "outlook-ios",
+    "office365",
+    "slackbot",
+    "slack-imgproxy",
+    "discordbot",
+    "twitterbot",
+    "facebookexternalhit",
+    "linkedinbot",
+    "whatsapp",
+    "telegrambot",
+    "googlebot",
+    "google-safety",
+    "googleimageproxy",
+    "applebot",
+    "yahoo! slurp",
+    "mimecast",
+    "proofpoint",
+    "barracuda",
+    "symantec",
+    "trendmicro",
+    "forcepoint",
+    "ironport",
+    "urldefense",
+    "python-requests",
+    "python-urllib",
+    "aiohttp",
+    "go-http-client",
+    "curl/",
+    "wget/",
+    "libwww",
+    "java/",
+    "okhttp",
+    "headlesschrome",
+    "phantomjs",
+)
+_GENERIC_BOT = re.compile(r"\b(bot|crawler|spider|preview|scanner|fetcher|monitor|validator)\b", re.I)
+
+
+def is_automated(method: str, user_agent: str | None, purpose: str | None = None) -> str | None:
+    """Why a request is not a person's click, or None if it looks like one."""
+    if method == "HEAD":
+        return "HEAD request"
+    if purpose and purpose.lower() in ("prefetch", "preview"):
+        return f"prefetch ({purpose})"
+    if not user_agent or not user_agent.strip():
+        return "no user agent"
+    ua = user_agent.lower()
+    for marker in _PREVIEW_AGENTS:
+        if marker in ua:
+            return f"preview or scanner agent ({marker.strip('/')})"
+    if _GENERIC_BOT.search(ua):
+        return "automated agent"
+    return None

@@ -1,0 +1,30 @@
+"""Mounting the proxy's routes on an application (the process composition owns the application)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy import routes
+from proxy.pages import Pages, security_headers
+from shared.metrics import Histogram
+from shared.services import SERVICES
+
+
+def setup_proxy(app: web.Application) -> None:
+    """Add the click-time proxy to ``app``; its services must be set under ``SERVICES`` before start."""
+    app[routes.PAGES] = Pages()
+    app[routes.LATENCY] = Histogram("safelinks_click_seconds", "Time to answer a click, recording included.")
+    if security_headers not in app.middlewares:
+        app.middlewares.append(security_headers)
+    app.on_startup.append(_register_latency)
+    app.router.add_route("GET", "/v1/url", routes.click)  # also answers HEAD, as a non-click
+    app.router.add_route("POST", "/v1/url/continue", routes.click_through)
+    app.router.add_route("GET", "/v1/url/continue", routes.continue_get, allow_head=False)
+    app.router.add_route("GET", "/v1/back", routes.back)
+    app.router.add_route("GET", "/v1/static/{name}", routes.static)
+    app.router.add_route("GET", "/healthz", routes.healthz)
+    app.router.add_route("GET", "/metrics", routes.metrics)
+
+
+async def _register_latency(app: web.Application) -> None:
+    app[SERVICES].metrics.register(app[routes.LATENCY])

@@ -1,0 +1,74 @@
+"""Reading a wrapped link's query string strictly: anything odd is refused, never guessed at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+MAX_URL_BYTES = 8192
+_ALLOWED_SCHEMES = ("http", "https")
+
+
+class BadLink(Exception):
+    """The request is not a well-formed wrapped link. ``status`` is the 4xx to answer with."""
+
+    def __init__(self, status: int, title: str, message: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.url = url
+
+
+@dataclass(frozen=True, slots=True)
+class LinkParams:
+    url: str
+    data: str
+    sig: str
+
+
+def parse_link_query(raw_query: str) -> LinkParams:
+    """The url/data/sig of a wrapped link, from the raw (still percent-encoded) query string."""
+    if len(raw_query) > 4 * MAX_URL_BYTES:
+        raise BadLink(414, "This link is too long", "The link is longer than Safe Links accepts.")
+    try:
+        pairs = parse_qsl(raw_query, keep_blank_values=True, strict_parsing=True, errors="strict",
+                          max_num_fields=8)
+    except UnicodeDecodeError:
+        raise BadLink(400, "This link is damaged", "The link contains characters that are not valid text.") from None
+    except ValueError:
+        raise BadLink(400, "This link is damaged", "The link's parameters could not be read.") from None
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        if key in fields:
+            # Two values for one name is how parameter-pollution attacks start.
+            raise BadLink(400, "This link is damaged", f"The link has more than one '{key}' parameter.")
+        fields[key] = value
+    missing = [k for k in ("url", "data", "sig") if not fields.get(k)]
+    if missing:
+        raise BadLink(400, "This link is incomplete",
+                      f"The link is missing its {', '.join(missing)} part. It may have been cut off when copied.")
+    url = fields["url"]
+    if len(url.encode("utf-8")) > MAX_URL_BYTES:
+        raise BadLink(414, "This link is too long", "The address is longer than 8 KB, which Safe Links refuses.")
+    check_target(url)
+    return LinkParams(url, fields["data"], fields["sig"])
+
+
+def check_target(url: str) -> None:
+    """Only plain http(s) addresses are ever sent on to."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise BadLink(400, "This link is damaged", "The address contains control characters (such as line breaks).")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise BadLink(400, "This link is damaged", "The address could not be read.", url) from None
+    if parts.scheme.lower() not in _ALLOWED_SCHEMES:
+        raise BadLink(400, "This kind of link can't be opened",
+                      "Safe Links only opens web addresses (http and https).", url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise BadLink(400, "This link is damaged", "The address has no website name.", url)

@@ -1,0 +1,80 @@
+"""The pages a person sees: rendered with autoescaping, served with headers that lock them down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from aiohttp import web
+
+CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    org_name: str | None
+    logo_url: str | None
+    custom_text: str | None
+
+
+class Pages:
+    """Renders the proxy's templates."""
+
+    def __init__(self) -> None:
+        self._env = jinja2.Environment(
+            loader=jinja2.PackageLoader("proxy", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, template: str, *, status: int = 200, branding: Branding | None = None,
+               **context: Any) -> web.Response:
+        html = self._env.get_template(template).render(
+            branding=branding or Branding(None, None, None), **context
+        )
+        return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
+
+    def error(self, status: int, title: str, message: str, *, url: str | None = None,
+              branding: Branding | None = None) -> web.Response:
+        return self.render("error.html", status=status, title=title, message=message,
+                           url=url, host=host_of(url), branding=branding)
+
+
+def host_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every proxy answer, page or redirect, carries the same protective headers."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        raise
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,281 @@
+"""The click-time proxy's routes: the click, the click-through, health, metrics and static files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from importlib import resources
+
+from aiohttp import web
+
+from proxy import tokens
+from proxy.agents import is_automated
+from proxy.decision import Outcome, Page, decide
+from proxy.linkparams import BadLink, check_target, parse_link_query
+from proxy.pages import Branding, Pages, host_of
+from shared.clicks import ActionType, Click, anonymize_ip
+from shared.events import ClickRecorded
+from shared.metrics import Histogram
+from shared.policy import SafeLinksPolicy
+from shared.services import SERVICES, Services
+from shared.signing import LinkContext, LinkStatus
+from shared.store import DuplicateKey, StoreError
+from shared.tabl import TablAction
+from shared.urls import URLError
+from shared.verdicts import VerdictResult
+
+log = logging.getLogger("safelinks.proxy")
+PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
+LATENCY: web.AppKey[Histogram] = web.AppKey("click-latency", Histogram)
+_SCAN_REFRESH_SECONDS = 5
+_STATIC = {"safelinks.css": "text/css", "safelinks.js": "text/javascript"}
+
+
+def _branding(policy: SafeLinksPolicy) -> Branding:
+    b = policy.branding
+    return Branding(b.name if b else None, str(b.logo_url) if b and b.logo_url else None,
+                    policy.custom_notification_text)
+
+
+def _client_ip(request: web.Request, services: Services) -> str | None:
+    if services.settings.trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            # The nearest proxy appends the address it saw: the rightmost entry is the one we trust.
+            return forwarded.split(",")[-1].strip() or request.remote
+    return request.remote
+
+
+async def click(request: web.Request) -> web.StreamResponse:
+    """GET (or HEAD) /v1/url: decide, record, answer."""
+    services = request.app[SERVICES]
+    pages = request.app[PAGES]
+    started = time.perf_counter()
+    try:
+        params = parse_link_query(request.rel_url.raw_query_string)
+    except BadLink as exc:
+        return _reject(request, services, pages, exc)
+    decoded = services.signer.verify(params.url, params.data, params.sig)
+    if decoded.status is not LinkStatus.VALID or decoded.context is None:
+        message = {
+            LinkStatus.UNKNOWN_KEY: "This link was signed with a key this service no longer has.",
+            LinkStatus.MALFORMED: "The link's context could not be read.",
+        }.get(decoded.status, "This link has been altered since it was made, so it can't be trusted.")
+        return _reject(request, services, pages, BadLink(400, "This link is not valid", message, params.url))
+    ctx = decoded.context
+    why_not = is_automated(request.method, request.headers.get("User-Agent"),
+                           request.headers.get("Sec-Purpose") or request.headers.get("Purpose"))
+    if why_not is not None:
+        services.metrics.counter("safelinks_automated_requests_total",
+                                 "Previews, prefetches and scanners answered without counting a click.").inc(
+            reason=why_not.split(" (")[0])
+        return pages.render("preview.html")
+
+    resolution = services.policies.resolve(ctx.recipient)
+    policy = resolution.policy
+    now = services.clock()
+    tenant = services.tenant_list.match(params.url, now)
+    verdict: VerdictResult | None = None
+    if tenant is None:
+        try:
+            if policy.scan_urls:
+                verdict = await services.verdicts.wait_for(params.url, policy.scan_wait_seconds)
+            else:
+                verdict = await services.verdicts.check(params.url)
+        except URLError as exc:
+            return _reject(request, services, pages, BadLink(400, "This link can't be checked", str(exc), params.url))
+        except Exception:  # fail closed: an answer we could not make is an error page, not a redirect
+            log.exception("verdict lookup failed for %s", host_of(params.url))
+    outcome = decide(policy, ctx.workload, tenant.action if tenant else None, verdict)
+    record = _click(services, request, ctx, params.url, outcome, verdict, policy.name, policy.track_clicks)
+    try:
+        await _record(services, record)
+    except StoreError as exc:
+        log.error("click not recorded, answering with an error page: %s", exc)
+        return pages.error(503, "Safe Links can't check this link right now",
+                           "The link could not be checked. Try again in a minute.", url=params.url,
+                           branding=_branding(policy))
+    services.bus.publish(ClickRecorded(record))
+    request.app[LATENCY].observe(time.perf_counter() - started)
+    return _answer(services, pages, outcome, record, verdict, policy)
+
+
+def _click(services: Services, request: web.Request, ctx: LinkContext, url: str, outcome: Outcome,
+           verdict: VerdictResult | None, policy_name: str, track: bool) -> Click:
+    ip = _client_ip(request, services)
+    if services.settings.anonymize_ip:
+        ip = anonymize_ip(ip)
+    threats = verdict.threat_types if verdict and outcome.source == verdict.source else ()
+    methods = (verdict.detection_method,) if verdict and verdict.detection_method and threats else ()
+    if outcome.source == "tenant-block":
+        methods = ("TenantBlocked",)
+    return Click(
+        report_id=str(uuid.uuid4()),
+        timestamp=services.clock(),
+        url=url,
+        action_type=outcome.action,
+        workload=ctx.workload,
+        verdict=outcome.verdict.value,
+        # TrackClicks off: the click still counts (for alerts on the URL) but carries nobody's identity.
+        account_upn=ctx.recipient if track else None,
+        account_object_id=ctx.recipient_id if track else None,
+        network_message_id=ctx.message,
+        threat_types=threats,
+        detection_methods=methods,
+        ip_address=ip if track else None,
+        url_chain=(url,),
+        tenant_id=ctx.tenant,
+        team_id=ctx.team,
+        channel_id=ctx.channel,
+        conversation_id=ctx.conversation,
+        message_id=ctx.message,
+        sender=ctx.sender,
+        recipient=ctx.recipient,
+        user_agent=(request.headers.get("User-Agent") or "")[:512] if track else None,
+        policy=policy_name,
+        verdict_source=outcome.source,
+    )
+
+
+async def _record(services: Services, record: Click) -> None:
+    """Write the click before answering; with ``db_unavailable=wait`` keep trying for a while."""
+    deadline = time.monotonic() + (15.0 if services.settings.db_unavailable == "wait" else 0.0)
+    delay = 0.1
+    while True:
+        try:
+            await services.clicks.record(record)
+        except DuplicateKey:
+            raise
+        except StoreError:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            services.metrics.counter("safelinks_clicks_total", "Clicks recorded, by action.").inc(
+                action=record.action_type.value, clicked_through=str(record.is_clicked_through).lower())
+            return
+
+
+def _answer(services: Services, pages: Pages, outcome: Outcome, record: Click,
+            verdict: VerdictResult | None, policy: SafeLinksPolicy) -> web.StreamResponse:
+    branding = _branding(policy)
+    url, host = record.url, host_of(record.url)
+    token = (tokens.issue(services.keyring, record.report_id, services.settings.click_through_token_ttl)
+             if outcome.click_through else None)
+    if outcome.page is Page.REDIRECT:
+        raise web.HTTPFound(url)
+    if outcome.page is Page.WARNING:
+        return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
+                            verdict=outcome.verdict.value,
+                            threats=list(verdict.threat_types) if verdict else [],
+                            reasons=list(verdict.reasons) if verdict else [],
+                            notice=verdict.notice if verdict else None)
+    if outcome.page is Page.TENANT_BLOCKED:
+        return pages.render("blocked.html", branding=branding, url=url, host=host, token=None)
+    if outcome.page is Page.SCAN_IN_PROGRESS:
+        return pages.render("scan.html", branding=branding, url=url, host=host, token=token,
+                            refresh_seconds=_SCAN_REFRESH_SECONDS,
+                            continue_label="Continue without waiting (not recommended)")
+    return pages.error(502, "This link can't be opened right now",
+                       "Something went wrong while checking this link, so it was not opened.",
+                       url=url, branding=branding)
+
+
+def _reject(request: web.Request, services: Services, pages: Pages, exc: BadLink) -> web.Response:
+    services.metrics.counter("safelinks_rejected_requests_total", "Requests refused as bad input.").inc(
+        status=str(exc.status))
+    log.warning("rejected %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
+    return pages.error(exc.status, exc.title, exc.message, url=exc.url)
+
+
+async def click_through(request: web.Request) -> web.StreamResponse:
+    """POST /v1/url/continue: the user chose "Continue anyway"; the token says which view."""
+    services = request.app[SERVICES]
+    pages = request.app[PAGES]
+    origin = request.headers.get("Origin")
+    if origin and origin not in ("null", services.settings.public_url, f"{request.scheme}://{request.host}"):
+        return _reject(request, services, pages, BadLink(403, "This request was refused",
+                                                         "The request did not come from this Safe Links page."))
+    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        return _reject(request, services, pages, BadLink(403, "This request was refused",
+                                                         "The request did not come from this Safe Links page."))
+    if request.content_length is not None and request.content_length > 4096:
+        return _reject(request, services, pages, BadLink(413, "This request was refused", "The request is too large."))
+    form = await request.post()
+    token = form.get("token")
+    if not isinstance(token, str) or not token:
+        return _reject(request, services, pages, BadLink(400, "This request was refused", "The request is incomplete."))
+    try:
+        report_id = tokens.verify(services.keyring, token)
+    except tokens.TokenError as exc:
+        expired = "expired" in str(exc)
+        message = ("This page has expired. Open the link again to get a fresh check."
+                   if expired else "This request could not be verified.")
+        return _reject(request, services, pages, BadLink(410 if expired else 403, "This request was refused", message))
+    view = await services.clicks.get_view(report_id)
+    if view is None or view.action_type not in (ActionType.CLICK_BLOCKED, ActionType.URL_SCAN_IN_PROGRESS):
+        return _reject(request, services, pages, BadLink(403, "This request was refused",
+                                                         "There is no warning page to continue from."))
+    check_target(view.url)
+    policy = services.policies.resolve(view.recipient).policy
+    tenant = services.tenant_list.match(view.url, services.clock())
+    # The decision is made again now: a policy or block-list change since the warning wins.
+    if not policy.allow_click_through or (tenant is not None and tenant.action is TablAction.BLOCK):
+        return _reject(request, services, pages, BadLink(403, "This website can't be opened",
+                                                         "Your organization does not allow opening it.", view.url))
+    ip = _client_ip(request, services)
+    if services.settings.anonymize_ip:
+        ip = anonymize_ip(ip)
+    through = view.clicked_through(services.clock(), ip if policy.track_clicks else None,
+                                   (request.headers.get("User-Agent") or "")[:512] if policy.track_clicks else None)
+    try:
+        await _record(services, through)
+    except DuplicateKey:
+        return _reject(request, services, pages, BadLink(409, "This page was already used",
+                                                         "Open the link again to get a fresh check.", view.url))
+    except StoreError as exc:
+        log.error("click-through not recorded: %s", exc)
+        return pages.error(503, "Safe Links can't open this link right now", "Try again in a minute.", url=view.url)
+    services.bus.publish(ClickRecorded(through))
+    raise web.HTTPSeeOther(view.url)
+
+
+async def continue_get(request: web.Request) -> web.Response:
+    """A GET of the click-through does nothing: link scanners must never click through."""
+    services = request.app[SERVICES]
+    return _reject(request, services, request.app[PAGES],
+                   BadLink(405, "This page can't be opened directly", "Use the button on the warning page."))
+
+
+async def back(request: web.Request) -> web.Response:
+    return request.app[PAGES].render("back.html")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        await services.db.fetchone("SELECT 1 AS ok")
+        db_ok = True
+    except Exception:
+        db_ok = False
+    sources = services.verdicts.health_report()
+    body = {"status": "ok" if db_ok else "degraded", "database": db_ok, "verdict_sources": sources}
+    return web.json_response(body, status=200 if db_ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[SERVICES].metrics.render(), content_type="text/plain",
+                        charset="utf-8", headers={"Cache-Control": "no-store"})
+
+
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    kind = _STATIC.get(name)
+    if kind is None:
+        raise web.HTTPNotFound()
+    body = resources.files("proxy").joinpath("static", name).read_bytes()
+    return web.Response(body=body, content_type=kind, headers={"Cache-Control": "public, max-age=3600"})
+

@@ -1,0 +1,45 @@
+"""What every command shares: reading settings, opening services, failing with a reason."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from shared.config import ConfigError, Settings, load_settings
+from shared.services import Services, open_services
+from shared.signing import SigningError
+from shared.store import StoreError
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A command failed for a reason the user can act on; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    try:
+        overrides = {"config_file": args.config} if getattr(args, "config", None) else {}
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise CliError(f"bad configuration: {exc}", 2) from None
+
+
+def with_services(args: argparse.Namespace, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the services (no background tasks), run ``work``, close them."""
+    settings = settings_from(args)
+
+    async def run() -> T:
+        async with open_services(settings, background=False) as services:
+            return await work(services)
+
+    try:
+        return asyncio.run(run())
+    except (StoreError, SigningError) as exc:
+        raise CliError(str(exc)) from None

@@ -1,0 +1,55 @@
+"""The application factory that ``safelinks serve`` and the tests share.
+
+One process runs every role by default; ``--role`` splits them. The proxy role serves clicks; the bot
+role serves ``/api/messages``; the worker role runs background jobs (alerts, deliveries, feeds).
+Every role opens the same services on the same store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+
+from proxy.app import setup_proxy
+from shared.config import Role, Settings
+from shared.services import SERVICES, Clock, Services, open_services, utc_now
+from shared.verdicts.model import VerdictProvider
+
+log = logging.getLogger("safelinks")
+RoleSetup = Callable[[web.Application, Settings], None]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    role: Role | None = None,
+    clock: Clock = utc_now,
+    providers: Sequence[VerdictProvider] = (),
+    refresh_every: float = 2.0,
+) -> web.Application:
+    """Build the application for ``role`` (default: the configured one)."""
+    role = role or settings.role
+    app = web.Application(client_max_size=1024 * 1024)
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(settings, clock=clock, providers=providers,
+                                 refresh_every=refresh_every) as services:
+            app[SERVICES] = services
+            yield
+
+    app.cleanup_ctx.append(services_ctx)
+    if role in ("all", "proxy"):
+        setup_proxy(app)
+    else:
+        # Every role answers health checks, so a load balancer can watch it.
+        from proxy import routes
+
+        app.router.add_get("/healthz", routes.healthz)
+        app.router.add_get("/metrics", routes.metrics)
+    return app
+
+
+def services_of(app: web.Application) -> Services:
+    return app[SERVICES]

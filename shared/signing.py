@@ -1,0 +1,261 @@
+"""Signed wrapped links: ``{public_url}/v1/url?url=<original>&data=<context>&sig=<mac>``.
+
+The original URL stays readable in the link, as in Safe Links. ``data`` is the click context (workload,
+tenant, Teams message reference, sender, recipient, issue time, key id) as base64url JSON, and ``sig``
+is HMAC-SHA256 over ``url`` and ``data``. Several keys may be configured with one active, so keys
+rotate without breaking links already sent. Nothing without a valid signature is ever redirected.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from shared.clicks import Workload
+
+WRAP_PATH = "/v1/url"
+_MIN_KEY_BYTES = 16
+
+
+class SigningError(Exception):
+    """Base of the signing errors."""
+
+
+class KeyConfigError(SigningError):
+    """The configured signing keys are unusable."""
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkContext:
+    """Who the link was made for and where it was shown. Short keys keep the link short."""
+
+    workload: Workload = Workload.TEAMS
+    tenant: str | None = None
+    team: str | None = None
+    channel: str | None = None
+    conversation: str | None = None
+    message: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    recipient_id: str | None = None
+    issued_at: int = 0
+    key_id: str = ""
+
+    _SHORT = {
+        "workload": "w",
+        "tenant": "t",
+        "team": "tm",
+        "channel": "ch",
+        "conversation": "c",
+        "message": "m",
+        "sender": "s",
+        "recipient": "r",
+        "recipient_id": "ri",
+        "issued_at": "i",
+        "key_id": "k",
+    }
+
+    def encode(self) -> str:
+        values = {self._SHORT[k]: v for k, v in asdict(self).items() if v not in (None, "")}
+        values["w"] = self.workload.value
+        return _b64e(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+    @classmethod
+    def decode(cls, data: str) -> LinkContext:
+        try:
+            raw = json.loads(_b64d(data).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SigningError("the link's context is not readable") from exc
+        if not isinstance(raw, dict):
+            raise SigningError("the link's context is not readable")
+        long = {v: k for k, v in cls._SHORT.items()}
+        kwargs: dict[str, Any] = {}
+        for short, value in raw.items():
+            name = long.get(short)
+            if name is None:
+                continue
+            if name == "workload":
+                value = Workload.parse(str(value))
+            elif name == "issued_at":
+                value = int(value)
+            else:
+                value = str(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    def issued(self) -> datetime | None:
+        return datetime.fromtimestamp(self.issued_at, UTC) if self.issued_at else None
+
+
+class LinkStatus(StrEnum):
+    VALID = "valid"
+    TAMPERED = "tampered"
+    UNKNOWN_KEY = "unknown key"
+    MALFORMED = "malformed"
+    NOT_OURS = "not a wrapped link"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedLink:
+    status: LinkStatus
+    url: str | None
+    context: LinkContext | None
+    detail: str = ""
+
+
+class Keyring:
+    """The signing keys: one active for new links, all of them accepted on old ones."""
+
+    def __init__(self, keys: dict[str, bytes], active: str) -> None:
+        if active not in keys:
+            raise KeyConfigError(f"active signing key {active!r} is not among the configured keys")
+        for kid, key in keys.items():
+            if len(key) < _MIN_KEY_BYTES:
+                raise KeyConfigError(f"signing key {kid!r} is shorter than {_MIN_KEY_BYTES} bytes")
+            if not kid or any(ch in kid for ch in ":,\"'") or len(kid) > 32:
+                raise KeyConfigError(f"signing key id {kid!r} must be 1-32 chars without : , or quotes")
+        self._keys = dict(keys)
+        self.active = active
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    def key(self, kid: str) -> bytes | None:
+        return self._keys.get(kid)
+
+    def derived(self, purpose: str, kid: str | None = None) -> bytes:
+        """A separate key per purpose, so a MAC made for one thing never verifies as another."""
+        base = self._keys[kid or self.active]
+        return hmac.new(base, purpose.encode("ascii"), hashlib.sha256).digest()
+
+    @classmethod
+    def parse(cls, spec: str, active: str = "") -> Keyring:
+        """Keys from ``kid:secret,kid2:secret2``; secrets in hex or base64url."""
+        keys: dict[str, bytes] = {}
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            kid, sep, secret = part.partition(":")
+            if not sep or not secret:
+                raise KeyConfigError(f"signing key {part[:8]}… must look like kid:secret")
+            keys[kid.strip()] = _decode_secret(secret.strip())
+        if not keys:
+            raise KeyConfigError("no signing keys given")
+        return cls(keys, active or next(iter(keys)))
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> Keyring:
+        """The generated keyring in the data directory, made once on first start and reused."""
+        path = data_dir / "signing-keys.json"
+        if path.exists():
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+                return cls({k: _b64d(v) for k, v in raw["keys"].items()}, raw["active"])
+            except (KeyError, ValueError, TypeError) as exc:
+                raise KeyConfigError(f"{path} is damaged: {exc}") from exc
+        data_dir.mkdir(parents=True, exist_ok=True)
+        kid = "k" + datetime.now(UTC).strftime("%Y%m%d")
+        ring = cls({kid: secrets.token_bytes(32)}, kid)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"active": kid, "keys": {kid: _b64e(ring._keys[kid])}}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            # Another process may have won the race: keep whichever key landed first.
+            os.link(tmp, path)
+        except FileExistsError:
+            os.unlink(tmp)
+            return cls.load_or_create(data_dir)
+        os.unlink(tmp)
+        return ring
+
+
+def _decode_secret(secret: str) -> bytes:
+    try:
+        if len(secret) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in secret):
+            return bytes.fromhex(secret)
+        return _b64d(secret)
+    except ValueError as exc:
+        raise KeyConfigError("a signing key secret is neither hex nor base64url") from exc
+
+
+def _mac(key: bytes, url: str, data: str) -> str:
+    # Length-prefix the URL so no split of url+data collides with another split.
+    msg = f"{len(url)}:{url}|{data}".encode()
+    return _b64e(hmac.new(key, msg, hashlib.sha256).digest())
+
+
+class LinkSigner:
+    """Makes and checks wrapped links for one public base URL."""
+
+    def __init__(self, keyring: Keyring, public_url: str) -> None:
+        self.keyring = keyring
+        self.public_url = public_url.rstrip("/")
+        self._prefix = self.public_url + WRAP_PATH + "?"
+
+    def is_wrapped(self, url: str) -> bool:
+        """Our own links are never wrapped twice."""
+        return url.startswith(self._prefix)
+
+    def wrap(self, url: str, context: LinkContext, *, now: datetime | None = None) -> str:
+        if self.is_wrapped(url):
+            return url
+        issued = int((now or datetime.now(UTC)).timestamp())
+        ctx = LinkContext(**{**_ctx_dict(context), "issued_at": issued, "key_id": self.keyring.active})
+        data = ctx.encode()
+        key = self.keyring.key(self.keyring.active)
+        assert key is not None
+        sig = _mac(key, url, data)
+        return f"{self._prefix}url={quote(url, safe='')}&data={data}&sig={sig}"
+
+    def verify(self, url: str, data: str, sig: str) -> DecodedLink:
+        """Check the parameters of a wrapped link as they arrived."""
+        try:
+            context = LinkContext.decode(data)
+        except (SigningError, ValueError) as exc:
+            return DecodedLink(LinkStatus.MALFORMED, url, None, str(exc))
+        key = self.keyring.key(context.key_id)
+        if key is None:
+            return DecodedLink(LinkStatus.UNKNOWN_KEY, url, context, f"key id {context.key_id!r}")
+        if not hmac.compare_digest(_mac(key, url, data), sig):
+            return DecodedLink(LinkStatus.TAMPERED, url, context, "signature does not match")
+        return DecodedLink(LinkStatus.VALID, url, context)
+
+    def decode(self, link: str) -> DecodedLink:
+        """Take a whole wrapped link apart (for ``safelinks decode``)."""
+        parts = urlsplit(link.strip())
+        if parts.path.rstrip("/") != WRAP_PATH:
+            return DecodedLink(LinkStatus.NOT_OURS, None, None, f"path is not {WRAP_PATH}")
+        try:
+            fields = dict(parse_qsl(parts.query, strict_parsing=True, errors="strict"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return DecodedLink(LinkStatus.MALFORMED, None, None, f"query string: {exc}")
+        missing = [k for k in ("url", "data", "sig") if not fields.get(k)]
+        if missing:
+            return DecodedLink(LinkStatus.MALFORMED, fields.get("url"), None, f"missing {', '.join(missing)}")
+        return self.verify(fields["url"], fields["data"], fields["sig"])
+
+
+def _ctx_dict(ctx: LinkContext) -> dict[str, Any]:
+    return {k: getattr(ctx, k) for k in LinkContext._SHORT}

@@ -1,0 +1,94 @@
+"""Group commit: many concurrent callers, one transaction, and each caller waits for its commit.
+
+A caller's ``write`` returns only after the transaction holding its row has committed, so a click
+is durable before the proxy answers. The writer flushes as soon as the queue drains instead of
+waiting on a timer: under light load each row commits alone at once, under heavy load rows that
+arrived during the previous commit share the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from shared.store.database import Database
+from shared.store.errors import DuplicateKey, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class BatchWriter:
+    """Inserts rows of one statement in group-committed batches."""
+
+    def __init__(self, db: Database, sql: str, *, max_batch: int = 256) -> None:
+        self._db = db
+        self._sql = sql
+        self._max = max_batch
+        self._queue: asyncio.Queue[tuple[Sequence[Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="batch-writer")
+
+    async def write(self, params: Sequence[Any]) -> None:
+        """Queue a row and wait until it is committed (raises the store's error if it is not)."""
+        if self._task is None:
+            raise StoreError("batch writer is not running")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((params, fut))
+        await fut
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[tuple[Sequence[Any], asyncio.Future[None]]]) -> None:
+        try:
+            async with self._db.transaction() as tx:
+                await tx.executemany(self._sql, [p for p, _ in batch])
+        except DuplicateKey:
+            # One bad row must not fail its neighbours: retry them one by one.
+            await self._commit_singly(batch)
+            return
+        except Exception as exc:  # the store's failure belongs to every waiting caller
+            log.error("batch commit failed (%d rows): %s", len(batch), exc)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            return
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _commit_singly(self, batch: list[tuple[Sequence[Any], asyncio.Future[None]]]) -> None:
+        for params, fut in batch:
+            try:
+                await self._db.execute(self._sql, params)
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            else:
+                if not fut.done():
+                    fut.set_result(None)

@@ -1,0 +1,163 @@
+"""Reading and writing clicks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.clicks import ActionType, Click, Workload, reversed_host
+from shared.store.batch import BatchWriter
+from shared.store.database import Database, Row
+
+_COLUMNS = (
+    "report_id, timestamp, url, url_rhost, action_type, account_upn, account_object_id, workload, "
+    "network_message_id, threat_types, detection_methods, ip_address, is_clicked_through, url_chain, "
+    "tenant_id, team_id, channel_id, conversation_id, message_id, sender, recipient, user_agent, "
+    "policy, verdict, verdict_source"
+)
+_INSERT = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
+
+
+def _params(c: Click) -> tuple[Any, ...]:
+    host = urlsplit(c.url).hostname or ""
+    return (
+        c.report_id,
+        c.timestamp.timestamp(),
+        c.url,
+        reversed_host(host),
+        c.action_type.value,
+        c.account_upn,
+        c.account_object_id,
+        c.workload.value,
+        c.network_message_id,
+        ",".join(c.threat_types),
+        ",".join(c.detection_methods),
+        c.ip_address,
+        c.is_clicked_through,
+        json.dumps(list(c.url_chain)),
+        c.tenant_id,
+        c.team_id,
+        c.channel_id,
+        c.conversation_id,
+        c.message_id,
+        c.sender,
+        c.recipient,
+        c.user_agent,
+        c.policy,
+        c.verdict,
+        c.verdict_source,
+    )
+
+
+def click_from_row(r: Row) -> Click:
+    def split(v: str | None) -> tuple[str, ...]:
+        return tuple(p for p in (v or "").split(",") if p)
+
+    return Click(
+        report_id=r["report_id"],
+        timestamp=datetime.fromtimestamp(r["timestamp"], UTC),
+        url=r["url"],
+        action_type=ActionType(r["action_type"]),
+        workload=Workload(r["workload"]),
+        verdict=r["verdict"],
+        account_upn=r["account_upn"],
+        account_object_id=r["account_object_id"],
+        network_message_id=r["network_message_id"],
+        threat_types=split(r["threat_types"]),
+        detection_methods=split(r["detection_methods"]),
+        ip_address=r["ip_address"],
+        is_clicked_through=bool(r["is_clicked_through"]),
+        url_chain=tuple(json.loads(r["url_chain"] or "[]")),
+        tenant_id=r["tenant_id"],
+        team_id=r["team_id"],
+        channel_id=r["channel_id"],
+        conversation_id=r["conversation_id"],
+        message_id=r["message_id"],
+        sender=r["sender"],
+        recipient=r["recipient"],
+        user_agent=r["user_agent"],
+        policy=r["policy"],
+        verdict_source=r["verdict_source"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClickFilter:
+    """Which clicks a listing wants. Empty fields match everything."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    user: str | None = None
+    url_contains: str | None = None
+    limit: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(self.since.timestamp())
+        if self.until is not None:
+            clauses.append("timestamp < ?")
+            params.append(self.until.timestamp())
+        if self.user:
+            clauses.append("LOWER(account_upn) = ?")
+            params.append(self.user.lower())
+        if self.url_contains:
+            clauses.append("url LIKE ?")
+            params.append(f"%{self.url_contains}%")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class ClickStore:
+    """Durable click log. ``record`` returns once the click is committed."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._writer = BatchWriter(db, _INSERT)
+
+    def start(self) -> None:
+        self._writer.start()
+
+    async def close(self) -> None:
+        await self._writer.close()
+
+    async def record(self, click: Click) -> None:
+        """Write a click and wait for its commit. A repeated click-through raises DuplicateKey."""
+        await self._writer.write(_params(click))
+
+    async def get_view(self, report_id: str) -> Click | None:
+        """The warning-page view (not the click-through) with this ReportId."""
+        row = await self._db.fetchone(
+            f"SELECT * FROM clicks WHERE report_id = ? AND is_clicked_through = {self._false}",
+            (report_id,),
+        )
+        return click_from_row(row) if row else None
+
+    async def list(self, flt: ClickFilter) -> list[Click]:
+        where, params = flt.where()
+        sql = f"SELECT * FROM clicks{where} ORDER BY timestamp DESC, id DESC"
+        if flt.limit:
+            sql += f" LIMIT {int(flt.limit)}"
+        return [click_from_row(r) for r in await self._db.fetchall(sql, params)]
+
+    async def stream(self, flt: ClickFilter) -> AsyncIterator[Click]:
+        where, params = flt.where()
+        async for row in self._db.iterate(f"SELECT * FROM clicks{where} ORDER BY timestamp, id", params):
+            yield click_from_row(row)
+
+    async def count(self) -> int:
+        row = await self._db.fetchone("SELECT COUNT(*) AS n FROM clicks")
+        return int(row["n"]) if row else 0
+
+    async def purge(self, older_than: datetime) -> int:
+        """Delete clicks older than the retention horizon; return how many."""
+        return await self._db.execute("DELETE FROM clicks WHERE timestamp < ?", (older_than.timestamp(),))
+
+    @property
+    def _false(self) -> str:
+        return "FALSE" if self._db.dialect == "postgresql" else "0"

@@ -1,0 +1,20 @@
+"""Change counters: a cached table's version, bumped in the writing transaction, polled by readers.
+
+Several replicas share one database; each keeps lookups in memory and reloads them when the
+counter moves, so a change made through any replica reaches every other within one poll.
+"""
+
+from __future__ import annotations
+
+from shared.store.database import Executor
+
+
+async def bump(tx: Executor, name: str) -> None:
+    changed = await tx.execute("UPDATE change_counters SET version = version + 1 WHERE name = ?", (name,))
+    if not changed:
+        await tx.execute("INSERT INTO change_counters (name, version) VALUES (?, 1)", (name,))
+
+
+async def read(db: Executor, name: str) -> int:
+    row = await db.fetchone("SELECT version FROM change_counters WHERE name = ?", (name,))
+    return int(row["version"]) if row else 0

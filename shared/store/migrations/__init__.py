@@ -1,0 +1,79 @@
+"""Numbered schema migrations, applied in order at start, each exactly once.
+
+Files are named ``NNNN_name.sql`` and written once for both backends; a few tokens stand for the
+types that differ: ``{{id}}`` (auto-increment primary key), ``{{real}}`` (a float timestamp or
+number), ``{{bool}}``, ``{{false}}``, ``{{true}}``, ``{{blob}}`` and ``{{bigint}}``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from importlib import resources
+
+from shared.store.database import Database
+
+_TOKENS = {
+    "sqlite": {
+        "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "real": "REAL",
+        "bool": "INTEGER",
+        "false": "0",
+        "true": "1",
+        "blob": "BLOB",
+        "bigint": "INTEGER",
+    },
+    "postgresql": {
+        "id": "BIGSERIAL PRIMARY KEY",
+        "real": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+        "false": "FALSE",
+        "true": "TRUE",
+        "blob": "BYTEA",
+        "bigint": "BIGINT",
+    },
+}
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def available() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL template) for every migration shipped, in order."""
+    found = []
+    for entry in resources.files(__package__).iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def render(template: str, dialect: str) -> str:
+    tokens = _TOKENS[dialect]
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: tokens[m.group(1)], template)
+
+
+async def migrate(db: Database) -> list[int]:
+    """Apply the migrations the database lacks; return the versions applied."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        f"applied_at {_TOKENS[db.dialect]['real']} NOT NULL)"
+    )
+    applied: list[int] = []
+    lock = getattr(db, "migration_lock", None)
+    if lock is not None:
+        # Several replicas may start together: one migrates, the others wait and then see it done.
+        async with lock():
+            return await _apply(db, applied)
+    return await _apply(db, applied)
+
+
+async def _apply(db: Database, applied: list[int]) -> list[int]:
+    done = {r["version"] for r in await db.fetchall("SELECT version FROM schema_migrations")}
+    for version, name, template in available():
+        if version in done:
+            continue
+        await db.run_script(  # type: ignore[attr-defined]
+            render(template, db.dialect)
+            + f"\nINSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, '{name}', {time.time()});"
+        )
+        applied.append(version)
+    return applied

@@ -1,0 +1,185 @@
+"""The embedded backend: SQLite in WAL mode, one writer thread and one reader thread.
+
+Each connection lives on its own thread so the event loop never waits on disk. Writes are
+serialised (SQLite allows one writer); reads run beside them, as WAL permits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.store.database import Dialect, Params, Row
+from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
+
+T = TypeVar("T")
+
+
+def _translate(exc: sqlite3.Error) -> StoreError:
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+        return DuplicateKey(str(exc))
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(str(exc))
+    return StoreError(str(exc))
+
+
+def _connect(path: str, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class _Conn:
+    """One connection pinned to one thread."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self.conn = conn
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.pool, fn, self.conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        self.pool.submit(self.conn.close).result()
+        self.pool.shutdown(wait=True)
+
+
+class _Tx:
+    """Statements run inside an open transaction on the writer connection."""
+
+    def __init__(self, writer: _Conn) -> None:
+        self._w = writer
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return await self._w.run(lambda c: c.execute(sql, tuple(params)).rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [tuple(r) for r in rows]
+        await self._w.run(lambda c: c.executemany(sql, batch))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._w.run(lambda c: [dict(r) for r in c.execute(sql, tuple(params))])
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        def one(c: sqlite3.Connection) -> Row | None:
+            row = c.execute(sql, tuple(params)).fetchone()
+            return dict(row) if row is not None else None
+
+        return await self._w.run(one)
+
+
+class SQLiteDatabase:
+    """The embedded default database."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, writer: _Conn, reader: _Conn, path: str) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str, synchronous: str = "NORMAL") -> SQLiteDatabase:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        try:
+            w = await loop.run_in_executor(None, _connect, path, synchronous)
+            r = await loop.run_in_executor(None, _connect, path, synchronous)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
+        r.execute("PRAGMA query_only=ON")
+        return cls(_Conn(w, "sqlite-writer"), _Conn(r, "sqlite-reader"), path)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Tx]:
+        async with self._lock:
+            await self._writer.run(lambda c: c.execute("BEGIN IMMEDIATE"))
+            try:
+                yield _Tx(self._writer)
+            except BaseException:
+                await self._writer.run(lambda c: c.execute("ROLLBACK"))
+                raise
+            else:
+                await self._writer.run(lambda c: c.execute("COMMIT"))
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._lock:
+            return await _Tx(self._writer).execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._reader.run(lambda c: [dict(r) for r in c.execute(sql, tuple(params))])
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        def one(c: sqlite3.Connection) -> Row | None:
+            row = c.execute(sql, tuple(params)).fetchone()
+            return dict(row) if row is not None else None
+
+        return await self._reader.run(one)
+
+    async def iterate(self, sql: str, params: Params = (), *, batch: int = 1000) -> AsyncIterator[Row]:
+        # A dedicated connection: a long scan must not hold the shared reader thread.
+        conn = _Conn(_connect(self.path, "NORMAL"), "sqlite-scan")
+        try:
+            cursor: Any = await conn.run(lambda c: c.execute(sql, tuple(params)))
+            while True:
+                rows = await conn.run(lambda c: cursor.fetchmany(batch))
+                if not rows:
+                    break
+                for r in rows:
+                    yield dict(r)
+        finally:
+            conn.close()
+
+    async def run_script(self, script: str) -> None:
+        """Run several statements in one transaction (migrations)."""
+        async with self._lock:
+
+            def run(c: sqlite3.Connection) -> None:
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in _split_statements(script):
+                        c.execute(stmt)
+                except BaseException:
+                    c.execute("ROLLBACK")
+                    raise
+                c.execute("COMMIT")
+
+            await self._writer.run(run)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.close)
+            await asyncio.get_running_loop().run_in_executor(None, self._reader.close)
+
+
+def _split_statements(script: str) -> list[str]:
+    out, buf = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        if line.rstrip().endswith(";") and sqlite3.complete_statement("\n".join(buf)):
+            out.append("\n".join(buf))
+            buf = []
+    if "".join(buf).strip():
+        out.append("\n".join(buf))
+    return out

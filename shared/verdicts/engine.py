@@ -1,0 +1,133 @@
+"""Combining the sources: precedence by tier, the worst opinion within a tier, a TTL cache, isolation.
+
+A source that fails or stalls is skipped for that click (logged, counted, shown in health); it never
+blocks a click. Tiers: admin verdicts (0) win outright over feeds and scans (1), which win over
+heuristics (2). Within a tier the worst verdict wins, so one feed listing a URL as malicious is
+enough. The cache is keyed by canonical URL and cleared whenever any source changes its mind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cachetools import TTLCache
+
+from shared.events import EventBus, VerdictChanged
+from shared.metrics import Registry
+from shared.urls import canonicalize, expressions
+from shared.verdicts.model import SEVERITY, UNKNOWN, Verdict, VerdictProvider, VerdictResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceHealth:
+    ok: bool = True
+    last_error: str = ""
+    last_error_at: float = 0.0
+    failures: int = 0
+    queries: int = 0
+    hits: int = 0
+
+
+@dataclass
+class VerdictEngine:
+    providers: Sequence[VerdictProvider]
+    metrics: Registry
+    bus: EventBus | None = None
+    cache_ttl: float = 30.0
+    provider_timeout: float = 0.25
+    health: dict[str, SourceHealth] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._cache: TTLCache[str, VerdictResult] = TTLCache(maxsize=100_000, ttl=self.cache_ttl or 1e-9)
+        self._changed = asyncio.Event()
+        self._tiers = sorted({p.tier for p in self.providers})
+        self._cache_hits = self.metrics.counter("safelinks_verdict_cache_total", "Verdict cache lookups.")
+        self._queries = self.metrics.counter("safelinks_verdict_queries_total", "Queries per source.")
+        self._hits = self.metrics.counter("safelinks_verdict_hits_total", "Verdicts found per source.")
+        self._errors = self.metrics.counter("safelinks_verdict_errors_total", "Failures per source.")
+        for p in self.providers:
+            self.health[p.name] = SourceHealth()
+        if self.bus is not None:
+            self.bus.subscribe(VerdictChanged, self._on_change)
+
+    async def _on_change(self, _: VerdictChanged) -> None:
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forget cached verdicts and wake clicks waiting on a pending scan."""
+        self._cache.clear()
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def check(self, url: str) -> VerdictResult:
+        """The combined verdict for a URL. Raises shared.urls.InvalidURL for a URL that has none."""
+        canon = canonicalize(url)
+        cached = self._cache.get(canon)
+        if cached is not None and self.cache_ttl > 0:
+            self._cache_hits.inc(result="hit")
+            return cached
+        self._cache_hits.inc(result="miss")
+        result = await self._decide(canon, expressions(canon))
+        if self.cache_ttl > 0 and result.verdict != Verdict.PENDING:
+            self._cache[canon] = result
+        return result
+
+    async def _decide(self, canon: str, exprs: list[str]) -> VerdictResult:
+        for tier in self._tiers:
+            sources = [p for p in self.providers if p.tier == tier and p.enabled]
+            if not sources:
+                continue
+            found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in sources))
+            results = [r for r in found if r is not None and r.verdict != Verdict.UNKNOWN]
+            if results:
+                return max(results, key=lambda r: SEVERITY[r.verdict])
+        return UNKNOWN
+
+    async def _ask(self, provider: VerdictProvider, canon: str, exprs: list[str]) -> VerdictResult | None:
+        state = self.health[provider.name]
+        state.queries += 1
+        self._queries.inc(source=provider.name)
+        try:
+            result = await asyncio.wait_for(provider.check(canon, exprs), self.provider_timeout)
+        except Exception as exc:  # isolation: one broken source must not break a click
+            state.ok = False
+            state.failures += 1
+            state.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            state.last_error_at = time.time()
+            self._errors.inc(source=provider.name)
+            log.warning("verdict source %s failed: %s", provider.name, state.last_error)
+            return None
+        state.ok = True
+        if result is not None:
+            state.hits += 1
+            self._hits.inc(source=provider.name)
+        return result
+
+    async def wait_for(self, url: str, timeout: float) -> VerdictResult:
+        """Check, and while the verdict is pending wait (up to ``timeout``) for a source to decide."""
+        deadline = time.monotonic() + timeout
+        result = await self.check(url)
+        while result.verdict == Verdict.PENDING:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+            except TimeoutError:
+                pass
+            result = await self.check(url)
+        return result
+
+    def health_report(self) -> dict[str, dict[str, object]]:
+        return {
+            name: {"ok": h.ok, "failures": h.failures, "last_error": h.last_error,
+                   "queries": h.queries, "hits": h.hits}
+            for name, h in self.health.items()
+        }
+
