@@ -1,0 +1,17 @@
+"""URLs: extraction from messages, Safe Browsing canonical form and expressions, unwrapping."""
+
+from shared.urls.canonical import canonicalize
+from shared.urls.domains import is_ip, registrable_domain
+from shared.urls.errors import InvalidURL, URLError
+from shared.urls.expressions import covers, expression_of, expressions
+
+__all__ = [
+    "InvalidURL",
+    "URLError",
+    "canonicalize",
+    "covers",
+    "expression_of",
+    "expressions",
+    "is_ip",
+    "registrable_domain",
+]

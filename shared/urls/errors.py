@@ -1,0 +1,17 @@
+"""Errors raised by the URL package."""
+
+from __future__ import annotations
+
+
+class URLError(ValueError):
+    """Base of every error raised by ``shared.urls``."""
+
+
+class InvalidURL(URLError):
+    """The text cannot be read as an http(s) URL with a host."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        shown = url if len(url) <= 200 else url[:200] + "…"
+        super().__init__(f"invalid URL {shown!r}: {reason}")
+        self.url = url
+        self.reason = reason

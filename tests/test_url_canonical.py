@@ -1,0 +1,336 @@
+"""Safe Browsing canonical form, lookup expressions, entry coverage and registrable domains."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from shared.urls import (
+    InvalidURL,
+    URLError,
+    canonicalize,
+    covers,
+    expression_of,
+    expressions,
+    is_ip,
+    registrable_domain,
+)
+
+# Every example of "URLs and Hashing" (Safe Browsing v4 documentation, Canonicalization), verbatim.
+GOOGLE_V4_CANONICALIZATION = [
+    ("http://host/%25%32%35", "http://host/%25"),
+    ("http://host/%25%32%35%25%32%35", "http://host/%25%25"),
+    ("http://host/%2525252525252525", "http://host/%25"),
+    ("http://host/asdf%25%32%35asd", "http://host/asdf%25asd"),
+    ("http://host/%%%25%32%35asd%%", "http://host/%25%25%25asd%25%25"),
+    ("http://www.google.com/", "http://www.google.com/"),
+    (
+        "http://%31%36%38%2e%31%38%38%2e%39%39%2e%32%36/%2E%73%65%63%75%72%65/%77%77%77%2E%65%62%61%79%2E%63%6F%6D/",
+        "http://168.188.99.26/.secure/www.ebay.com/",
+    ),
+    (
+        "http://195.127.0.11/uploads/%20%20%20%20/.verify/.eBaysecure=updateuserdataxplimnbqmn-xplmvalidateinfoswqpcmlx=hgplmcx/",
+        "http://195.127.0.11/uploads/%20%20%20%20/.verify/.eBaysecure=updateuserdataxplimnbqmn-xplmvalidateinfoswqpcmlx=hgplmcx/",
+    ),
+    (
+        "http://host%23.com/%257Ea%2521b%2540c%2523d%2524e%25f%255E00%252611%252A22%252833%252944_55%252B",
+        "http://host%23.com/~a!b@c%23d$e%25f^00&11*22(33)44_55+",
+    ),
+    ("http://3279880203/blah", "http://195.127.0.11/blah"),
+    ("http://www.google.com/blah/..", "http://www.google.com/"),
+    ("www.google.com/", "http://www.google.com/"),
+    ("www.google.com", "http://www.google.com/"),
+    ("http://www.evil.com/blah#frag", "http://www.evil.com/blah"),
+    ("http://www.GOOgle.com/", "http://www.google.com/"),
+    ("http://www.google.com.../", "http://www.google.com/"),
+    ("http://www.google.com/foo\tbar\rbaz\n2", "http://www.google.com/foobarbaz2"),
+    ("http://www.google.com/q?", "http://www.google.com/q?"),
+    ("http://www.google.com/q?r?", "http://www.google.com/q?r?"),
+    ("http://www.google.com/q?r?s", "http://www.google.com/q?r?s"),
+    ("http://evil.com/foo#bar#baz", "http://evil.com/foo"),
+    ("http://evil.com/foo;", "http://evil.com/foo;"),
+    ("http://evil.com/foo?bar;", "http://evil.com/foo?bar;"),
+    ("http://\x01\x80.com/", "http://%01%80.com/"),
+    ("http://notrailingslash.com", "http://notrailingslash.com/"),
+    ("http://www.gotaport.com:1234/", "http://www.gotaport.com/"),
+    ("  http://www.google.com/  ", "http://www.google.com/"),
+    ("http:// leadingspace.com/", "http://%20leadingspace.com/"),
+    ("http://%20leadingspace.com/", "http://%20leadingspace.com/"),
+    ("%20leadingspace.com/", "http://%20leadingspace.com/"),
+    ("https://www.securesite.com/", "https://www.securesite.com/"),
+    ("http://host.com/ab%23cd", "http://host.com/ab%23cd"),
+    ("http://host.com//twoslashes?more//slashes", "http://host.com/twoslashes?more//slashes"),
+]
+
+# Further cases from the reference clients' test tables (gglsbl, google/safebrowsing) and ours.
+MORE_CANONICALIZATION = [
+    ("http://0xc37f000b/blah", "http://195.127.0.11/blah"),
+    (
+        "http://www.wtp101.com/bk?redir=http%3A%2F%2Ftags.bluekai.com%2Fsite%2F2750%3Fid%3D%3CPARTNER_UUID%3E%0D%0A%26redir%3Dhttp%3A%2F%2Fwww.wtp101.com%2Fpush%2Fbluekai%3Fxid%3D%24BK_UUID",
+        "http://www.wtp101.com/bk?redir=http://tags.bluekai.com/site/2750?id=<PARTNER_UUID>%0D%0A&redir=http://www.wtp101.com/push/bluekai?xid=$BK_UUID",
+    ),
+    ("http://www.\u00fcmlat.com/", "http://www.xn--mlat-zra.com/"),
+    ("http://[2001:470:1:18::114]/", "http://[2001:470:1:18::114]/"),
+    ("http://[FEDC:BA98:7654:3210:FEDC:BA98:7654:3210]:80/i", "http://[fedc:ba98:7654:3210:fedc:ba98:7654:3210]/i"),
+    ("http://[2001:0db8:0000:0000:0000:0000:0000:0001]/", "http://[2001:db8::1]/"),
+    ("http://[::192.9.5.5]/ipng", "http://[::192.9.5.5]/ipng"),
+    ("http%3A%2F%2Fwackyurl.com:80/", "http://wackyurl.com/"),
+    ("http://W!eird<>Ho$^.com/", "http://w!eird<>ho$^.com/"),
+    ("http://i.have.way.too.many.dots.com/", "http://i.have.way.too.many.dots.com/"),
+    ("http://a.com/foo/.././bar/./../foo.html", "http://a.com/foo.html"),
+    ("http://a.com//a//b///c////", "http://a.com/a/b/c/"),
+    ("http://google.com.:8080/foo.html", "http://google.com/foo.html"),
+    ("http://..google.com/foo.html", "http://google.com/foo.html"),
+    ("http://user:pw@Example.COM:8443/x", "http://example.com/x"),
+    ("HTTPS://Example.com?x=1", "https://example.com/?x=1"),
+    ("http://bücher.de/straße", "http://xn--bcher-kva.de/stra%C3%9Fe"),
+    ("http://пример.рф/", "http://xn--e1afmkfd.xn--p1ai/"),
+    ("http://example.com/a b", "http://example.com/a%20b"),
+    ("http://example.com/%7e/%41", "http://example.com/~/A"),
+]
+
+GOOGLE_IPV4_FORMS = [
+    ("255.0.0.1", "255.0.0.1"),
+    ("12.0x12.01234", "12.18.2.156"),
+    ("276.2.3", "20.2.0.3"),
+    ("012.034.01.055", "10.28.1.45"),
+    ("0x12.0x43.0x44.0x01", "18.67.68.1"),
+    ("167838211", "10.1.2.3"),
+    ("3279880203", "195.127.0.11"),
+    ("4294967295", "255.255.255.255"),
+    ("10.192.95.89 xy", "10.192.95.89"),
+]
+
+NOT_IPV4 = ["123.123.0.0.1", "1.2.3.00x0", "4294967296", "08.1.2.3"]
+
+INVALID = [
+    "",
+    ":",
+    "/blah",
+    "#ref",
+    "/blah#ref",
+    "?query#ref",
+    "/blah?query#ref",
+    "/blah;param",
+    "http://#ref",
+    "http:///blah#ref",
+    "http://?query#ref",
+    "http:///blah?query#ref",
+    "http:///blah;param",
+    "http:///blah;param?query#ref",
+    "mailto:bryner@google.com",
+    "javascript:alert(1)",
+    "javascript%3Aalert(1)",
+    "data:text/html,<b>x</b>",
+    "file:///etc/passwd",
+    "ftp://ftp.myfiles.com/",
+    "http://...../",
+    "http://example.com:80x/",
+    "http://example.com/" + "a" * 8200,
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), GOOGLE_V4_CANONICALIZATION)
+def test_google_v4_examples(url: str, expected: str) -> None:
+    """Every example of Google's Safe Browsing v4 canonicalization table comes out as published."""
+    assert canonicalize(url) == expected
+
+
+@pytest.mark.parametrize(("url", "expected"), MORE_CANONICALIZATION)
+def test_further_canonical_forms(url: str, expected: str) -> None:
+    """IDN, IPv6, userinfo, ports, dot segments and escapes follow the Safe Browsing rules."""
+    assert canonicalize(url) == expected
+
+
+@pytest.mark.parametrize(("host", "expected"), GOOGLE_IPV4_FORMS)
+def test_ipv4_spellings_become_dotted_decimal(host: str, expected: str) -> None:
+    """Octal, hex, short and integer IPv4 hosts become four dotted decimals."""
+    assert canonicalize(f"http://{host}/") == f"http://{expected}/"
+
+
+@pytest.mark.parametrize("host", NOT_IPV4)
+def test_non_addresses_stay_names(host: str) -> None:
+    """Hosts that only look numeric are kept as names, not turned into addresses."""
+    assert canonicalize(f"http://{host}/") == f"http://{host}/"
+
+
+@pytest.mark.parametrize("url", INVALID)
+def test_invalid_inputs_raise(url: str) -> None:
+    """No host, a non-web scheme, a bad port or more than 8 KB raise InvalidURL (a URLError)."""
+    with pytest.raises(InvalidURL) as caught:
+        canonicalize(url)
+    assert isinstance(caught.value, URLError)
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "url", [u for u, _ in GOOGLE_V4_CANONICALIZATION + MORE_CANONICALIZATION]
+)
+def test_canonical_form_is_a_fixed_point(url: str) -> None:
+    """Canonicalising a canonical URL changes nothing."""
+    once = canonicalize(url)
+    assert canonicalize(once) == once
+
+
+EXPRESSIONS = [
+    (
+        "http://a.b.c/1/2.html?param=1",
+        [
+            "a.b.c/1/2.html?param=1", "a.b.c/1/2.html", "a.b.c/", "a.b.c/1/",
+            "b.c/1/2.html?param=1", "b.c/1/2.html", "b.c/", "b.c/1/",
+        ],
+    ),
+    (
+        "http://a.b.c.d.e.f.g/1.html",
+        [
+            "a.b.c.d.e.f.g/1.html", "a.b.c.d.e.f.g/", "c.d.e.f.g/1.html", "c.d.e.f.g/",
+            "d.e.f.g/1.html", "d.e.f.g/", "e.f.g/1.html", "e.f.g/", "f.g/1.html", "f.g/",
+        ],
+    ),
+    ("http://1.2.3.4/1/", ["1.2.3.4/1/", "1.2.3.4/"]),
+    (
+        "http://1.2.3.4/1/2.html?param=1",
+        ["1.2.3.4/1/2.html?param=1", "1.2.3.4/1/2.html", "1.2.3.4/", "1.2.3.4/1/"],
+    ),
+    (
+        "http://a.b.c/1/2/3/4/5/6/7.html?param=1",
+        [
+            "a.b.c/1/2/3/4/5/6/7.html?param=1", "a.b.c/1/2/3/4/5/6/7.html",
+            "a.b.c/", "a.b.c/1/", "a.b.c/1/2/", "a.b.c/1/2/3/",
+            "b.c/1/2/3/4/5/6/7.html?param=1", "b.c/1/2/3/4/5/6/7.html",
+            "b.c/", "b.c/1/", "b.c/1/2/", "b.c/1/2/3/",
+        ],
+    ),
+    ("http://a.b/", ["a.b/"]),
+    ("http://a.b/?", ["a.b/"]),
+    ("http://b/", ["b/"]),
+    (
+        "http://a.b.c.d.e/1.html",
+        ["a.b.c.d.e/1.html", "a.b.c.d.e/", "b.c.d.e/1.html", "b.c.d.e/",
+         "c.d.e/1.html", "c.d.e/", "d.e/1.html", "d.e/"],
+    ),
+    (
+        "http://[2001:470:1:18::114]/a/b",
+        ["[2001:470:1:18::114]/a/b", "[2001:470:1:18::114]/", "[2001:470:1:18::114]/a/"],
+    ),
+    (
+        "http://a.b.c/1/2/3/4/5/",
+        ["a.b.c/1/2/3/4/5/", "a.b.c/", "a.b.c/1/", "a.b.c/1/2/", "a.b.c/1/2/3/",
+         "b.c/1/2/3/4/5/", "b.c/", "b.c/1/", "b.c/1/2/", "b.c/1/2/3/"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), EXPRESSIONS)
+def test_expressions(url: str, expected: list[str]) -> None:
+    """Host suffixes (exact + 4 from the last 5 labels, no TLD, none for IPs) by path prefixes."""
+    assert expressions(url) == expected
+
+
+def test_expressions_never_exceed_thirty() -> None:
+    """A deep host and a deep path with a query give exactly the 5 by 6 = 30 maximum."""
+    found = expressions("http://a.b.c.d.e.f.g.h/1/2/3/4/5/6.html?q=1")
+    assert len(found) == 30
+    assert len(set(found)) == 30
+
+
+def test_expressions_of_invalid_url_raise() -> None:
+    """Expressions of a URL without a canonical form raise InvalidURL."""
+    with pytest.raises(InvalidURL):
+        expressions("javascript:alert(1)")
+
+
+ENTRY_EXPRESSIONS = [
+    ("example.com", "example.com/"),
+    ("EXAMPLE.com.", "example.com/"),
+    ("https://Example.com/Login/?a=1#top", "example.com/Login/?a=1"),
+    ("example.com/dir/", "example.com/dir/"),
+    ("http://bücher.de", "xn--bcher-kva.de/"),
+    ("http://example.com/page?", "example.com/page"),
+]
+
+
+@pytest.mark.parametrize(("entry", "expected"), ENTRY_EXPRESSIONS)
+def test_expression_of_entry(entry: str, expected: str) -> None:
+    """A feed entry becomes one scheme-less expression of its canonical form."""
+    assert expression_of(entry) == expected
+
+
+COVERAGE = [
+    ("example.com", "http://example.com/", True),
+    ("example.com", "https://a.b.example.com/x/y?z=1", True),
+    ("example.com", "https://notexample.com/", False),
+    ("example.com", "https://example.com.evil.net/", False),
+    ("example.com/dir/", "http://example.com/dir/", True),
+    ("example.com/dir/", "http://example.com/dir/sub/page.html?q", True),
+    ("example.com/dir/", "http://www.example.com/dir/a", True),
+    ("example.com/dir/", "http://example.com/other/", False),
+    ("example.com/dir/", "http://example.com/directory", False),
+    ("example.com/a.html", "http://example.com/a.html", True),
+    ("example.com/a.html", "http://example.com/a.html?x=1", True),
+    ("example.com/a.html", "http://example.com/a.html/b", False),
+    ("example.com/a.html?x=1", "http://example.com/a.html?x=1", True),
+    ("example.com/a.html?x=1", "http://example.com/a.html?x=2", False),
+    ("example.com/a.html?x=1", "http://example.com/a.html", False),
+    ("1.2.3.4", "http://1.2.3.4/anything", True),
+    ("2.3.4", "http://1.2.3.4/", False),
+]
+
+
+@pytest.mark.parametrize(("entry", "url", "expected"), COVERAGE)
+def test_entry_coverage(entry: str, url: str, expected: bool) -> None:
+    """Bare domain → host+subdomains+all paths; trailing '/' → prefix; otherwise that URL."""
+    assert covers(entry, url) is expected
+
+
+REGISTRABLE = [
+    ("a.b.example.co.uk", "example.co.uk"),
+    ("Example.COM.", "example.com"),
+    ("bücher.de", "bücher.de"),
+    ("www.xn--bcher-kva.de", "xn--bcher-kva.de"),
+    ("foo.kita.tokyo.jp", "foo.kita.tokyo.jp"),
+    ("192.168.0.1", "192.168.0.1"),
+    ("[2001:db8::1]", "[2001:db8::1]"),
+    ("localhost", "localhost"),
+    ("co.uk", "co.uk"),
+]
+
+
+@pytest.mark.parametrize(("host", "expected"), REGISTRABLE)
+def test_registrable_domain(host: str, expected: str) -> None:
+    """eTLD+1 per the bundled Public Suffix List; IPs and suffix-only hosts come back as is."""
+    assert registrable_domain(host) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("1.2.3.4", True), ("[::1]", True), ("::1", True), ("1.2.3", False), ("a.com", False)],
+)
+def test_is_ip(host: str, expected: bool) -> None:
+    """is_ip accepts dotted IPv4 and (bracketed) IPv6 only."""
+    assert is_ip(host) is expected
+
+
+def test_suffix_list_is_read_without_network() -> None:
+    """The Public Suffix List comes from the bundled snapshot even when every socket fails."""
+    program = (
+        "import socket\n"
+        "def refuse(*a, **k):\n"
+        "    raise OSError('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "from shared.urls import registrable_domain\n"
+        "from shared.urls.domains import public_suffix_labels\n"
+        "assert registrable_domain('x.example.co.uk') == 'example.co.uk'\n"
+        "assert 'uk' in public_suffix_labels() and 'xn--p1ai' in public_suffix_labels()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    assert "network used" not in done.stderr
