@@ -78,6 +78,7 @@ async def click(request: web.Request) -> web.StreamResponse:
     now = services.clock()
     tenant = services.tenant_list.match(params.url, now)
     verdict: VerdictResult | None = None
+    error_status = 503
     if tenant is None:
         try:
             if policy.scan_urls:
@@ -85,7 +86,9 @@ async def click(request: web.Request) -> web.StreamResponse:
             else:
                 verdict = await services.verdicts.check(params.url)
         except URLError as exc:
-            return _reject(request, services, pages, BadLink(400, "This link can't be checked", str(exc), params.url))
+            # A signed link to an address that has no canonical form: a real click, answered with the error page.
+            log.warning("cannot check %r: %s", params.url[:200], exc)
+            error_status = 400
         except Exception:  # fail closed: an answer we could not make is an error page, not a redirect
             log.exception("verdict lookup failed for %s", host_of(params.url))
     outcome = decide(policy, ctx.workload, tenant.action if tenant else None, verdict)
@@ -99,7 +102,7 @@ async def click(request: web.Request) -> web.StreamResponse:
                            branding=_branding(policy))
     services.bus.publish(ClickRecorded(record))
     request.app[LATENCY].observe(time.perf_counter() - started)
-    return _answer(services, pages, outcome, record, verdict, policy)
+    return _answer(services, pages, outcome, record, verdict, policy, error_status)
 
 
 def _click(services: Services, request: web.Request, ctx: LinkContext, url: str, outcome: Outcome,
@@ -160,10 +163,11 @@ async def _record(services: Services, record: Click) -> None:
 
 
 def _answer(services: Services, pages: Pages, outcome: Outcome, record: Click,
-            verdict: VerdictResult | None, policy: SafeLinksPolicy) -> web.StreamResponse:
+            verdict: VerdictResult | None, policy: SafeLinksPolicy, error_status: int) -> web.StreamResponse:
     branding = _branding(policy)
     url, host = record.url, host_of(record.url)
-    token = (tokens.issue(services.keyring, record.report_id, services.settings.click_through_token_ttl)
+    token = (tokens.issue(services.keyring, record.report_id, services.settings.click_through_token_ttl,
+                          now=record.timestamp.timestamp())
              if outcome.click_through else None)
     if outcome.page is Page.REDIRECT:
         raise web.HTTPFound(url)
@@ -179,7 +183,7 @@ def _answer(services: Services, pages: Pages, outcome: Outcome, record: Click,
         return pages.render("scan.html", branding=branding, url=url, host=host, token=token,
                             refresh_seconds=_SCAN_REFRESH_SECONDS,
                             continue_label="Continue without waiting (not recommended)")
-    return pages.error(502, "This link can't be opened right now",
+    return pages.error(error_status, "This link can't be opened right now",
                        "Something went wrong while checking this link, so it was not opened.",
                        url=url, branding=branding)
 
@@ -209,7 +213,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
     if not isinstance(token, str) or not token:
         return _reject(request, services, pages, BadLink(400, "This request was refused", "The request is incomplete."))
     try:
-        report_id = tokens.verify(services.keyring, token)
+        report_id = tokens.verify(services.keyring, token, now=services.clock().timestamp())
     except tokens.TokenError as exc:
         expired = "expired" in str(exc)
         message = ("This page has expired. Open the link again to get a fresh check."

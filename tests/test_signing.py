@@ -1,0 +1,120 @@
+"""Signed wrapped links: the contract of DESIGN.md (readable url, context, HMAC, key rotation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from shared.clicks import Workload
+from shared.signing import KeyConfigError, Keyring, LinkContext, LinkSigner, LinkStatus
+
+KEY_A = "a:" + "aa" * 32
+KEY_B = "b:" + "bb" * 32
+BASE = "https://links.example.org"
+
+
+def signer(spec: str = KEY_A, active: str = "") -> LinkSigner:
+    return LinkSigner(Keyring.parse(spec, active), BASE)
+
+
+def ctx(**kw: str) -> LinkContext:
+    return LinkContext(workload=Workload.TEAMS, tenant="t-1", conversation="19:abc@thread.v2",
+                       message="1700000000000", sender="mallory@evil.example", recipient="alice@contoso.com", **kw)
+
+
+def test_wrapped_link_has_the_documented_shape() -> None:
+    """A wrapped link is {public_url}/v1/url?url=<percent-encoded original>&data=…&sig=…."""
+    original = "https://example.com/a b?x=1&y=2#frag"
+    link = signer().wrap(original, ctx())
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}" == BASE and parts.path == "/v1/url"
+    assert parts.query.startswith("url=" + quote(original, safe="") + "&data=")
+    q = parse_qs(parts.query)
+    assert q["url"] == [original] and set(q) == {"url", "data", "sig"}
+
+
+def test_decode_gives_back_url_and_context() -> None:
+    """decode returns the original URL and every context field, and says valid."""
+    s = signer()
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    result = s.decode(s.wrap("https://example.com/x", ctx(), now=now))
+    assert result.status is LinkStatus.VALID and result.url == "https://example.com/x"
+    assert result.context is not None
+    assert result.context.recipient == "alice@contoso.com"
+    assert result.context.sender == "mallory@evil.example"
+    assert result.context.issued() == now and result.context.key_id == "a"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status"),
+    [
+        (lambda link: link.replace("example.com%2Fx", "evil.example%2Fx"), LinkStatus.TAMPERED),
+        (lambda link: link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB"), LinkStatus.TAMPERED),
+        (lambda link: link.replace("&sig=", "&sig=x"), LinkStatus.TAMPERED),
+        (lambda link: link.split("&sig=")[0], LinkStatus.MALFORMED),
+        (lambda link: link.replace("/v1/url", "/v2/url"), LinkStatus.NOT_OURS),
+    ],
+)
+def test_tampering_is_detected(mutate, status) -> None:  # type: ignore[no-untyped-def]
+    """Any change to url, data or sig breaks the signature; a cut link is malformed."""
+    s = signer()
+    assert s.decode(mutate(s.wrap("https://example.com/x", ctx()))).status is status
+
+
+def test_context_tampering_is_detected() -> None:
+    """Changing the recipient in data (re-encoded validly) is caught by the MAC."""
+    s = signer()
+    link = s.wrap("https://example.com/x", ctx())
+    q = parse_qs(urlsplit(link).query)
+    forged = LinkContext.decode(q["data"][0])
+    forged_data = LinkContext(**{**{k: getattr(forged, k) for k in LinkContext._SHORT}, "recipient": "ceo@contoso.com"}).encode()
+    assert s.verify(q["url"][0], forged_data, q["sig"][0]).status is LinkStatus.TAMPERED
+
+
+def test_key_rotation_keeps_old_links_valid() -> None:
+    """Links signed with a retired (still configured) key verify; new links use the active key."""
+    old = signer(KEY_A).wrap("https://example.com/x", ctx())
+    rotated = signer(f"{KEY_A},{KEY_B}", active="b")
+    assert rotated.decode(old).status is LinkStatus.VALID
+    fresh = rotated.decode(rotated.wrap("https://example.com/x", ctx()))
+    assert fresh.context is not None and fresh.context.key_id == "b"
+
+
+def test_removed_key_is_unknown() -> None:
+    """Once a key is dropped from the configuration its links say 'unknown key'."""
+    old = signer(KEY_A).wrap("https://example.com/x", ctx())
+    assert signer(KEY_B).decode(old).status is LinkStatus.UNKNOWN_KEY
+
+
+def test_own_links_are_not_wrapped_twice() -> None:
+    """Wrapping a link that is already ours returns it unchanged."""
+    s = signer()
+    link = s.wrap("https://example.com/x", ctx())
+    assert s.wrap(link, ctx()) == link
+
+
+def test_generated_key_is_made_once_and_reused(tmp_path: Path) -> None:
+    """With no keys configured, one is generated into the data directory and reused on the next start."""
+    first = Keyring.load_or_create(tmp_path)
+    second = Keyring.load_or_create(tmp_path)
+    assert first.active == second.active and first.key(first.active) == second.key(second.active)
+    assert (tmp_path / "signing-keys.json").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["", "nokey", "a:", "a:" + "ab" * 4, "a:zz!!", "a:b:c" ],
+)
+def test_bad_key_configuration_is_refused(spec: str) -> None:
+    """Short, missing or unparsable keys are refused with a reason."""
+    with pytest.raises(KeyConfigError):
+        Keyring.parse(spec)
+
+
+def test_active_key_must_exist() -> None:
+    """Naming an active key that is not configured is an error."""
+    with pytest.raises(KeyConfigError):
+        Keyring.parse(KEY_A, active="zz")

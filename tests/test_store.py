@@ -1,0 +1,139 @@
+"""The store: migrations, group-committed click log, admin verdicts and their change log."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.clicks import ActionType, Click, Workload
+from shared.store import DuplicateKey, open_database
+from shared.store.clicks import ClickFilter, ClickStore
+from shared.store.migrations import available
+from shared.verdicts import Verdict
+from shared.verdicts.admin import AdminVerdicts
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def make_click(n: int, **kw: object) -> Click:
+    values: dict[str, object] = dict(
+        report_id=f"r-{n}", timestamp=T0 + timedelta(minutes=n), url=f"https://site{n % 3}.example/p/{n}",
+        action_type=ActionType.CLICK_ALLOWED, workload=Workload.TEAMS, verdict="clean",
+        account_upn=f"user{n % 2}@contoso.com",
+    )
+    values.update(kw)
+    return Click(**values)  # type: ignore[arg-type]
+
+
+async def test_migrations_apply_once(tmp_path: Path) -> None:
+    """Opening twice applies each numbered migration exactly once."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = await open_database(url)
+    await db.close()
+    db = await open_database(url)
+    rows = await db.fetchall("SELECT version FROM schema_migrations ORDER BY version")
+    await db.close()
+    assert [r["version"] for r in rows] == [v for v, _, _ in available()]
+
+
+async def test_database_is_wal(tmp_path: Path) -> None:
+    """The embedded store runs SQLite in WAL mode."""
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    await db.close()
+    conn = sqlite3.connect(tmp_path / "db.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_concurrent_clicks_are_all_committed(tmp_path: Path) -> None:
+    """Every record() that returned is in the database, even with hundreds in flight at once."""
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store = ClickStore(db)
+    store.start()
+    await asyncio.gather(*(store.record(make_click(i)) for i in range(500)))
+    assert await store.count() == 500
+    conn = sqlite3.connect(tmp_path / "db.sqlite")  # another connection sees them: committed
+    assert conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0] == 500
+    await store.close()
+    await db.close()
+
+
+async def test_click_through_is_unique_per_report(tmp_path: Path) -> None:
+    """A second click-through row for one ReportId is refused; neighbours in the batch still commit."""
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store = ClickStore(db)
+    store.start()
+    view = make_click(1, action_type=ActionType.CLICK_BLOCKED, verdict="malicious")
+    await store.record(view)
+    through = view.clicked_through(T0, None, None)
+    results = await asyncio.gather(store.record(through), store.record(through), store.record(make_click(2)),
+                                   return_exceptions=True)
+    assert sum(isinstance(r, DuplicateKey) for r in results) == 1
+    assert await store.count() == 3
+    assert (await store.get_view("r-1")) == view
+    await store.close()
+    await db.close()
+
+
+async def test_list_filters_and_round_trip(tmp_path: Path) -> None:
+    """Listing filters by time, user and URL, newest first, and returns clicks as written."""
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store = ClickStore(db)
+    store.start()
+    clicks = [make_click(i, threat_types=("phish",), url_chain=("https://a.example/", "https://b.example/"))
+              for i in range(10)]
+    for c in clicks:
+        await store.record(c)
+    got = await store.list(ClickFilter(since=T0 + timedelta(minutes=5), user="USER1@contoso.com"))
+    assert [c.report_id for c in got] == ["r-9", "r-7", "r-5"]
+    assert got[0] == clicks[9]
+    assert [c.report_id for c in await store.list(ClickFilter(url_contains="site2"))] == ["r-8", "r-5", "r-2"]
+    assert await store.purge(T0 + timedelta(minutes=3)) == 3
+    assert await store.count() == 7
+    await store.close()
+    await db.close()
+
+
+async def test_admin_verdict_logs_changes(tmp_path: Path) -> None:
+    """Setting a verdict records a change only when the verdict differs, keyed by expression."""
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    admin = AdminVerdicts(db)
+    await admin.load()
+    first = await admin.set("https://evil.example/login", Verdict.MALICIOUS, threat_types=("phish",))
+    assert first is not None and first.old_verdict == "unknown" and first.new_verdict == "malicious"
+    assert await admin.set("https://evil.example/login", Verdict.MALICIOUS) is None
+    back = await admin.set("https://evil.example/login", Verdict.CLEAN)
+    assert back is not None and back.old_verdict == "malicious" and back.change_id > first.change_id
+    rows = await db.fetchall("SELECT old_verdict, new_verdict FROM verdict_changes ORDER BY id")
+    assert [(r["old_verdict"], r["new_verdict"]) for r in rows] == [("unknown", "malicious"), ("malicious", "clean")]
+    await db.close()
+
+
+async def test_admin_verdict_reaches_other_instances(tmp_path: Path) -> None:
+    """A verdict set through one connection is picked up by another's reload (replicas share the store)."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db1, db2 = await open_database(url), await open_database(url)
+    a1, a2 = AdminVerdicts(db1), AdminVerdicts(db2)
+    await a1.load()
+    await a2.load()
+    await a1.set("evil.example", Verdict.MALICIOUS)
+    assert await a2.check("http://www.evil.example/x", ["www.evil.example/x", "evil.example/x", "evil.example/"]) is None
+    assert await a2.load() is True
+    hit = await a2.check("http://www.evil.example/x", ["www.evil.example/x", "evil.example/x", "evil.example/"])
+    assert hit is not None and hit.verdict is Verdict.MALICIOUS
+    await db1.close()
+    await db2.close()
+
+
+@pytest.mark.parametrize("bad", ["javascript:alert(1)", "", "http://"])
+async def test_admin_verdict_refuses_non_urls(tmp_path: Path, bad: str) -> None:
+    """A verdict target that is no web address is refused."""
+    from shared.urls import URLError
+
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with pytest.raises(URLError):
+        await AdminVerdicts(db).set(bad, Verdict.MALICIOUS)
+    await db.close()
