@@ -1,0 +1,252 @@
+"""The durable outbox: every notification (Teams card, e-mail, webhook) waits in the store until delivered.
+
+A message is enqueued in the same transaction as the thing it announces, so an alert never exists
+without its notifications. Workers claim due items under a lease (several workers never deliver
+one item at once; a worker that dies mid-delivery loses its lease and the item is tried again),
+deliver them through the handler registered for their kind, and retry failures with exponential
+backoff and jitter, honouring a handler's "retry after", until they succeed. Items that share a
+``key`` (a Teams conversation, say) go out strictly in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.metrics import Registry
+from shared.store.database import Database, Executor, Row
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["OutboxItem"], Awaitable[dict[str, Any] | None]]
+_MAX_BACKOFF = 300.0
+_LEASE_SECONDS = 60.0
+
+
+class RetryLater(Exception):
+    """Raised by a handler: the delivery failed for now; ``after`` seconds if the far side said so."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler: this item can never be delivered (it stays, marked failed, for people to see)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int
+    status: str
+    created_at: float
+    next_attempt_at: float
+    last_error: str | None
+    dedupe_key: str | None
+    result: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, r: Row) -> OutboxItem:
+        return cls(
+            id=int(r["id"]),
+            kind=r["kind"],
+            key=r["key"],
+            payload=json.loads(r["payload"]),
+            attempts=int(r["attempts"]),
+            status=r["status"],
+            created_at=float(r["created_at"]),
+            next_attempt_at=float(r["next_attempt_at"]),
+            last_error=r["last_error"],
+            dedupe_key=r["dedupe_key"],
+            result=json.loads(r["result"]) if r["result"] else None,
+        )
+
+
+class _Bucket:
+    """A token bucket: at most ``rate`` starts per second, bursts of one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass
+class _Route:
+    handler: Handler
+    per_key_rate: float | None
+    global_bucket: _Bucket | None
+    key_buckets: dict[str, _Bucket]
+
+
+def backoff(attempts: int, *, rng: random.Random | None = None) -> float:
+    """Seconds before the next try: 1, 2, 4 … capped at five minutes, with ±25 % jitter."""
+    base = min(_MAX_BACKOFF, 2.0 ** max(0, attempts - 1))
+    return base * (0.75 + 0.5 * (rng or random).random())
+
+
+class Outbox:
+    """Durable, ordered-per-key, retried delivery."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None,
+                 metrics: Registry | None = None, poll_interval: float = 0.5) -> None:
+        self._db = db
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._routes: dict[str, _Route] = {}
+        self._wake = asyncio.Event()
+        self._worker = uuid.uuid4().hex[:12]
+        self._poll = poll_interval
+        registry = metrics or Registry()
+        self._delivered = registry.counter("safelinks_outbox_delivered_total", "Outbox deliveries, by kind.")
+        self._failures = registry.counter("safelinks_outbox_failures_total", "Failed delivery attempts, by kind.")
+
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    def register(self, kind: str, handler: Handler, *, per_key_rate: float | None = None,
+                 global_rate: float | None = None) -> None:
+        self._routes[kind] = _Route(handler, per_key_rate, _Bucket(global_rate) if global_rate else None, {})
+
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str = "",
+                      dedupe_key: str | None = None, tx: Executor | None = None) -> int | None:
+        """Add an item (inside ``tx`` when given). A repeated ``dedupe_key`` is ignored: returns None."""
+        if tx is None:
+            async with self._db.transaction() as own:
+                return await self.enqueue(kind, payload, key=key, dedupe_key=dedupe_key, tx=own)
+        now = self._now()
+        # ON CONFLICT keeps the caller's transaction alive on a repeat (PostgreSQL aborts it on an error).
+        row = await tx.fetchone(
+            "INSERT INTO outbox (kind, key, payload, dedupe_key, status, attempts, created_at, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            (kind, key, json.dumps(payload, separators=(",", ":")), dedupe_key, now, now),
+        )
+        self._wake.set()
+        return int(row["id"]) if row else None
+
+    def wake(self) -> None:
+        """Look for due items now (call after committing a transaction that enqueued some)."""
+        self._wake.set()
+
+    async def _claim(self, limit: int) -> list[OutboxItem]:
+        now = self._now()
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        kinds = list(self._routes)
+        if not kinds:
+            return []
+        marks = ", ".join("?" for _ in kinds)
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT * FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until <= ? "
+                f"AND kind IN ({marks}) AND (key = '' OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key "
+                f"AND p.status = 'pending' AND p.id < o.id)) ORDER BY id LIMIT {int(limit)}{lock}",
+                (now, now, *kinds),
+            )
+            if not rows:
+                return []
+            ids = [int(r["id"]) for r in rows]
+            await tx.execute(
+                f"UPDATE outbox SET lease_until = ?, leased_by = ? WHERE id IN ({', '.join('?' for _ in ids)})",
+                (now + _LEASE_SECONDS, self._worker, *ids),
+            )
+        return [OutboxItem.from_row(r) for r in rows]
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Deliver what is due, once. Returns how many items were tried."""
+        items = await self._claim(limit)
+        await asyncio.gather(*(self._deliver(item) for item in items))
+        return len(items)
+
+    async def run(self) -> None:
+        """The worker loop: deliver, then sleep until woken or the next poll."""
+        while True:
+            try:
+                tried = await self.run_once()
+            except Exception as exc:  # the store may be away; keep the worker alive and try again
+                log.warning("outbox round failed: %s", exc)
+                tried = 0
+            if tried:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            except TimeoutError:
+                pass
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        route = self._routes[item.kind]
+        if route.global_bucket is not None:
+            await route.global_bucket.take()
+        if route.per_key_rate and item.key:
+            bucket = route.key_buckets.setdefault(item.key, _Bucket(route.per_key_rate))
+            await bucket.take()
+        try:
+            result = await route.handler(item)
+        except PermanentFailure as exc:
+            self._failures.inc(kind=item.kind, outcome="permanent")
+            log.error("outbox item %d (%s) failed for good: %s", item.id, item.kind, exc)
+            await self._finish(item, "failed", error=str(exc))
+        except RetryLater as exc:
+            self._failures.inc(kind=item.kind, outcome="retry")
+            await self._retry(item, str(exc), exc.after)
+        except Exception as exc:  # an unexpected error is treated as passing: retried with backoff
+            self._failures.inc(kind=item.kind, outcome="error")
+            log.warning("outbox item %d (%s) failed: %s: %s", item.id, item.kind, type(exc).__name__, exc)
+            await self._retry(item, f"{type(exc).__name__}: {exc}", None)
+        else:
+            self._delivered.inc(kind=item.kind)
+            await self._finish(item, "done", result=result)
+
+    async def _retry(self, item: OutboxItem, error: str, after: float | None) -> None:
+        attempts = item.attempts + 1
+        delay = after if after is not None and after >= 0 else backoff(attempts)
+        await self._db.execute(
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, lease_until = 0 "
+            "WHERE id = ? AND leased_by = ?",
+            (attempts, self._now() + delay, error[:1000], item.id, self._worker),
+        )
+
+    async def _finish(self, item: OutboxItem, status: str, *, result: dict[str, Any] | None = None,
+                      error: str | None = None) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET status = ?, attempts = ?, result = ?, last_error = ?, done_at = ?, lease_until = 0 "
+            "WHERE id = ?",
+            (status, item.attempts + 1, json.dumps(result) if result is not None else None,
+             error[:1000] if error else item.last_error, self._now(), item.id),
+        )
+
+    async def list(self, status: str | None = None, *, limit: int = 500) -> list[OutboxItem]:
+        if status:
+            rows = await self._db.fetchall(
+                f"SELECT * FROM outbox WHERE status = ? ORDER BY id LIMIT {int(limit)}", (status,))
+        else:
+            rows = await self._db.fetchall(f"SELECT * FROM outbox ORDER BY id DESC LIMIT {int(limit)}")
+        return [OutboxItem.from_row(r) for r in rows]
+
+    async def result_of(self, dedupe_key: str) -> dict[str, Any] | None:
+        row = await self._db.fetchone("SELECT result FROM outbox WHERE dedupe_key = ? AND status = 'done'",
+                                      (dedupe_key,))
+        return json.loads(row["result"]) if row and row["result"] else None
