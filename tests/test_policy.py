@@ -147,13 +147,37 @@ RULE_LOGIC: list[tuple[dict[str, Any], str, bool]] = [
     ({"sent_to_member_of": ["Finance"]}, "ed@contoso.com", False),
     ({"recipient_domain_is": ["contoso.com", "fabrikam.com"]}, "x@fabrikam.com", True),
     ({"recipient_domain_is": ["contoso.com"]}, "x@sub.contoso.com", False),
-    ({"sent_to_member_of": ["Finance"], "recipient_domain_is": ["contoso.com"]}, "alice@contoso.com", True),
-    ({"sent_to": ["carl@fabrikam.com"], "recipient_domain_is": ["contoso.com"]}, "carl@fabrikam.com", False),
-    ({"recipient_domain_is": ["contoso.com"], "except_if_sent_to": ["alice@contoso.com"]}, "alice@contoso.com", False),
-    ({"recipient_domain_is": ["contoso.com"], "except_if_sent_to_member_of": ["Ops"]}, "ed@contoso.com", False),
-    ({"recipient_domain_is": ["contoso.com"], "except_if_recipient_domain_is": ["fabrikam.com"]}, "x@contoso.com", True),
-    ({"sent_to": ["carl@fabrikam.com"], "except_if_recipient_domain_is": ["fabrikam.com"]}, "carl@fabrikam.com", False),
-]  # fmt: skip
+    (
+        {"sent_to_member_of": ["Finance"], "recipient_domain_is": ["contoso.com"]},
+        "alice@contoso.com",
+        True,
+    ),
+    (
+        {"sent_to": ["carl@fabrikam.com"], "recipient_domain_is": ["contoso.com"]},
+        "carl@fabrikam.com",
+        False,
+    ),
+    (
+        {"recipient_domain_is": ["contoso.com"], "except_if_sent_to": ["alice@contoso.com"]},
+        "alice@contoso.com",
+        False,
+    ),
+    (
+        {"recipient_domain_is": ["contoso.com"], "except_if_sent_to_member_of": ["Ops"]},
+        "ed@contoso.com",
+        False,
+    ),
+    (
+        {"recipient_domain_is": ["contoso.com"], "except_if_recipient_domain_is": ["fabrikam.com"]},
+        "x@contoso.com",
+        True,
+    ),
+    (
+        {"sent_to": ["carl@fabrikam.com"], "except_if_recipient_domain_is": ["fabrikam.com"]},
+        "carl@fabrikam.com",
+        False,
+    ),
+]
 
 
 @pytest.mark.parametrize(("conditions", "upn", "applies"), RULE_LOGIC)
@@ -188,7 +212,12 @@ def test_priority_order_not_file_order() -> None:
     """Among custom rules the lowest priority number wins whatever the file order."""
     ps = _set(
         [
-            {"name": "Second", "policy": "B", "priority": 1, "recipient_domain_is": ["contoso.com"]},
+            {
+                "name": "Second",
+                "policy": "B",
+                "priority": 1,
+                "recipient_domain_is": ["contoso.com"],
+            },
             {"name": "First", "policy": "A", "priority": 0, "sent_to_member_of": ["Finance"]},
         ]
     )
@@ -196,12 +225,16 @@ def test_priority_order_not_file_order() -> None:
 
 
 REASONS: list[tuple[str | None, str]] = [
-    ("alice@contoso.com", "rule 'Finance' (priority 1): sent to member of Finance and recipient domain is contoso.com"),
+    (
+        "alice@contoso.com",
+        "rule 'Finance' (priority 1): sent to member of Finance"
+        " and recipient domain is contoso.com",
+    ),
     ("ceo@contoso.com", "Strict preset: sent to ceo@contoso.com"),
     ("x@fabrikam.com", "no rule matched: Built-in protection applies"),
     (None, "no rule matched: Built-in protection applies (unknown user)"),
     ("", "no rule matched: Built-in protection applies (unknown user)"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("upn", "reason"), REASONS)
@@ -245,26 +278,48 @@ def test_defaults_without_a_file() -> None:
     assert ps.policy("Strict preset") is STRICT
 
 
+P1 = [{"name": "P"}]
+R0 = {"name": "R", "policy": "P", "priority": 0}
+TO = {"sent_to": ["a@b.com"]}
+
 BAD_SETS: list[tuple[dict[str, Any], str]] = [
-    ({"rules": [{"name": "R", "policy": "P", "priority": 0}]}, "rules[0]: at least one condition"),
-    ({"policies": [{"name": "P"}], "rules": [{"name": "R", "policy": "Q", "priority": 0, "sent_to": ["a@b.com"]}]}, "rules[0] (R).policy: no policy named 'Q'"),
-    ({"policies": [{"name": "P"}, {"name": "Q"}], "rules": [{"name": "R", "policy": "P", "priority": 0, "sent_to": ["a@b.com"]}, {"name": "S", "policy": "Q", "priority": 0, "sent_to": ["a@b.com"]}]}, "priorities are unique"),
-    ({"policies": [{"name": "P"}], "rules": [{"name": "R", "policy": "P", "priority": 0, "sent_to": ["a@b.com"]}, {"name": "S", "policy": "P", "priority": 1, "sent_to": ["a@b.com"]}]}, "a policy has one rule"),
+    ({"rules": [R0]}, "rules[0]: at least one condition"),
+    (
+        {"policies": P1, "rules": [{**R0, **TO, "policy": "Q"}]},
+        "rules[0] (R).policy: no policy named 'Q'",
+    ),
+    (
+        {
+            "policies": [*P1, {"name": "Q"}],
+            "rules": [{**R0, **TO}, {**R0, **TO, "name": "S", "policy": "Q"}],
+        },
+        "priorities are unique",
+    ),
+    (
+        {"policies": P1, "rules": [{**R0, **TO}, {**R0, **TO, "name": "S", "priority": 1}]},
+        "a policy has one rule",
+    ),
     ({"policies": [{"name": "P"}, {"name": "P"}]}, "used twice"),
     ({"policies": [{"name": "Strict preset"}]}, "name of a preset"),
-    ({"policies": [{"name": "P"}], "rules": [{"name": "R", "policy": "P", "priority": 0, "sent_to_member_of": ["Nobody"]}]}, "no group named 'Nobody'"),
-    ({"policies": [{"name": "P"}], "rules": [{"name": "R", "policy": "P", "priority": -1, "sent_to": ["a@b.com"]}]}, "rules[0].priority"),
-    ({"rules": [{"name": "R", "policy": "P", "priority": 0, "sent_to": ["not-a-upn"]}]}, "rules[0].sent_to: not-a-upn"),
-    ({"rules": [{"name": "R", "policy": "P", "priority": 0, "RecipientDomainIs": ["bad domain"]}]}, "rules[0].RecipientDomainIs"),
+    (
+        {"policies": P1, "rules": [{**R0, "sent_to_member_of": ["Nobody"]}]},
+        "no group named 'Nobody'",
+    ),
+    ({"policies": P1, "rules": [{**R0, **TO, "priority": -1}]}, "rules[0].priority"),
+    ({"rules": [{**R0, "sent_to": ["not-a-upn"]}]}, "rules[0].sent_to: not-a-upn"),
+    ({"rules": [{**R0, "RecipientDomainIs": ["bad domain"]}]}, "rules[0].RecipientDomainIs"),
     ({"groups": {"G": ["nope"]}}, "groups.G"),
     ({"groups": {"G": "a@b.com"}}, "groups.G"),
     ({"policies": [{"name": "P", "AllowClickThrough": "maybe"}]}, "policies[0].AllowClickThrough"),
-    ({"policies": [{"name": "P", "allow_click_through": "maybe"}]}, "policies[0].allow_click_through"),
+    (
+        {"policies": [{"name": "P", "allow_click_through": "maybe"}]},
+        "policies[0].allow_click_through",
+    ),
     ({"policys": []}, "policys: Extra inputs"),
     ({"presets": {"strict": {}}}, "presets.strict: at least one condition"),
     ({"presets": {"lenient": {"all_recipients": True}}}, "presets.lenient"),
-    ({"rules": [{"name": "R", "policy": "P", "priority": 0, "all_recipients": True}]}, "all_recipients is for presets"),
-]  # fmt: skip
+    ({"rules": [{**R0, "all_recipients": True}]}, "all_recipients is for presets"),
+]
 
 
 @pytest.mark.parametrize(("data", "message"), BAD_SETS)
@@ -333,3 +388,64 @@ def test_resolution_is_fast_and_cached() -> None:
     for _ in range(10_000):
         ps.resolve("user199@contoso.com")
     assert (time.perf_counter() - start) / 10_000 < 0.00002
+
+
+def _cli(argv: list[str]) -> int:
+    import argparse
+
+    from safelinks.cli.policy import register
+
+    parser = argparse.ArgumentParser(prog="safelinks")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def test_cli_show_prints_policy_rule_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy show` prints the effective policy, the matching rule, why, and its settings."""
+    rc = _cli(["policy", "show", "--user", "alice@contoso.com", "--file", str(EXAMPLE)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Policy:  Finance links" in out
+    assert "Why:     rule 'Finance' (priority 0): sent to member of Finance" in out
+    assert any(line.split() == ["AllowClickThrough", "off"] for line in out.splitlines())
+    assert any(line.split() == ["ScanWaitSeconds", "10"] for line in out.splitlines())
+
+
+def test_cli_show_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy show --json` prints the resolution and Defender-named settings as JSON."""
+    import json
+
+    assert _cli(["policy", "show", "--user", "nobody@fabrikam.com", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["policy"] == "Built-in protection" and doc["rule"] is None
+    assert doc["reason"] == "no rule matched: Built-in protection applies"
+    assert doc["settings"]["AllowClickThrough"] is True
+
+
+def test_cli_show_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unusable policy file gives exit status 2 and the PolicyError on stderr."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("policies:\n  - name: P\n    ScanUrls: perhaps\n", encoding="utf-8")
+    assert _cli(["policy", "show", "--user", "a@b.com", "--file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "policies[0].ScanUrls" in err
+
+
+def test_cli_show_requires_user() -> None:
+    """`policy show` without --user is a usage error."""
+    with pytest.raises(SystemExit) as exited:
+        _cli(["policy", "show"])
+    assert exited.value.code == 2
+
+
+def test_cli_presets_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy presets` shows the three presets as columns with Defender's values."""
+    assert _cli(["policy", "presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("  ")[0] == "Setting"
+    assert "Built-in protection" in lines[0] and "Strict preset" in lines[0]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert rows["AllowClickThrough"] == ["on", "off", "off"]
+    assert rows["EnableForInternalSenders"] == ["off", "on", "on"]
