@@ -34,6 +34,7 @@ PLAIN = [
     ("(www.example.co.uk)", ["http://www.example.co.uk"]),
     ("example.co.uk/path!", ["http://example.co.uk/path"]),
     ("try host.io", ["http://host.io"]),
+    ("ends at tailspin.io. and example.co.uk.", ["http://tailspin.io", "http://example.co.uk"]),
     ("example.com:8443/admin", ["http://example.com:8443/admin"]),
     ("EXAMPLE.COM", ["http://EXAMPLE.COM"]),
     ("example.in/jobs", ["http://example.in/jobs"]),
