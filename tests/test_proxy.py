@@ -301,8 +301,9 @@ HOSTILE = 'https://evil.example/"><script>alert(1)</script><img src=x onerror=al
 async def test_hostile_url_is_escaped_on_every_page(aiohttp_client: Any, make_settings: Any, kind: str,
                                                     policy_file: Callable[[str], Path]) -> None:
     """A URL carrying markup is shown as text on every page, never as markup."""
-    path = policy_file("policies:\n  - name: Fast\n    scan_wait_seconds: 0\n    AllowClickThrough: true\n"
-                       "rules:\n  - name: All\n    policy: Fast\n    priority: 0\n    recipient_domain_is: [contoso.com]\n")
+    path = policy_file(
+        "policies:\n  - name: Fast\n    scan_wait_seconds: 0\n    AllowClickThrough: true\n"
+        "rules:\n  - name: All\n    policy: Fast\n    priority: 0\n    recipient_domain_is: [contoso.com]\n")
     proxy = Proxy(await aiohttp_client(create_app(make_settings(policy_file=path), role="proxy", clock=FakeClock())))
     url = HOSTILE
     if kind == "warning":
