@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
 
     show = commands.add_parser("show", help="the policy that applies to a user, and why")
     show.add_argument("--user", required=True, metavar="UPN", help="user principal name")
-    show.add_argument("--file", type=Path, default=None, metavar="PATH", help="policy file (YAML; default SAFELINKS_POLICY_FILE)")
+    show.add_argument("--file", type=Path, default=None, metavar="PATH",
+                      help="policy file (YAML; default SAFELINKS_POLICY_FILE)")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(func=show_policy)
 
