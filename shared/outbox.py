@@ -137,7 +137,9 @@ class Outbox:
         """Add an item (inside ``tx`` when given). A repeated ``dedupe_key`` is ignored: returns None."""
         if tx is None:
             async with self._db.transaction() as own:
-                return await self.enqueue(kind, payload, key=key, dedupe_key=dedupe_key, tx=own)
+                item_id = await self.enqueue(kind, payload, key=key, dedupe_key=dedupe_key, tx=own)
+            self._wake.set()  # again after the commit: a worker woken before it could not see the row yet
+            return item_id
         now = self._now()
         # ON CONFLICT keeps the caller's transaction alive on a repeat (PostgreSQL aborts it on an error).
         row = await tx.fetchone(
@@ -184,6 +186,7 @@ class Outbox:
     async def run(self) -> None:
         """The worker loop: deliver, then sleep until woken or the next poll."""
         while True:
+            self._wake.clear()  # before the round: a wake-up that arrives during it is not lost
             try:
                 tried = await self.run_once()
             except Exception as exc:  # the store may be away; keep the worker alive and try again
@@ -191,7 +194,6 @@ class Outbox:
                 tried = 0
             if tried:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 

@@ -46,3 +46,80 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+# --- Both store backends -------------------------------------------------------------------------
+# Tests that take ``db_url`` run once on SQLite and once on PostgreSQL. PostgreSQL is the server at
+# 127.0.0.1:5432 (trust auth, database ``test``; SAFELINKS_TEST_POSTGRES overrides the base URL); each
+# test gets a schema of its own, named in the URL's ``search_path``, dropped afterwards.
+
+PG_CANDIDATES = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    # asyncio.run in a thread of its own: the test's event loop is left alone.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
+def _probe_postgres() -> tuple[str | None, str]:
+    import os
+
+    import asyncpg
+
+    candidates = [os.environ["SAFELINKS_TEST_POSTGRES"]] if os.environ.get("SAFELINKS_TEST_POSTGRES") else PG_CANDIDATES
+    problems = []
+    for url in candidates:
+        async def probe(url: str = url) -> None:
+            conn = await asyncpg.connect(url, timeout=3)
+            await conn.close()
+
+        try:
+            _in_thread(probe)
+            return url, ""
+        except Exception as exc:  # any failure means "not usable here": the tests skip, saying why
+            problems.append(f"{url}: {type(exc).__name__}: {exc}")
+    return None, "PostgreSQL is not reachable (" + "; ".join(problems) + ")"
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> str:
+    """The base URL of a reachable PostgreSQL, or a skip saying why there is none."""
+    url, why = _probe_postgres()
+    if url is None:
+        pytest.skip(why)
+    return url
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Any:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped after the test."""
+    import uuid
+
+    import asyncpg
+
+    base = request.getfixturevalue("postgres_base_url")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(base, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    _in_thread(lambda: run(f"CREATE SCHEMA {schema}"))
+    yield f"{base}?search_path={schema}"
+    # A connection a failed test left open must not hang the run: give up on the drop after a while.
+    _in_thread(lambda: run(f"SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for each backend: a SQLite file in the test's directory, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from shared.outbox import Outbox, OutboxItem, PermanentFailure, RetryLater, backoff
@@ -13,13 +12,13 @@ from shared.store import open_database
 from tests.conftest import FakeClock
 
 
-async def open_db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+async def open_db(db_url: str):  # type: ignore[no-untyped-def]
+    return await open_database(db_url)
 
 
-async def test_delivers_and_keeps_the_result(tmp_path: Path) -> None:
+async def test_delivers_and_keeps_the_result(db_url: str) -> None:
     """A due item goes to its kind's handler once and is marked done with the handler's result."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db)
     seen: list[dict[str, Any]] = []
 
@@ -36,9 +35,9 @@ async def test_delivers_and_keeps_the_result(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_dedupe_key_makes_enqueue_idempotent(tmp_path: Path) -> None:
+async def test_dedupe_key_makes_enqueue_idempotent(db_url: str) -> None:
     """Enqueueing the same dedupe key twice keeps one item."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db)
     assert await box.enqueue("email", {"n": 1}, dedupe_key="alert:1:email") is not None
     assert await box.enqueue("email", {"n": 2}, dedupe_key="alert:1:email") is None
@@ -46,9 +45,9 @@ async def test_dedupe_key_makes_enqueue_idempotent(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_rolled_back_transaction_enqueues_nothing(tmp_path: Path) -> None:
+async def test_rolled_back_transaction_enqueues_nothing(db_url: str) -> None:
     """An item enqueued inside a transaction that fails is gone with it."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db)
     try:
         async with db.transaction() as tx:
@@ -60,9 +59,9 @@ async def test_rolled_back_transaction_enqueues_nothing(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_order_is_kept_per_key_through_retries(tmp_path: Path) -> None:
+async def test_order_is_kept_per_key_through_retries(db_url: str) -> None:
     """A later item with the same key waits until the earlier one, retried, is delivered."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     clock = FakeClock()
     box = Outbox(db, clock=clock)
     order: list[int] = []
@@ -94,9 +93,9 @@ async def test_order_is_kept_per_key_through_retries(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_permanent_failure_stops_retrying(tmp_path: Path) -> None:
+async def test_permanent_failure_stops_retrying(db_url: str) -> None:
     """A PermanentFailure marks the item failed and keeps it for inspection."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db)
 
     async def handler(item: OutboxItem) -> None:
@@ -110,9 +109,9 @@ async def test_permanent_failure_stops_retrying(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_unexpected_errors_retry_with_backoff(tmp_path: Path) -> None:
+async def test_unexpected_errors_retry_with_backoff(db_url: str) -> None:
     """Any other exception is retried later, with a growing delay."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     clock = FakeClock()
     box = Outbox(db, clock=clock)
     calls = 0
@@ -132,10 +131,9 @@ async def test_unexpected_errors_retry_with_backoff(tmp_path: Path) -> None:
     assert backoff(30) <= 300 * 1.25
 
 
-async def test_two_workers_never_deliver_one_item_twice(tmp_path: Path) -> None:
+async def test_two_workers_never_deliver_one_item_twice(db_url: str) -> None:
     """Claims are leased: two outboxes on one database share the work without overlap."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    db1, db2 = await open_database(url), await open_database(url)
+    db1, db2 = await open_database(db_url), await open_database(db_url)
     delivered: list[int] = []
 
     async def handler(item: OutboxItem) -> None:
@@ -154,12 +152,12 @@ async def test_two_workers_never_deliver_one_item_twice(tmp_path: Path) -> None:
     await db2.close()
 
 
-async def test_pending_items_survive_a_restart(tmp_path: Path) -> None:
+async def test_pending_items_survive_a_restart(db_url: str) -> None:
     """What was enqueued before the process stopped is delivered by the next one."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     await Outbox(db).enqueue("email", {"to": "soc@contoso.com"})
     await db.close()
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db)
     got: list[dict[str, Any]] = []
 
@@ -172,9 +170,9 @@ async def test_pending_items_survive_a_restart(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_global_rate_limit_spaces_deliveries(tmp_path: Path) -> None:
+async def test_global_rate_limit_spaces_deliveries(db_url: str) -> None:
     """With a global rate of 10/s, 20 deliveries take at least about a second."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db)
 
     async def handler(item: OutboxItem) -> None:
@@ -190,9 +188,9 @@ async def test_global_rate_limit_spaces_deliveries(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_run_loop_wakes_on_enqueue(tmp_path: Path) -> None:
+async def test_run_loop_wakes_on_enqueue(db_url: str) -> None:
     """The worker loop delivers an item enqueued while it sleeps, without waiting for a long poll."""
-    db = await open_db(tmp_path)
+    db = await open_db(db_url)
     box = Outbox(db, poll_interval=30)
     done = asyncio.Event()
 

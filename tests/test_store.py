@@ -29,12 +29,11 @@ def make_click(n: int, **kw: object) -> Click:
     return Click(**values)  # type: ignore[arg-type]
 
 
-async def test_migrations_apply_once(tmp_path: Path) -> None:
+async def test_migrations_apply_once(db_url: str) -> None:
     """Opening twice applies each numbered migration exactly once."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    db = await open_database(url)
+    db = await open_database(db_url)
     await db.close()
-    db = await open_database(url)
+    db = await open_database(db_url)
     rows = await db.fetchall("SELECT version FROM schema_migrations ORDER BY version")
     await db.close()
     assert [r["version"] for r in rows] == [v for v, _, _ in available()]
@@ -48,22 +47,23 @@ async def test_database_is_wal(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_concurrent_clicks_are_all_committed(tmp_path: Path) -> None:
+async def test_concurrent_clicks_are_all_committed(db_url: str) -> None:
     """Every record() that returned is in the database, even with hundreds in flight at once."""
-    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db = await open_database(db_url)
     store = ClickStore(db)
     store.start()
     await asyncio.gather(*(store.record(make_click(i)) for i in range(500)))
     assert await store.count() == 500
-    conn = sqlite3.connect(tmp_path / "db.sqlite")  # another connection sees them: committed
-    assert conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0] == 500
+    other = await open_database(db_url)  # another connection sees them: committed
+    assert (await other.fetchone("SELECT COUNT(*) AS n FROM clicks")) == {"n": 500}
+    await other.close()
     await store.close()
     await db.close()
 
 
-async def test_click_through_is_unique_per_report(tmp_path: Path) -> None:
+async def test_click_through_is_unique_per_report(db_url: str) -> None:
     """A second click-through row for one ReportId is refused; neighbours in the batch still commit."""
-    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db = await open_database(db_url)
     store = ClickStore(db)
     store.start()
     view = make_click(1, action_type=ActionType.CLICK_BLOCKED, verdict="malicious")
@@ -78,9 +78,9 @@ async def test_click_through_is_unique_per_report(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_list_filters_and_round_trip(tmp_path: Path) -> None:
+async def test_list_filters_and_round_trip(db_url: str) -> None:
     """Listing filters by time, user and URL, newest first, and returns clicks as written."""
-    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db = await open_database(db_url)
     store = ClickStore(db)
     store.start()
     clicks = [make_click(i, threat_types=("phish",), url_chain=("https://a.example/", "https://b.example/"))
@@ -97,9 +97,9 @@ async def test_list_filters_and_round_trip(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_admin_verdict_logs_changes(tmp_path: Path) -> None:
+async def test_admin_verdict_logs_changes(db_url: str) -> None:
     """Setting a verdict records a change only when the verdict differs, keyed by expression."""
-    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db = await open_database(db_url)
     admin = AdminVerdicts(db)
     await admin.load()
     first = await admin.set("https://evil.example/login", Verdict.MALICIOUS, threat_types=("phish",))
@@ -112,10 +112,9 @@ async def test_admin_verdict_logs_changes(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_admin_verdict_reaches_other_instances(tmp_path: Path) -> None:
+async def test_admin_verdict_reaches_other_instances(db_url: str) -> None:
     """A verdict set through one connection is picked up by another's reload (replicas share the store)."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    db1, db2 = await open_database(url), await open_database(url)
+    db1, db2 = await open_database(db_url), await open_database(db_url)
     a1, a2 = AdminVerdicts(db1), AdminVerdicts(db2)
     await a1.load()
     await a2.load()
@@ -130,11 +129,11 @@ async def test_admin_verdict_reaches_other_instances(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", ["javascript:alert(1)", "", "http://"])
-async def test_admin_verdict_refuses_non_urls(tmp_path: Path, bad: str) -> None:
+async def test_admin_verdict_refuses_non_urls(db_url: str, bad: str) -> None:
     """A verdict target that is no web address is refused."""
     from shared.urls import URLError
 
-    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db = await open_database(db_url)
     with pytest.raises(URLError):
         await AdminVerdicts(db).set(bad, Verdict.MALICIOUS)
     await db.close()

@@ -1,0 +1,380 @@
+"""The shared backend: PostgreSQL through an asyncpg pool, for several replicas on one database.
+
+The repositories write SQL once with ``?`` placeholders; this module turns them into ``$1..$n``
+(once per statement text, then cached) and returns rows as dicts, like the SQLite backend.
+asyncpg's own errors never leave this module: a unique violation becomes ``DuplicateKey``, a
+connection that is refused, lost, shut down by an administrator or turned away for lack of slots
+becomes ``StoreUnavailable``. The pool replaces broken connections on the next acquire, so once
+the server is back every caller recovers without a restart.
+
+Extra query parameters of the URL tune the pool and are not sent to the server:
+``pool_min_size`` (default 1), ``pool_max_size`` (default 10), ``connect_timeout`` seconds (5) and
+``command_timeout`` seconds (60). Any other query parameter (``search_path=…``,
+``application_name=…``) is a server setting, as asyncpg defines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from shared.store.database import Dialect, Params, Row
+from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
+
+T = TypeVar("T")
+_POOL_OPTIONS = {"pool_min_size": int, "pool_max_size": int, "connect_timeout": float, "command_timeout": float}
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,  # 08*: refused, lost, rejected
+    asyncpg.exceptions.OperatorInterventionError,  # 57*: admin/crash shutdown, starting up, cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # 53*: too many connections, disk full
+    asyncpg.exceptions.TransactionRollbackError,  # 40*: serialization failure, deadlock: try again
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after a fail-over
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.InternalClientError,  # the protocol caught mid-state by a connection the server dropped
+    OSError,
+    TimeoutError,
+)
+# Everything the driver or the socket may raise; translated at this module's edge.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
+_ALREADY_THERE = (asyncpg.UniqueViolationError, asyncpg.DuplicateObjectError, asyncpg.DuplicateTableError)
+_MIGRATION_LOCK = "safelinks:migrations"
+
+
+class PostgresOptionsError(StoreError):
+    """The database URL carries a pool option that is not a number."""
+
+
+def translate(exc: BaseException) -> StoreError:
+    """The store's exception for an asyncpg or socket failure."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return DuplicateKey(str(exc))
+    if isinstance(exc, _TRANSIENT):
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
+    return StoreError(f"{type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except _DRIVER_ERRORS as exc:
+        raise translate(exc) from exc
+
+
+class _Placeholders:
+    """``?`` → ``$n`` outside string literals, quoted identifiers and comments; cached per text."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._cache: dict[str, str] = {}
+        self._limit = limit
+
+    def __call__(self, sql: str) -> str:
+        hit = self._cache.get(sql)
+        if hit is None:
+            hit = _number_placeholders(sql)
+            if len(self._cache) >= self._limit:  # statements built from varying IN lists: stay bounded
+                self._cache.clear()
+            self._cache[sql] = hit
+        return hit
+
+
+def _number_placeholders(sql: str) -> str:
+    out: list[str] = []
+    n = 0
+    i, end = 0, len(sql)
+    while i < end:
+        ch = sql[i]
+        if ch in ("'", '"'):
+            close = sql.find(ch, i + 1)
+            while close != -1 and close + 1 < end and sql[close + 1] == ch:  # doubled quote inside
+                close = sql.find(ch, close + 2)
+            stop = end if close == -1 else close + 1
+            out.append(sql[i:stop])
+            i = stop
+        elif ch == "-" and sql.startswith("--", i):
+            stop = sql.find("\n", i)
+            stop = end if stop == -1 else stop
+            out.append(sql[i:stop])
+            i = stop
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _affected(status: str) -> int:
+    # asyncpg returns the command tag: "UPDATE 3", "INSERT 0 1", "DELETE 0", "CREATE TABLE".
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _is_select(sql: str) -> bool:
+    return sql.lstrip()[:7].upper() == "SELECT "
+
+
+def _is_if_not_exists(sql: str) -> bool:
+    head = sql.lstrip()[:80].upper()
+    return head.startswith("CREATE") and "IF NOT EXISTS" in head
+
+
+class _Tx:
+    """Statements on one connection (inside a transaction, or a single autocommitted one)."""
+
+    def __init__(self, conn: asyncpg.Connection, sql: _Placeholders) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        with _translated():
+            return _affected(await self._conn.execute(self._sql(sql), *params))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        with _translated():
+            await self._conn.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        with _translated():
+            return [dict(r) for r in await self._conn.fetch(self._sql(sql), *params)]
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        with _translated():
+            row = await self._conn.fetchrow(self._sql(sql), *params)
+        return dict(row) if row is not None else None
+
+
+def split_url(url: str) -> tuple[str, dict[str, Any]]:
+    """The DSN for asyncpg and the pool options taken out of its query string."""
+    parts = urlsplit(url)
+    options: dict[str, Any] = {}
+    kept = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _POOL_OPTIONS:
+            try:
+                options[key] = _POOL_OPTIONS[key](value)
+            except ValueError:
+                raise PostgresOptionsError(f"database URL option {key} must be a number, not {value!r}") from None
+        else:
+            kept.append((key, value))
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment)), options
+
+
+class PostgresDatabase:
+    """A pool of connections to one PostgreSQL database."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str, connect_timeout: float) -> None:
+        self._pool = pool
+        self._sql = _Placeholders()
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresDatabase:
+        dsn, options = split_url(url)
+        timeout = options.get("connect_timeout", 5.0)
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=options.get("pool_min_size", 1),
+                max_size=options.get("pool_max_size", 10),
+                timeout=timeout,
+                command_timeout=options.get("command_timeout", 60.0),
+                max_inactive_connection_lifetime=300.0,
+            )
+        except _DRIVER_ERRORS as exc:
+            where = urlsplit(dsn).hostname or "localhost"
+            raise StoreUnavailable(f"cannot open PostgreSQL at {where}: {translate(exc)}") from exc
+        return cls(pool, dsn, timeout)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        with _translated():
+            conn = await self._pool.acquire()  # when the server is down this raises at once
+        try:
+            yield conn
+        except StoreUnavailable:
+            conn.terminate()  # never hand a connection in doubt to the next caller: the pool opens a new one
+            raise
+        finally:
+            with _translated():
+                await self._pool.release(conn)
+
+    async def _begin(self, *, readonly: bool = False) -> tuple[asyncpg.Connection, Any]:
+        """A pooled connection with a transaction started on it.
+
+        Nothing has been written before BEGIN, so a pooled connection the server dropped while it sat
+        idle (a restart, a fail-over) is thrown away and the next one tried: after an outage callers
+        get fresh connections instead of one error per stale connection.
+        """
+        last: StoreUnavailable | None = None
+        for _ in range(self._pool.get_max_size() + 1):
+            with _translated():
+                conn = await self._pool.acquire()
+            tx = conn.transaction(readonly=readonly)
+            try:
+                with _translated():
+                    await tx.start()
+                return conn, tx
+            except StoreUnavailable as exc:
+                last = exc
+                conn.terminate()
+                await self._pool.release(conn)
+            except BaseException:
+                await self._pool.release(conn)
+                raise
+        assert last is not None
+        raise last
+
+    async def _end(self, conn: asyncpg.Connection, tx: Any, *, commit: bool) -> None:
+        try:
+            if commit:
+                with _translated():
+                    await tx.commit()
+            elif not conn.is_closed():
+                try:
+                    await tx.rollback()
+                except _DRIVER_ERRORS:
+                    conn.terminate()  # the pool replaces it
+        except StoreUnavailable:
+            conn.terminate()
+            raise
+        finally:
+            with _translated():
+                await self._pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Tx]:
+        conn, tx = await self._begin()
+        try:
+            yield _Tx(conn, self._sql)
+        except BaseException:
+            await self._end(conn, tx, commit=False)
+            raise
+        await self._end(conn, tx, commit=True)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._connection() as conn:
+            try:
+                return await _Tx(conn, self._sql).execute(sql, params)
+            except StoreError as exc:
+                # Two replicas racing on CREATE … IF NOT EXISTS: PostgreSQL may report the loser's catalog
+                # insert as a duplicate, though the object now exists as asked.
+                if isinstance(exc.__cause__, _ALREADY_THERE) and _is_if_not_exists(sql):
+                    return 0
+                raise
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    async def _read(self, sql: str, run: Callable[[_Tx], Awaitable[T]]) -> T:
+        retries = self._pool.get_max_size() if _is_select(sql) else 0
+        for attempt in range(retries + 1):
+            try:
+                async with self._connection() as conn:
+                    return await run(_Tx(conn, self._sql))
+            except StoreUnavailable:
+                # A plain SELECT may be asked again on a fresh connection (a pooled one may have gone
+                # stale in an outage); anything else may already have written, so it is not repeated.
+                if attempt >= retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._read(sql, lambda tx: tx.fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._read(sql, lambda tx: tx.fetchone(sql, params))
+
+    async def iterate(self, sql: str, params: Params = (), *, batch: int = 1000) -> AsyncIterator[Row]:
+        # A server-side cursor lives only inside a transaction; it fetches ``batch`` rows at a time.
+        conn, tx = await self._begin(readonly=True)
+        try:
+            with _translated():
+                async for record in conn.cursor(self._sql(sql), *params, prefetch=batch):
+                    yield dict(record)
+        finally:
+            await self._end(conn, tx, commit=False)
+
+    async def run_script(self, script: str) -> None:
+        """Run several statements in one transaction (migrations)."""
+        conn, tx = await self._begin()
+        try:
+            with _translated():
+                await conn.execute(script)  # no parameters: the simple protocol takes many statements
+        except BaseException:
+            await self._end(conn, tx, commit=False)
+            raise
+        await self._end(conn, tx, commit=True)
+
+    def migration_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held while migrating: replicas that start together migrate once, the others wait."""
+        return self.advisory_lock(_MIGRATION_LOCK)
+
+    @asynccontextmanager
+    async def advisory_lock(self, name: str) -> AsyncIterator[None]:
+        """A session-level advisory lock on ``name`` (waits for it), scoped to the current schema.
+
+        It is held on a connection of its own, so work done under it can use the whole pool.
+        """
+        conn = await self.connect()
+        try:
+            key = await lock_key(conn, name)
+            with _translated():
+                await conn.execute("SELECT pg_advisory_lock($1)", key)
+            yield  # closing the connection below releases the lock, even if unlocking is never reached
+        finally:
+            await close_quietly(conn)
+
+    async def connect(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool (locks and leaders hold one for as long as they last)."""
+        with _translated():
+            return await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+
+    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
+        """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
+        from shared.store.leader import leader
+
+        return leader(self, name, ttl=ttl)
+
+    @property
+    def pool_size(self) -> int:
+        return int(self._pool.get_size())
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=10)
+        except _DRIVER_ERRORS:
+            self._pool.terminate()
+
+
+async def close_quietly(conn: asyncpg.Connection) -> None:
+    """Close a connection of our own; a dead one is just dropped."""
+    try:
+        await asyncio.wait_for(conn.close(), timeout=5)
+    except _DRIVER_ERRORS:
+        conn.terminate()
+
+
+async def lock_key(conn: asyncpg.Connection, name: str) -> int:
+    """A 64-bit advisory lock key for ``name``, distinct per schema so deployments sharing a database do not meet."""
+    with _translated():
+        key = await conn.fetchval("SELECT hashtextextended(current_schema() || ':' || $1, 0)", name)
+    return int(key)

@@ -1,0 +1,119 @@
+"""Leaders for singleton jobs: one holder at a time across connections and processes, handed over on exit or death."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from shared.store import open_database
+from shared.store.leader import LeaderError, leader
+
+
+async def test_one_leader_among_many(db_url: str) -> None:
+    """Of five replicas asking at once, exactly one leads; the rest are told no at once."""
+    dbs = [await open_database(db_url) for _ in range(5)]
+    inside = asyncio.Event()
+    release = asyncio.Event()
+    outcomes: list[bool] = []
+
+    async def replica(n: int) -> None:
+        async with leader(dbs[n], "feeds:urlhaus") as lead:
+            outcomes.append(bool(lead))
+            if lead:
+                inside.set()
+                await release.wait()
+
+    first = asyncio.create_task(replica(0))
+    await asyncio.wait_for(inside.wait(), 5)
+    await asyncio.wait_for(asyncio.gather(*(replica(n) for n in range(1, 5))), 5)
+    release.set()
+    await first
+    assert sorted(outcomes) == [False, False, False, False, True]
+    for db in dbs:
+        await db.close()
+
+
+async def test_leadership_passes_on_after_exit(db_url: str) -> None:
+    """Once the leader leaves its block, the next replica to ask leads."""
+    a, b = await open_database(db_url), await open_database(db_url)
+    async with leader(a, "alerts:lookback") as lead:
+        assert lead
+        async with leader(b, "alerts:lookback") as other:
+            assert not other
+        async with leader(b, "some-other-job") as unrelated:
+            assert unrelated
+    async with leader(b, "alerts:lookback") as lead:
+        assert lead
+    await a.close()
+    await b.close()
+
+
+async def test_sqlite_lease_of_a_dead_holder_lapses(tmp_path: object) -> None:
+    """A lease whose holder stopped renewing (a killed process) is taken over once it expires."""
+    db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
+    now = time.time()
+    await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
+                     ("feeds:x", "dead-process", now - 60, now + 0.5))
+    async with leader(db, "feeds:x") as lead:
+        assert not lead
+    await asyncio.sleep(0.6)
+    async with leader(db, "feeds:x") as lead:
+        assert lead
+        row = await db.fetchone("SELECT holder FROM leases WHERE name = ?", ("feeds:x",))
+        assert row is not None and row["holder"] == lead.holder
+    assert await db.fetchone("SELECT holder FROM leases WHERE name = ?", ("feeds:x",)) is None
+    await db.close()
+
+
+async def test_sqlite_lease_is_renewed_while_held(tmp_path: object) -> None:
+    """A held lease is pushed forward while its block runs, so a long job keeps it."""
+    db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
+    async with leader(db, "long-job", ttl=1.5) as lead:
+        await asyncio.sleep(2.0)
+        assert lead and not lead.lost.is_set()
+        row = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
+        assert row is not None and row["expires_at"] > time.time()
+    await db.close()
+
+
+async def test_sqlite_lease_taken_by_another_is_lost(tmp_path: object) -> None:
+    """A holder whose lease row was taken over (it stalled past expiry) sees ``lost`` and stops leading."""
+    db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
+    async with leader(db, "job", ttl=1.5) as lead:
+        await db.execute("UPDATE leases SET holder = 'usurper' WHERE name = ?", ("job",))
+        await asyncio.wait_for(lead.lost.wait(), 3)
+        assert not lead
+    await db.close()
+
+
+async def test_postgres_leader_notices_a_lost_connection(pg_url: str, postgres_base_url: str) -> None:
+    """When the leader's connection dies the lock is free at once and the old holder sees ``lost``."""
+    import asyncpg
+
+    a, b = await open_database(pg_url), await open_database(pg_url)
+    async with leader(a, "feeds:openphish", ttl=1.5) as lead:
+        assert lead
+        assert lead.backend_pid is not None
+        admin = await asyncpg.connect(postgres_base_url)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", lead.backend_pid)
+        finally:
+            await admin.close()
+        await asyncio.wait_for(lead.lost.wait(), 5)
+        assert not lead
+        async with leader(b, "feeds:openphish") as other:
+            assert other
+    await a.close()
+    await b.close()
+
+
+@pytest.mark.parametrize(("name", "ttl"), [("", 30.0), ("x" * 201, 30.0), ("ok", 0.5)])
+async def test_bad_leader_requests_are_refused(tmp_path: object, name: str, ttl: float) -> None:
+    """An empty or overlong name, or a ttl under a second, is a LeaderError."""
+    db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
+    with pytest.raises(LeaderError):
+        async with leader(db, name, ttl=ttl):
+            pass
+    await db.close()
