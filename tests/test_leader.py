@@ -36,15 +36,15 @@ async def test_one_leader_among_many(db_url: str) -> None:
 
 
 async def test_leadership_passes_on_after_exit(db_url: str) -> None:
-    """Once the leader leaves its block, the next replica to ask leads."""
+    """Once the leader leaves its block, the next replica to ask leads (``db.leader`` on either backend)."""
     a, b = await open_database(db_url), await open_database(db_url)
-    async with leader(a, "alerts:lookback") as lead:
+    async with a.leader("alerts:lookback") as lead:
         assert lead
-        async with leader(b, "alerts:lookback") as other:
+        async with b.leader("alerts:lookback") as other:
             assert not other
-        async with leader(b, "some-other-job") as unrelated:
+        async with b.leader("some-other-job") as unrelated:
             assert unrelated
-    async with leader(b, "alerts:lookback") as lead:
+    async with b.leader("alerts:lookback") as lead:
         assert lead
     await a.close()
     await b.close()

@@ -44,6 +44,10 @@ class Database(Executor, Protocol):
         """Stream a large result without holding it all in memory."""
         ...
 
+    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
+        """Try to lead the singleton job ``name`` for a block (``shared.store.leader``): true if this process leads."""
+        ...
+
     async def close(self) -> None:
         """Release connections; pending work is finished first."""
         ...

@@ -10,7 +10,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,6 +164,12 @@ class SQLiteDatabase:
                 c.execute("COMMIT")
 
             await self._writer.run(run)
+
+    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
+        """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
+        from shared.store.leader import leader
+
+        return leader(self, name, ttl=ttl)
 
     async def close(self) -> None:
         async with self._lock:
