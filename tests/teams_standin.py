@@ -145,7 +145,8 @@ class TeamsStandIn:
 
     # Failure injection.
 
-    def fail_next(self, status: int, *, count: int = 1, retry_after: str | None = None, only: str | None = None) -> None:
+    def fail_next(self, status: int, *, count: int = 1, retry_after: str | None = None,
+                  only: str | None = None) -> None:
         """The next ``count`` connector writes (whose path holds ``only``, if given) answer ``status``."""
         with self._lock:
             self._failures.append(_Failure(status, retry_after, count, only))
@@ -394,7 +395,7 @@ class BotHarness:
         return self.app[SERVICES]
 
     async def rows(self, table: str) -> list[dict[str, Any]]:
-        return await self.services.db.fetchall(f"SELECT * FROM {table}")  # noqa: S608 (test tables only)
+        return await self.services.db.fetchall(f"SELECT * FROM {table}")
 
 
 @asynccontextmanager
