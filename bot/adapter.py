@@ -142,7 +142,14 @@ class _CredentialsFactory(ServiceClientCredentialsFactory):
         return await self._inner.create_credentials(app_id, oauth_scope, login_endpoint, validate_authority)
 
 
+_RAW = "_safelinks_wire_json"
+
+
 def _json(activity: Activity) -> dict[str, Any]:
+    """The activity as Teams sent it: the SDK's serialize() drops mention details and conversation.tenantId."""
+    raw = getattr(activity, _RAW, None)
+    if isinstance(raw, dict):
+        return raw
     raw = activity.serialize()
     return raw if isinstance(raw, dict) else {}
 
@@ -269,6 +276,7 @@ class BotFrameworkAdapter:
             activity = Activity().deserialize(body)
         except Exception:  # msrest raises several types for a malformed field
             raise web.HTTPBadRequest(text="the activity is malformed") from None
+        setattr(activity, _RAW, body)
         try:
             # None, not "", for a missing header: the SDK's parameterized path treats "" as a token to check.
             auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization") or None)

@@ -47,6 +47,7 @@ class Call:
     body: Any
     authorization: str | None
     status: int
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
