@@ -30,7 +30,8 @@ from urllib.request import urlopen
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+BROWSER_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0 Safari/537.36")
 KEYS = "bench:" + "42" * 32
 
 BARE_SERVER = """
@@ -85,7 +86,8 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> Non
 
 
 def run_wrk(url: str, seconds: int, connections: int) -> Result:
-    cmd = [*pin(0), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"User-Agent: {BROWSER_UA}", url]
+    cmd = [*pin(0), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+           "-H", f"User-Agent: {BROWSER_UA}", url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
@@ -188,7 +190,8 @@ def main() -> None:
             port = free_port()
             bare = start_bare(port)
             try:
-                results["bare aiohttp 302"].append(load(f"http://127.0.0.1:{port}/v1/url", args.seconds, args.connections))
+                bare_url = f"http://127.0.0.1:{port}/v1/url"
+                results["bare aiohttp 302"].append(load(bare_url, args.seconds, args.connections))
             finally:
                 stop(bare)
             port = free_port()
