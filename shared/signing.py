@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from cachetools import LRUCache
+
 from shared.clicks import Workload
 
 WRAP_PATH = "/v1/url"
@@ -203,7 +205,7 @@ def _decode_secret(secret: str) -> bytes:
 def _mac(key: bytes, url: str, data: str) -> str:
     # Length-prefix the URL so no split of url+data collides with another split.
     msg = f"{len(url)}:{url}|{data}".encode()
-    return _b64e(hmac.new(key, msg, hashlib.sha256).digest())
+    return _b64e(hmac.digest(key, msg, "sha256"))
 
 
 class LinkSigner:
@@ -213,6 +215,8 @@ class LinkSigner:
         self.keyring = keyring
         self.public_url = public_url.rstrip("/")
         self._prefix = self.public_url + WRAP_PATH + "?"
+        # Popular links (one shared link in a large channel) are verified once, not on every click.
+        self._verified: LRUCache[tuple[str, str, str], DecodedLink] = LRUCache(maxsize=8192)
 
     def is_wrapped(self, url: str) -> bool:
         """Our own links are never wrapped twice."""
@@ -231,6 +235,16 @@ class LinkSigner:
 
     def verify(self, url: str, data: str, sig: str) -> DecodedLink:
         """Check the parameters of a wrapped link as they arrived."""
+        key = (url, data, sig)
+        hit = self._verified.get(key)
+        if hit is not None:
+            return hit
+        result = self._verify(url, data, sig)
+        if result.status is LinkStatus.VALID:
+            self._verified[key] = result
+        return result
+
+    def _verify(self, url: str, data: str, sig: str) -> DecodedLink:
         try:
             context = LinkContext.decode(data)
         except (SigningError, ValueError) as exc:
