@@ -9,6 +9,7 @@ another.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,12 @@ def host_of(url: str) -> str:
         host = ""
     if not host:
         return url[:80]
+    return host if host.isascii() else _ascii_host(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_host(host: str) -> str:
+    # The idna codec is slow and chat repeats hosts: remember the recent ones.
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -71,8 +78,7 @@ def _card(body: list[dict[str, Any]], fallback_text: str, **extra: Any) -> dict[
     return card
 
 
-def _link_block(link: CardLink) -> dict[str, Any]:
-    host = host_of(link.target)
+def _link_block(link: CardLink, host: str) -> dict[str, Any]:
     label, color = _BADGES[link.verdict]
     return {
         "type": "Container",
@@ -101,6 +107,7 @@ def reply_card(links: Sequence[CardLink], *, notice: str | None = None,
                refresh: dict[str, Any] | None = None) -> dict[str, Any]:
     """The reply in the thread: each link's host, a verdict badge, and its wrapped link."""
     shown = list(links[:MAX_SHOWN])
+    hosts = [host_of(link.target) for link in shown]
     risky = sum(1 for link in links if link.verdict.risky)
     title = "Links in this message are checked when opened"
     if risky:
@@ -111,11 +118,12 @@ def reply_card(links: Sequence[CardLink], *, notice: str | None = None,
     ]
     if notice:
         body.append({"type": "TextBlock", "text": _plain(notice), "wrap": True, "isSubtle": True})
-    body.extend(_link_block(link) for link in shown)
+    body.extend(_link_block(link, host) for link, host in zip(shown, hosts, strict=True))
     if len(links) > len(shown):
         body.append({"type": "TextBlock", "text": f"and {len(links) - len(shown)} more", "isSubtle": True})
     # The wrapped links are long: the plain-text fallback names the hosts only, to keep the card small.
-    fallback = "Safe Links: " + "; ".join(f"{host_of(link.target)} ({_BADGES[link.verdict][0]})" for link in shown)
+    fallback = "Safe Links: " + "; ".join(
+        f"{host} ({_BADGES[link.verdict][0]})" for link, host in zip(shown, hosts, strict=True))
     extra: dict[str, Any] = {"refresh": refresh} if refresh else {}
     return _card(body, fallback, **extra)
 

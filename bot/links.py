@@ -74,6 +74,9 @@ def raw_links(message: IncomingMessage) -> Iterator[str]:
     if message.text:
         yield from extract_urls(message.text, html=message.is_html or ("<" in message.text and ">" in message.text))
     for attachment in message.attachments:
+        # Teams often sends the same HTML as the text and as a text/html attachment: scan it once.
+        if attachment.content_type == "text/html" and attachment.content == message.text and message.is_html:
+            continue
         yield from _attachment_links(attachment)
 
 

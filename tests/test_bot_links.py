@@ -95,7 +95,8 @@ def test_graph_shape_and_deep_link() -> None:
     from datetime import UTC, datetime
 
     ev = TeamsMessageEvidence(conversation_id="19:c@thread.tacv2", message_id="42", thread_id="19:c@thread.tacv2",
-                              thread_type="Topic", thread_sub_type="channel", received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                              thread_type="Topic", thread_sub_type="channel",
+                              received_at=datetime(2026, 1, 1, tzinfo=UTC),
                               urls=("https://a.example/",), tenant_id="t", team_id="19:team", sender_upn="a@b.example",
                               sender_name="A", parent_message_id="42")
     graph = ev.to_graph()
@@ -108,6 +109,6 @@ def test_graph_shape_and_deep_link() -> None:
 
 def test_card_hosts_are_plain_ascii() -> None:
     """Look-alike hosts are shown in punycode, with the verdict badge next to them."""
-    assert host_of("https://аpple.example/") == "xn--pple-43d.example"
+    assert host_of("https://\u0430pple.example/") == "xn--pple-43d.example"  # a Cyrillic a
     card = reply_card([CardLink("https://bad.example/", "https://w/1", Verdict.MALICIOUS)])
     assert card["version"] == "1.5" and "Malicious" in str(card) and card["body"][0]["color"] == "Attention"
