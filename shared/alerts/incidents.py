@@ -44,7 +44,8 @@ def incident_title(
 ) -> str:
     """A title a person understands, from what the incident's alerts share."""
     verdict_set, url_set, user_set = set(verdicts), set(urls), {u for u in users if u}
-    places = [_PLACES.get(w, w) for w in ("Teams", "Email", "Office") if w in set(workloads)]
+    workload_set = set(workloads)
+    places = [_PLACES[w] for w in ("Teams", "Email", "Office") if w in workload_set]
     adjective = "malicious" if "malicious" in verdict_set else "potentially malicious"
     what = (
         f"{adjective.capitalize()} URL" if len(url_set) <= 1 else f"{len(url_set)} {adjective} URLs"
