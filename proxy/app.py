@@ -17,9 +17,9 @@ def setup_proxy(app: web.Application) -> None:
     if security_headers not in app.middlewares:
         app.middlewares.append(security_headers)
     app.on_startup.append(_register_latency)
-    app.router.add_route("GET", "/v1/url", routes.click)  # also answers HEAD, as a non-click
+    app.router.add_get("/v1/url", routes.click)  # add_get also routes HEAD here: answered as a non-click
     app.router.add_route("POST", "/v1/url/continue", routes.click_through)
-    app.router.add_route("GET", "/v1/url/continue", routes.continue_get, allow_head=False)
+    app.router.add_route("GET", "/v1/url/continue", routes.continue_get)
     app.router.add_route("GET", "/v1/back", routes.back)
     app.router.add_route("GET", "/v1/static/{name}", routes.static)
     app.router.add_route("GET", "/healthz", routes.healthz)

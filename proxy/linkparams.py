@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 MAX_URL_BYTES = 8192
 _ALLOWED_SCHEMES = ("http", "https")
@@ -72,3 +72,25 @@ def check_target(url: str) -> None:
         host = None
     if not host:
         raise BadLink(400, "This link is damaged", "The address has no website name.", url)
+
+
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def location_header(url: str) -> str:
+    """The URL as a Location header value, byte for byte what was signed except where HTTP forbids.
+
+    Percent-escapes are kept as they are (aiohttp's redirect classes would normalise ``%2F`` to ``/``,
+    changing the address); only spaces and non-ASCII are escaped, and a Unicode host becomes Punycode.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    host = parts.hostname or ""
+    if host and not host.isascii():
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_host = host
+        netloc = netloc.replace(host, ascii_host) if host in netloc else netloc
+    rebuilt = f"{parts.scheme}://{netloc}{url.split(parts.netloc, 1)[1] if parts.netloc else ''}"
+    return quote(rebuilt, safe=_HEADER_SAFE)

@@ -13,7 +13,7 @@ from aiohttp import web
 from proxy import tokens
 from proxy.agents import is_automated
 from proxy.decision import Outcome, Page, decide
-from proxy.linkparams import BadLink, check_target, parse_link_query
+from proxy.linkparams import BadLink, check_target, location_header, parse_link_query
 from proxy.pages import Branding, Pages, host_of
 from shared.clicks import ActionType, Click, anonymize_ip
 from shared.events import ClickRecorded
@@ -170,7 +170,7 @@ def _answer(services: Services, pages: Pages, outcome: Outcome, record: Click,
                           now=record.timestamp.timestamp())
              if outcome.click_through else None)
     if outcome.page is Page.REDIRECT:
-        raise web.HTTPFound(url)
+        return web.Response(status=302, headers={"Location": location_header(url)})
     if outcome.page is Page.WARNING:
         return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
                             verdict=outcome.verdict.value,
@@ -244,7 +244,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
         log.error("click-through not recorded: %s", exc)
         return pages.error(503, "Safe Links can't open this link right now", "Try again in a minute.", url=view.url)
     services.bus.publish(ClickRecorded(through))
-    raise web.HTTPSeeOther(view.url)
+    return web.Response(status=303, headers={"Location": location_header(view.url)})
 
 
 async def continue_get(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ backoff and jitter, honouring a handler's "retry after", until they succeed. Ite
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -191,10 +192,8 @@ class Outbox:
             if tried:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
-            except TimeoutError:
-                pass
 
     async def _deliver(self, item: OutboxItem) -> None:
         route = self._routes[item.kind]

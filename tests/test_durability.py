@@ -30,7 +30,8 @@ async def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float 
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"server exited with {proc.returncode}: {err}")
             try:
                 async with http.get(f"{base}/healthz") as r:
                     if r.status == 200:

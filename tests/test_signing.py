@@ -70,7 +70,8 @@ def test_context_tampering_is_detected() -> None:
     link = s.wrap("https://example.com/x", ctx())
     q = parse_qs(urlsplit(link).query)
     forged = LinkContext.decode(q["data"][0])
-    forged_data = LinkContext(**{**{k: getattr(forged, k) for k in LinkContext._SHORT}, "recipient": "ceo@contoso.com"}).encode()
+    fields = {k: getattr(forged, k) for k in LinkContext._SHORT}
+    forged_data = LinkContext(**{**fields, "recipient": "ceo@contoso.com"}).encode()
     assert s.verify(q["url"][0], forged_data, q["sig"][0]).status is LinkStatus.TAMPERED
 
 

@@ -120,9 +120,10 @@ async def test_admin_verdict_reaches_other_instances(tmp_path: Path) -> None:
     await a1.load()
     await a2.load()
     await a1.set("evil.example", Verdict.MALICIOUS)
-    assert await a2.check("http://www.evil.example/x", ["www.evil.example/x", "evil.example/x", "evil.example/"]) is None
+    exprs = ["www.evil.example/x", "evil.example/x", "evil.example/"]
+    assert await a2.check("http://www.evil.example/x", exprs) is None
     assert await a2.load() is True
-    hit = await a2.check("http://www.evil.example/x", ["www.evil.example/x", "evil.example/x", "evil.example/"])
+    hit = await a2.check("http://www.evil.example/x", exprs)
     assert hit is not None and hit.verdict is Verdict.MALICIOUS
     await db1.close()
     await db2.close()

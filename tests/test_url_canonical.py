@@ -73,7 +73,10 @@ MORE_CANONICALIZATION = [
     ),
     ("http://www.\u00fcmlat.com/", "http://www.xn--mlat-zra.com/"),
     ("http://[2001:470:1:18::114]/", "http://[2001:470:1:18::114]/"),
-    ("http://[FEDC:BA98:7654:3210:FEDC:BA98:7654:3210]:80/i", "http://[fedc:ba98:7654:3210:fedc:ba98:7654:3210]/i"),
+    (
+        "http://[FEDC:BA98:7654:3210:FEDC:BA98:7654:3210]:80/i",
+        "http://[fedc:ba98:7654:3210:fedc:ba98:7654:3210]/i",
+    ),
     ("http://[2001:0db8:0000:0000:0000:0000:0000:0001]/", "http://[2001:db8::1]/"),
     ("http://[::192.9.5.5]/ipng", "http://[::192.9.5.5]/ipng"),
     ("http%3A%2F%2Fwackyurl.com:80/", "http://wackyurl.com/"),
@@ -165,9 +168,7 @@ def test_invalid_inputs_raise(url: str) -> None:
     assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.parametrize(
-    "url", [u for u, _ in GOOGLE_V4_CANONICALIZATION + MORE_CANONICALIZATION]
-)
+@pytest.mark.parametrize("url", [u for u, _ in GOOGLE_V4_CANONICALIZATION + MORE_CANONICALIZATION])
 def test_canonical_form_is_a_fixed_point(url: str) -> None:
     """Canonicalising a canonical URL changes nothing."""
     once = canonicalize(url)
@@ -178,15 +179,29 @@ EXPRESSIONS = [
     (
         "http://a.b.c/1/2.html?param=1",
         [
-            "a.b.c/1/2.html?param=1", "a.b.c/1/2.html", "a.b.c/", "a.b.c/1/",
-            "b.c/1/2.html?param=1", "b.c/1/2.html", "b.c/", "b.c/1/",
+            "a.b.c/1/2.html?param=1",
+            "a.b.c/1/2.html",
+            "a.b.c/",
+            "a.b.c/1/",
+            "b.c/1/2.html?param=1",
+            "b.c/1/2.html",
+            "b.c/",
+            "b.c/1/",
         ],
     ),
     (
         "http://a.b.c.d.e.f.g/1.html",
         [
-            "a.b.c.d.e.f.g/1.html", "a.b.c.d.e.f.g/", "c.d.e.f.g/1.html", "c.d.e.f.g/",
-            "d.e.f.g/1.html", "d.e.f.g/", "e.f.g/1.html", "e.f.g/", "f.g/1.html", "f.g/",
+            "a.b.c.d.e.f.g/1.html",
+            "a.b.c.d.e.f.g/",
+            "c.d.e.f.g/1.html",
+            "c.d.e.f.g/",
+            "d.e.f.g/1.html",
+            "d.e.f.g/",
+            "e.f.g/1.html",
+            "e.f.g/",
+            "f.g/1.html",
+            "f.g/",
         ],
     ),
     ("http://1.2.3.4/1/", ["1.2.3.4/1/", "1.2.3.4/"]),
@@ -197,10 +212,18 @@ EXPRESSIONS = [
     (
         "http://a.b.c/1/2/3/4/5/6/7.html?param=1",
         [
-            "a.b.c/1/2/3/4/5/6/7.html?param=1", "a.b.c/1/2/3/4/5/6/7.html",
-            "a.b.c/", "a.b.c/1/", "a.b.c/1/2/", "a.b.c/1/2/3/",
-            "b.c/1/2/3/4/5/6/7.html?param=1", "b.c/1/2/3/4/5/6/7.html",
-            "b.c/", "b.c/1/", "b.c/1/2/", "b.c/1/2/3/",
+            "a.b.c/1/2/3/4/5/6/7.html?param=1",
+            "a.b.c/1/2/3/4/5/6/7.html",
+            "a.b.c/",
+            "a.b.c/1/",
+            "a.b.c/1/2/",
+            "a.b.c/1/2/3/",
+            "b.c/1/2/3/4/5/6/7.html?param=1",
+            "b.c/1/2/3/4/5/6/7.html",
+            "b.c/",
+            "b.c/1/",
+            "b.c/1/2/",
+            "b.c/1/2/3/",
         ],
     ),
     ("http://a.b/", ["a.b/"]),
@@ -208,8 +231,16 @@ EXPRESSIONS = [
     ("http://b/", ["b/"]),
     (
         "http://a.b.c.d.e/1.html",
-        ["a.b.c.d.e/1.html", "a.b.c.d.e/", "b.c.d.e/1.html", "b.c.d.e/",
-         "c.d.e/1.html", "c.d.e/", "d.e/1.html", "d.e/"],
+        [
+            "a.b.c.d.e/1.html",
+            "a.b.c.d.e/",
+            "b.c.d.e/1.html",
+            "b.c.d.e/",
+            "c.d.e/1.html",
+            "c.d.e/",
+            "d.e/1.html",
+            "d.e/",
+        ],
     ),
     (
         "http://[2001:470:1:18::114]/a/b",
@@ -217,8 +248,18 @@ EXPRESSIONS = [
     ),
     (
         "http://a.b.c/1/2/3/4/5/",
-        ["a.b.c/1/2/3/4/5/", "a.b.c/", "a.b.c/1/", "a.b.c/1/2/", "a.b.c/1/2/3/",
-         "b.c/1/2/3/4/5/", "b.c/", "b.c/1/", "b.c/1/2/", "b.c/1/2/3/"],
+        [
+            "a.b.c/1/2/3/4/5/",
+            "a.b.c/",
+            "a.b.c/1/",
+            "a.b.c/1/2/",
+            "a.b.c/1/2/3/",
+            "b.c/1/2/3/4/5/",
+            "b.c/",
+            "b.c/1/",
+            "b.c/1/2/",
+            "b.c/1/2/3/",
+        ],
     ),
 ]
 
@@ -334,3 +375,45 @@ def test_suffix_list_is_read_without_network() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
     assert "network used" not in done.stderr
+
+
+def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    import argparse
+
+    from safelinks.cli import url as url_cli
+
+    parser = argparse.ArgumentParser(prog="safelinks")
+    url_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_canon_command_reports_every_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    """`url canon` prints each canonical form, names each invalid input, then exits 2."""
+    code, out, err = _run_cli(
+        ["url", "canon", "http://www.GOOgle.com", "javascript:x", "3279880203/blah", "mailto:a@b"],
+        capsys,
+    )
+    assert code == 2
+    assert out == "http://www.google.com/\nhttp://195.127.0.11/blah\n"
+    assert "'javascript:x'" in err and "'mailto:a@b'" in err
+
+
+def test_canon_command_succeeds_on_good_input(capsys: pytest.CaptureFixture[str]) -> None:
+    """`url canon` exits 0 when every input is a URL."""
+    assert _run_cli(["url", "canon", "example.com"], capsys) == (0, "http://example.com/\n", "")
+
+
+def test_expressions_command_lines_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """`url expressions` prints one per line, or a JSON list with --json."""
+    import json
+
+    code, out, _ = _run_cli(["url", "expressions", "http://a.b.c/1/2.html?param=1"], capsys)
+    assert code == 0
+    assert out.splitlines() == EXPRESSIONS[0][1]
+    code, out, _ = _run_cli(["url", "expressions", "--json", "http://a.b/"], capsys)
+    assert (code, json.loads(out)) == (0, ["a.b/"])
+    code, out, err = _run_cli(["url", "expressions", "file:///x"], capsys)
+    assert (code, out) == (2, "") and "file:///x" in err

@@ -51,4 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = exc.code
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # The reader (head, less) went away; say nothing more.
+        sys.stderr.close()
+        code = 0
     sys.exit(code)

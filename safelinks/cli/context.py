@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from shared.config import ConfigError, Settings, load_settings
+from shared.policy import PolicyError
 from shared.services import Services, open_services
 from shared.signing import SigningError
 from shared.store import StoreError
@@ -41,5 +42,9 @@ def with_services(args: argparse.Namespace, work: Callable[[Services], Awaitable
 
     try:
         return asyncio.run(run())
-    except (StoreError, SigningError) as exc:
-        raise CliError(str(exc)) from None
+    except PolicyError as exc:
+        raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
+    except SigningError as exc:
+        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
+    except StoreError as exc:
+        raise CliError(f"database: {exc}") from None

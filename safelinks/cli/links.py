@@ -57,6 +57,7 @@ def wrap(args: argparse.Namespace) -> int:
 def decode(args: argparse.Namespace) -> int:
     result = _signer(args).decode(args.link)
     ctx = result.context
+    issued = ctx.issued() if ctx is not None else None
     if args.json:
         print_json({
             "status": result.status.value,
@@ -66,7 +67,7 @@ def decode(args: argparse.Namespace) -> int:
                 "workload": ctx.workload.value, "tenant": ctx.tenant, "team": ctx.team,
                 "channel": ctx.channel, "conversation": ctx.conversation, "message": ctx.message,
                 "sender": ctx.sender, "recipient": ctx.recipient, "recipient_id": ctx.recipient_id,
-                "issued_at": ctx.issued().isoformat() if ctx.issued() else None, "key_id": ctx.key_id,
+                "issued_at": issued.isoformat() if issued else None, "key_id": ctx.key_id,
             },
         })
     else:
@@ -74,7 +75,6 @@ def decode(args: argparse.Namespace) -> int:
         if result.detail:
             pairs.append(("detail", result.detail))
         if ctx is not None:
-            issued = ctx.issued()
             pairs += [("workload", ctx.workload.value), ("tenant", ctx.tenant), ("team", ctx.team),
                       ("channel", ctx.channel), ("conversation", ctx.conversation), ("message", ctx.message),
                       ("sender", ctx.sender), ("recipient", ctx.recipient), ("recipient id", ctx.recipient_id),

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
 
     show = commands.add_parser("show", help="the policy that applies to a user, and why")
     show.add_argument("--user", required=True, metavar="UPN", help="user principal name")
-    show.add_argument("--file", type=Path, default=None, metavar="PATH", help="policy file (YAML)")
+    show.add_argument("--file", type=Path, default=None, metavar="PATH",
+                      help="policy file (YAML; default SAFELINKS_POLICY_FILE)")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(func=show_policy)
 
@@ -35,8 +36,13 @@ def register(subparsers: Any) -> None:
 def show_policy(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the effective policy of `args.user`; 2 when the policy file is unusable."""
     stream = out or sys.stdout
+    path = args.file
+    if path is None and hasattr(args, "config"):
+        from safelinks.cli.context import settings_from
+
+        path = settings_from(args).policy_file
     try:
-        policies = load_policies(args.file)
+        policies = load_policies(path)
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

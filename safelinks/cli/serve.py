@@ -12,6 +12,7 @@ from aiohttp import web
 from safelinks.cli.context import CliError, settings_from
 from shared.clicks import Workload
 from shared.config import ConfigError, load_settings
+from shared.policy import PolicyError, load_policies
 from shared.services import keyring_from
 from shared.signing import LinkContext, LinkSigner, SigningError
 
@@ -44,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         signer = LinkSigner(keyring_from(settings), settings.public_url)
+        load_policies(settings.policy_file)  # refuse a broken policy file before listening
     except SigningError as exc:
         raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
+    except PolicyError as exc:
+        raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
     sample = signer.wrap("https://www.example.com/", LinkContext(workload=Workload.TEAMS, recipient="you@example.com"))
     print(f"teams-safelinks {settings.role} listening on http://{settings.host}:{settings.port}", flush=True)
     print(f"  public URL:   {settings.public_url}", flush=True)

@@ -68,7 +68,7 @@ def _add(args: argparse.Namespace) -> int:
     return with_services(args, work)
 
 
-def _row(e: TablEntry) -> dict[str, object]:
+def _row(e: TablEntry) -> dict[str, str | None]:
     return {
         "Value": e.value,
         "Action": e.action.value.capitalize(),

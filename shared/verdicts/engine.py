@@ -9,6 +9,7 @@ enough. The cache is keyed by canonical URL and cleared whenever any source chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -117,10 +118,8 @@ class VerdictEngine:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
-            except TimeoutError:
-                pass
             result = await self.check(url)
         return result
 

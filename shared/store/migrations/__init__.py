@@ -73,7 +73,8 @@ async def _apply(db: Database, applied: list[int]) -> list[int]:
             continue
         await db.run_script(  # type: ignore[attr-defined]
             render(template, db.dialect)
-            + f"\nINSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, '{name}', {time.time()});"
+            + "\nINSERT INTO schema_migrations (version, name, applied_at) "
+            + f"VALUES ({version}, '{name}', {time.time()});"
         )
         applied.append(version)
     return applied
