@@ -33,31 +33,45 @@ def _when(alert: Alert) -> str:
 
 
 def message_link(message: dict[str, Any]) -> str | None:
-    for key in ("webUrl", "deepLink", "link"):
+    for key in ("safelinksWebUrl", "webUrl"):
         if message.get(key):
             return str(message[key])
     thread, msg = message.get("threadId"), message.get("messageId")
     if thread and msg:
-        return f"https://teams.microsoft.com/l/message/{quote(str(thread), safe='')}/{quote(str(msg), safe='')}"
+        return (
+            "https://teams.microsoft.com/l/message/"
+            f"{quote(str(thread), safe='')}/{quote(str(msg), safe='')}"
+        )
     return None
+
+
+def _sender(message: dict[str, Any]) -> str:
+    sender = message.get("senderFromAddress")
+    if isinstance(sender, dict):
+        name, address = sender.get("displayName"), sender.get("emailAddress")
+        if name and address:
+            return f"{name} <{address}>"
+        return str(name or address or "someone")
+    return str(sender or "someone")
 
 
 def _message_section(alert: Alert) -> list[dict[str, Any]]:
     message = next(
-        (e for e in alert.evidence if e.get("@odata.type", "").endswith("teamsMessageEvidence")),
-        None,
+        (e for e in alert.evidence if e.get("@odata.type", "").endswith("teamsMessageEvidence")), None
     )
     if message is None:
         return []
-    where = message.get("channelName") or message.get("channelId")
-    team = message.get("teamName") or message.get("groupId")
-    place = (f"channel {where}" + (f" in team {team}" if team else "")) if where else "chat"
-    sender = message.get("senderDisplayName") or message.get("senderFromAddress") or "someone"
+    channel = message.get("safelinksChannelName") or message.get("channelId")
+    team = message.get("safelinksTeamName") or message.get("groupId")
+    if channel:
+        place = f"channel {channel}" + (f" in team {team}" if team else "")
+    else:
+        place = "group chat" if message.get("threadSubType") == "groupChat" else "chat"
     blocks: list[dict[str, Any]] = [
         _text("The Teams message it came from", weight="Bolder", spacing="Medium"),
-        _facts([("From", sender), ("In", place), ("Received", message.get("receivedDateTime"))]),
+        _facts([("From", _sender(message)), ("In", place), ("Received", message.get("receivedDateTime"))]),
     ]
-    snippet = message.get("snippet") or message.get("subject")
+    snippet = message.get("safelinksSnippet") or message.get("subject")
     if snippet:
         blocks.append(_text(f"“{snippet}”", isSubtle=True, spacing="Small"))
     link = message_link(message)

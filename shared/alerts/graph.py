@@ -70,7 +70,7 @@ def teams_message_from_click(click: Click) -> dict[str, Any]:
         "channelId": click.channel_id,
         "groupId": click.team_id,
         "owningTenantId": click.tenant_id,
-        "senderFromAddress": click.sender,
+        "senderFromAddress": {"displayName": None, "emailAddress": click.sender} if click.sender else None,
         "threadType": "Topic" if click.channel_id else "Chat",
         "urls": [click.url],
     }
