@@ -48,6 +48,10 @@ def create_app(
 
         app.router.add_get("/healthz", routes.healthz)
         app.router.add_get("/metrics", routes.metrics)
+    if role in ("all", "bot"):
+        from bot.app import setup_bot
+
+        setup_bot(app, settings)
     return app
 
 
