@@ -11,6 +11,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.alerts.errors import AlertError
 from shared.clicks import ActionType, Click, Workload
@@ -73,6 +74,9 @@ def click_from_record(record: Any, index: int = 0) -> Click:
     if not isinstance(record, dict):
         raise ClickRecordError(f"{where}: must be a JSON object with UrlClickEvents columns")
     url = _text(record, "Url", where, required=True) or ""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https", "ftp") or not parts.hostname:
+        raise ClickRecordError(f"{where}: Url {url[:100]!r} is not an http, https or ftp URL")
     try:
         canonicalize(url)
     except InvalidURL as exc:
