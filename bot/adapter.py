@@ -270,7 +270,11 @@ class BotFrameworkAdapter:
         except Exception:  # msrest raises several types for a malformed field
             raise web.HTTPBadRequest(text="the activity is malformed") from None
         try:
-            auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+            # None, not "", for a missing header: the SDK's parameterized path treats "" as a token to check.
+            auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization") or None)
+        except PermissionError as exc:  # the SDK's own "not authorized" (an OSError, so caught first)
+            log.info("rejected an activity: %s", exc)
+            raise web.HTTPUnauthorized(text="unauthorized") from None
         except (requests.RequestException, aiohttp.ClientError, OSError) as exc:
             log.warning("cannot check the token: the channel's keys are unreachable: %s", exc)
             raise web.HTTPServiceUnavailable(text="cannot check the token now") from None

@@ -19,7 +19,7 @@ from shared.verdicts.model import Verdict
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 VIEWER_VERB = "safelinks.viewer"
-MAX_SHOWN = 20
+MAX_SHOWN = 15
 
 _BADGES: dict[Verdict, tuple[str, str]] = {
     Verdict.MALICIOUS: ("Malicious", "Attention"),
@@ -114,8 +114,8 @@ def reply_card(links: Sequence[CardLink], *, notice: str | None = None,
     body.extend(_link_block(link) for link in shown)
     if len(links) > len(shown):
         body.append({"type": "TextBlock", "text": f"and {len(links) - len(shown)} more", "isSubtle": True})
-    fallback = "Safe Links: " + "; ".join(f"{host_of(link.target)} ({_BADGES[link.verdict][0]}): {link.wrapped}"
-                                          for link in shown)
+    # The wrapped links are long: the plain-text fallback names the hosts only, to keep the card small.
+    fallback = "Safe Links: " + "; ".join(f"{host_of(link.target)} ({_BADGES[link.verdict][0]})" for link in shown)
     extra: dict[str, Any] = {"refresh": refresh} if refresh else {}
     return _card(body, fallback, **extra)
 

@@ -204,7 +204,10 @@ class MessageHandling:
         ev = self._evidence(message, urls, sender, existing, edited)
         policy = self._policy(ev.sender_upn)
         shown = [u for u in urls if not policy.rewrite_exemptions.matches(u)]
-        protect = policy.enable_safe_links_for_teams and (policy.enable_for_internal_senders or ev.is_external)
+        # EnableForInternalSenders is about messages between colleagues; a link sent to the bot itself in a
+        # personal chat is a request to check it, so it is always answered.
+        protect = policy.enable_safe_links_for_teams and (
+            conv.is_personal or policy.enable_for_internal_senders or ev.is_external)
         mode = self._reply_mode(policy, conv) if protect and shown else "silent"
         card: dict[str, Any] | None = None
         only_if_posted = True
