@@ -85,8 +85,18 @@ def _message_section(alert: Alert) -> list[dict[str, Any]]:
     return blocks
 
 
+def _user(alert: Alert) -> str:
+    upn = alert.account_upn or alert.account_object_id
+    account = next((e.get("userAccount") or {} for e in alert.evidence
+                    if e.get("@odata.type", "").endswith("userEvidence")), {})
+    name = account.get("displayName")
+    if name and upn and name != upn:
+        return f"{name} <{upn}>"
+    return upn or name or "An unknown user"
+
+
 def _who(alert: Alert) -> str:
-    user = alert.account_upn or alert.account_object_id or "An unknown user"
+    user = _user(alert)
     click = alert.details.get("click") or {}
     did = "clicked through the warning to" if click.get("IsClickedThrough") else "clicked"
     return f"{user} {did} {alert.url} in {_WORKLOAD.get(alert.workload, alert.workload)}"
@@ -133,7 +143,7 @@ def alert_card(
         _text(_who(alert)),
         _facts(
             [
-                ("User", alert.account_upn or alert.account_object_id or "unknown"),
+                ("User", _user(alert)),
                 ("URL", alert.url),
                 ("When", _when(alert)),
                 ("Action", click.get("ActionType")),

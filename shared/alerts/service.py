@@ -64,6 +64,7 @@ def build_alerting(
         post_card=post_card,
         evidence=evidence or NoEvidence(),
         public_url=settings.public_url,
+        explain=services.verdicts.check,
     )
     actions = AlertActions(
         writer,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from shared.store.database import Database, Executor
 from shared.store.errors import DuplicateKey
 from shared.store.incidents import IncidentStore
 from shared.urls import InvalidURL, canonicalize, registrable_domain
+from shared.verdicts.model import VerdictResult
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class AlertWriter:
     post_card: CardPoster | None = None
     evidence: EvidenceSource = field(default_factory=NoEvidence)
     public_url: str = ""
+    # The verdict engine's current opinion, to say why a click rule fired (clicks keep no reasons).
+    explain: Callable[[str], Awaitable[VerdictResult]] | None = None
 
     def __post_init__(self) -> None:
         self.alerts = AlertStore(self.db)
@@ -103,6 +106,16 @@ class AlertWriter:
             display_name=name,
         )
         rule = draft.rule
+        verdict = dict(draft.verdict)
+        if draft.change_id is None and self.explain is not None:
+            try:
+                found = await self.explain(click.url)
+            except Exception as exc:  # a reason is a nicety; never lose an alert for it
+                log.info("no verdict reason for %s: %s", click.url[:200], exc)
+            else:
+                if found.verdict.value == click.verdict and found.reasons:
+                    verdict["reason"] = "; ".join(found.reasons)
+                    verdict["expression"] = found.expression
         return {
             "alert_key": draft.key,
             "rule_id": rule.id,
@@ -138,7 +151,7 @@ class AlertWriter:
             "details": json.dumps(
                 {
                     "click": click.to_record(),
-                    "verdict": draft.verdict,
+                    "verdict": verdict,
                     "report_ids": list(dict.fromkeys(c.report_id for c in draft.clicks)),
                     "notes": [],
                 }
