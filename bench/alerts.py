@@ -27,27 +27,27 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import web  # noqa: E402
-from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from safelinks.alerting import alerting_for  # noqa: E402
-from safelinks.server import create_app  # noqa: E402
-from shared.clicks import Workload, reversed_host  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.outbox import Outbox  # noqa: E402
-from shared.services import SERVICES, open_services  # noqa: E402
-from shared.signing import LinkContext  # noqa: E402
-from shared.store import open_database  # noqa: E402
-from shared.verdicts.model import Verdict  # noqa: E402
-from tests.conftest import BROWSER_UA, TEST_KEYS  # noqa: E402
-from tests.teams_standin import CHANNEL_ID, TEAM_ID, TeamsStandIn, channel_post, sender_of, user  # noqa: E402
+from safelinks.alerting import alerting_for
+from safelinks.server import create_app
+from shared.clicks import Workload, reversed_host
+from shared.config import load_settings
+from shared.outbox import Outbox
+from shared.services import SERVICES, open_services
+from shared.signing import LinkContext
+from shared.store import open_database
+from shared.verdicts.model import Verdict
+from tests.conftest import BROWSER_UA, TEST_KEYS
+from tests.teams_standin import CHANNEL_ID, TEAM_ID, TeamsStandIn, channel_post, sender_of, user
 
 POLICIES = """
 policies:

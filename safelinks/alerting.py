@@ -53,7 +53,8 @@ class BotEvidence:
             return None
         row = await self._db.fetchone(
             "SELECT name FROM teams_users WHERE (aad_object_id = ? OR LOWER(upn) = ?) AND name <> '' LIMIT 1",
-            (aad_object_id or "", (upn or "").lower()))
+            (aad_object_id or "", (upn or "").lower()),
+        )
         return str(row["name"]) if row else None
 
 
@@ -73,8 +74,9 @@ def card_poster(teams_outbox: Outbox | None, clock: Any = None) -> CardPoster:
     state. The bot's sender is woken when it runs in this process.
     """
 
-    async def post(outbox: Outbox, channel_ref: str, card: dict[str, Any], *, card_key: str,
-                   tx: Executor | None = None) -> None:
+    async def post(
+        outbox: Outbox, channel_ref: str, card: dict[str, Any], *, card_key: str, tx: Executor | None = None
+    ) -> None:
         if tx is not None and await _replace_waiting(tx, channel_ref, card, card_key, clock):
             return
         await notify.post_card(outbox, channel_ref, card, card_key=card_key, tx=tx)
@@ -84,13 +86,14 @@ def card_poster(teams_outbox: Outbox | None, clock: Any = None) -> CardPoster:
     return post
 
 
-async def _replace_waiting(tx: Executor, channel_ref: str, card: dict[str, Any], card_key: str,
-                           clock: Any) -> bool:
+async def _replace_waiting(tx: Executor, channel_ref: str, card: dict[str, Any], card_key: str, clock: Any) -> bool:
     now = (clock() if clock is not None else datetime.now(UTC)).timestamp()
     key = channel_ref.split(";messageid=", 1)[0]
     rows = await tx.fetchall(
         "SELECT id, payload FROM outbox WHERE kind = ? AND key = ? AND status = 'pending' "
-        "AND lease_until <= ? ORDER BY id DESC LIMIT 50", (notify.TEAMS_KIND, key, now))
+        "AND lease_until <= ? ORDER BY id DESC LIMIT 50",
+        (notify.TEAMS_KIND, key, now),
+    )
     for row in rows:
         payload = json.loads(row["payload"])
         if payload.get("card_key") != card_key:
@@ -98,16 +101,23 @@ async def _replace_waiting(tx: Executor, channel_ref: str, card: dict[str, Any],
         payload["card"] = card
         changed = await tx.execute(
             "UPDATE outbox SET payload = ? WHERE id = ? AND status = 'pending' AND lease_until <= ?",
-            (json.dumps(payload, separators=(",", ":")), row["id"], now))
+            (json.dumps(payload, separators=(",", ":")), row["id"], now),
+        )
         return bool(changed)
     return False
 
 
-def alerting_for(services: Services, outbox: Outbox, *, teams_outbox: Outbox | None = None,
-                 register_handlers: bool = True) -> Alerting:
-    return build_alerting(services, outbox, post_card=card_poster(teams_outbox, services.clock),
-                          evidence=BotEvidence(services.db), channel=bot_channel(services.db),
-                          register_handlers=register_handlers)
+def alerting_for(
+    services: Services, outbox: Outbox, *, teams_outbox: Outbox | None = None, register_handlers: bool = True
+) -> Alerting:
+    return build_alerting(
+        services,
+        outbox,
+        post_card=card_poster(teams_outbox, services.clock),
+        evidence=BotEvidence(services.db),
+        channel=bot_channel(services.db),
+        register_handlers=register_handlers,
+    )
 
 
 def card_verbs(get: Any) -> dict[str, Any]:
@@ -123,11 +133,11 @@ def card_verbs(get: Any) -> dict[str, Any]:
             if action.verb == "alert.resolve":
                 await system.actions.update_alert(alert_id, Changes(status="resolved"), actor)
             elif action.verb == "alert.classify":
-                await system.actions.update_alert(alert_id, Changes(classification=str(data["classification"])),
-                                                  actor)
+                await system.actions.update_alert(alert_id, Changes(classification=str(data["classification"])), actor)
             elif action.verb == "alert.assign":
-                await system.actions.update_alert(alert_id, Changes(status="inProgress",
-                                                                    assigned_to=action.user_name or actor.id), actor)
+                await system.actions.update_alert(
+                    alert_id, Changes(status="inProgress", assigned_to=action.user_name or actor.id), actor
+                )
             elif action.verb == "alert.block":
                 await system.actions.set_url_list(alert_id, TablAction.BLOCK, actor)
             elif action.verb == "alert.allow":
@@ -170,8 +180,10 @@ def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.
         tasks: list[asyncio.Task[None]] = []
         if background:
             system.engine.subscribe(services.bus)
-            tasks = [asyncio.create_task(system.engine.run(), name="alert-engine"),
-                     asyncio.create_task(outbox.run(), name="alert-outbox")]
+            tasks = [
+                asyncio.create_task(system.engine.run(), name="alert-engine"),
+                asyncio.create_task(outbox.run(), name="alert-outbox"),
+            ]
         try:
             yield
         finally:

@@ -132,8 +132,13 @@ async def _changes(request: web.Request) -> Changes:
     for name, value in body.items():
         if not isinstance(value, str):
             raise InvalidChange(f"{name} must be a string")
-    return Changes(body.get("status"), body.get("classification"), body.get("determination"),
-                   body.get("assignedTo"), body.get("comment"))
+    return Changes(
+        body.get("status"),
+        body.get("classification"),
+        body.get("determination"),
+        body.get("assignedTo"),
+        body.get("comment"),
+    )
 
 
 def _actor(request: web.Request) -> Actor:
@@ -196,7 +201,9 @@ async def post_clicks(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except json.JSONDecodeError:
-        raise ClickRecordError("the body must be JSON: one UrlClickEvents record, a list, or {\"value\": [...]}") from None
+        raise ClickRecordError(
+            'the body must be JSON: one UrlClickEvents record, a list, or {"value": [...]}'
+        ) from None
     clicks = [click_from_record(r, n) for n, r in enumerate(records_of(body))]
     accepted, duplicates = [], []
     for click in clicks:
@@ -207,8 +214,9 @@ async def post_clicks(request: web.Request) -> web.Response:
             continue
         accepted.append(click.report_id)
         services.bus.publish(ClickRecorded(click))
-    return web.json_response({"accepted": len(accepted), "duplicates": len(duplicates), "reportIds": accepted},
-                             status=202)
+    return web.json_response(
+        {"accepted": len(accepted), "duplicates": len(duplicates), "reportIds": accepted}, status=202
+    )
 
 
 def setup_api(app: web.Application) -> None:

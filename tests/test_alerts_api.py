@@ -80,7 +80,8 @@ async def test_patch_alert_and_incident(client: TestClient) -> None:
     alert_id = body["value"][0]["id"]
     change = {"status": "inProgress", "classification": "truePositive", "assignedTo": "soc@contoso.com",
               "comment": "looking"}
-    async with client.patch(f"/api/v1/alerts/{alert_id}", json=change, headers={**AUTH, "X-SafeLinks-User": "ana"}) as r:
+    headers = {**AUTH, "X-SafeLinks-User": "ana"}
+    async with client.patch(f"/api/v1/alerts/{alert_id}", json=change, headers=headers) as r:
         alert = await r.json()
     assert (alert["status"], alert["classification"], alert["assignedTo"]) == ("inProgress", "truePositive",
                                                                                "soc@contoso.com")

@@ -53,7 +53,7 @@ async def test_outside_the_window_opens_a_new_incident(make_settings: Callable[.
         await services.clicks.record(click(clock.now, through=True))
         await services.clicks.record(click(clock.now + hours(3), through=True))
         await system.engine.process_clicks()
-        incidents, total = await system.writer.incidents.page(IncidentFilter())
+        _, total = await system.writer.incidents.page(IncidentFilter())
         assert total == 2
 
 

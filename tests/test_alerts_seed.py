@@ -101,7 +101,8 @@ def open_urls(node: Any) -> list[str]:
 
 def cards_in(standin: TeamsStandIn, conversation: str) -> list[dict[str, Any]]:
     return [a["content"] for c in standin.delivered() if (c.conversation_id or "").startswith(conversation)
-            or (isinstance(c.body, dict) and (c.body.get("channelData") or {}).get("channel", {}).get("id") == conversation)
+            or (isinstance(c.body, dict)
+                and (c.body.get("channelData") or {}).get("channel", {}).get("id") == conversation)
             for a in ((c.body or {}).get("activity", c.body) or {}).get("attachments", [])
             if a.get("contentType") == "application/vnd.microsoft.card.adaptive"]
 

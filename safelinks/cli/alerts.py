@@ -95,8 +95,13 @@ def _common(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
         status = parse_enum(kind, args.status, "status").value if args.status else None
     except AlertError as exc:
         raise CliError(str(exc), 2) from None
-    return {"status": status, "severity": args.severity, "since": parse_since(args.since) if args.since else None,
-            "top": max(1, args.top), "skip": max(0, args.skip)}
+    return {
+        "status": status,
+        "severity": args.severity,
+        "since": parse_since(args.since) if args.since else None,
+        "top": max(1, args.top),
+        "skip": max(0, args.skip),
+    }
 
 
 def _when(at: datetime | None) -> str:
@@ -110,9 +115,22 @@ def _list_alerts(args: argparse.Namespace) -> int:
             url = services.settings.public_url
             print_json({"@odata.count": total, "value": [alert_json(a, public_url=url) for a in alerts]})
         else:
-            print_table(["ID", "CREATED", "SEVERITY", "STATUS", "INCIDENT", "USER", "URL", "TITLE"],
-                        [(a.id, _when(a.created_at), a.severity.value, a.status.value, a.incident_id,
-                          a.account_upn or a.account_object_id, a.url, a.title) for a in alerts])
+            print_table(
+                ["ID", "CREATED", "SEVERITY", "STATUS", "INCIDENT", "USER", "URL", "TITLE"],
+                [
+                    (
+                        a.id,
+                        _when(a.created_at),
+                        a.severity.value,
+                        a.status.value,
+                        a.incident_id,
+                        a.account_upn or a.account_object_id,
+                        a.url,
+                        a.title,
+                    )
+                    for a in alerts
+                ],
+            )
         return 0
 
     return _run(args, work)
@@ -128,16 +146,28 @@ def _show_alert(args: argparse.Namespace) -> int:
             print_json(doc)
             return 0
         verdict = alert.details.get("verdict", {})
-        print_pairs([("Alert", f"#{alert.id} {alert.title}"), ("Key", alert.key), ("Severity", alert.severity.value),
-                     ("Status", alert.status.value), ("Classification", alert.classification.value),
-                     ("Assigned to", alert.assigned_to), ("Incident", alert.incident_id),
-                     ("User", alert.account_upn or alert.account_object_id), ("URL", alert.url),
-                     ("Workload", alert.workload), ("First click", _when(alert.first_activity)),
-                     ("Clicks", alert.event_count), ("Verdict", f"{verdict.get('verdict')} ({verdict.get('source')})"),
-                     ("Why", verdict.get("reason")), ("Sender", alert.sender),
-                     ("Evidence", [e["@odata.type"].rsplit(".", 1)[-1] for e in alert.evidence]),
-                     ("Notes", alert.details.get("notes")),
-                     ("Comments", [f"{c.created_by}: {c.comment}" for c in alert.comments])])
+        print_pairs(
+            [
+                ("Alert", f"#{alert.id} {alert.title}"),
+                ("Key", alert.key),
+                ("Severity", alert.severity.value),
+                ("Status", alert.status.value),
+                ("Classification", alert.classification.value),
+                ("Assigned to", alert.assigned_to),
+                ("Incident", alert.incident_id),
+                ("User", alert.account_upn or alert.account_object_id),
+                ("URL", alert.url),
+                ("Workload", alert.workload),
+                ("First click", _when(alert.first_activity)),
+                ("Clicks", alert.event_count),
+                ("Verdict", f"{verdict.get('verdict')} ({verdict.get('source')})"),
+                ("Why", verdict.get("reason")),
+                ("Sender", alert.sender),
+                ("Evidence", [e["@odata.type"].rsplit(".", 1)[-1] for e in alert.evidence]),
+                ("Notes", alert.details.get("notes")),
+                ("Comments", [f"{c.created_by}: {c.comment}" for c in alert.comments]),
+            ]
+        )
         return 0
 
     return _run(args, work)
@@ -146,8 +176,10 @@ def _show_alert(args: argparse.Namespace) -> int:
 def _resolve_alert(args: argparse.Namespace) -> int:
     async def work(services: Services, system: Alerting) -> int:
         alert = await system.actions.update_alert(
-            args.id, Changes(status="resolved", classification=args.classification, comment=args.comment),
-            Actor(args.by, via="cli"))
+            args.id,
+            Changes(status="resolved", classification=args.classification, comment=args.comment),
+            Actor(args.by, via="cli"),
+        )
         if args.json:
             print_json(alert_json(alert, public_url=services.settings.public_url))
         else:
@@ -160,18 +192,38 @@ def _resolve_alert(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     async def work(services: Services, system: Alerting) -> int:
         report = await system.engine.replay(parse_since(args.since, services.clock()), apply=args.apply)
-        rows = [{"key": i.draft.key, "rule": i.draft.rule.id, "title": i.draft.rule.title,
-                 "user": i.draft.click.account_upn, "url": i.draft.click.url,
-                 "clickTime": i.draft.click.timestamp.isoformat().replace("+00:00", "Z"),
-                 "exists": i.exists} for i in report.items]
+        rows = [
+            {
+                "key": i.draft.key,
+                "rule": i.draft.rule.id,
+                "title": i.draft.rule.title,
+                "user": i.draft.click.account_upn,
+                "url": i.draft.click.url,
+                "clickTime": i.draft.click.timestamp.isoformat().replace("+00:00", "Z"),
+                "exists": i.exists,
+            }
+            for i in report.items
+        ]
         if args.json:
-            print_json({"apply": args.apply, "matched": len(rows), "new": len(report.new),
-                        "created": report.created, "value": rows})
+            print_json(
+                {
+                    "apply": args.apply,
+                    "matched": len(rows),
+                    "new": len(report.new),
+                    "created": report.created,
+                    "value": rows,
+                }
+            )
             return 0
-        print_table(["KEY", "RULE", "USER", "URL", "CLICK", "STORED"],
-                    [(r["key"], r["rule"], r["user"], r["url"], r["clickTime"], r["exists"]) for r in rows])
+        print_table(
+            ["KEY", "RULE", "USER", "URL", "CLICK", "STORED"],
+            [(r["key"], r["rule"], r["user"], r["url"], r["clickTime"], r["exists"]) for r in rows],
+        )
         verb = "stored" if args.apply else "would store (dry run; --apply to store)"
-        print(f"{len(report.items)} matched, {len(report.new)} new; {verb} {len(report.created) if args.apply else len(report.new)}")
+        print(
+            f"{len(report.items)} matched, {len(report.new)} new; {verb} "
+            f"{len(report.created) if args.apply else len(report.new)}"
+        )
         return 0
 
     return _run(args, work)
@@ -184,9 +236,13 @@ def _list_incidents(args: argparse.Namespace) -> int:
             url = services.settings.public_url
             print_json({"@odata.count": total, "value": [incident_json(i, public_url=url) for i in incidents]})
         else:
-            print_table(["ID", "CREATED", "SEVERITY", "STATUS", "ALERTS", "ASSIGNED", "TITLE"],
-                        [(i.id, _when(i.created_at), i.severity.value, i.status.value, i.alert_count,
-                          i.assigned_to, i.title) for i in incidents])
+            print_table(
+                ["ID", "CREATED", "SEVERITY", "STATUS", "ALERTS", "ASSIGNED", "TITLE"],
+                [
+                    (i.id, _when(i.created_at), i.severity.value, i.status.value, i.alert_count, i.assigned_to, i.title)
+                    for i in incidents
+                ],
+            )
         return 0
 
     return _run(args, work)
@@ -201,13 +257,22 @@ def _show_incident(args: argparse.Namespace) -> int:
         if args.json:
             print_json(incident_json(incident, alerts, public_url=services.settings.public_url))
             return 0
-        print_pairs([("Incident", f"#{incident.id} {incident.title}"), ("Severity", incident.severity.value),
-                     ("Status", incident.status.value), ("Assigned to", incident.assigned_to),
-                     ("Alerts", incident.alert_count), ("First activity", _when(incident.first_activity)),
-                     ("Last activity", _when(incident.last_activity))])
+        print_pairs(
+            [
+                ("Incident", f"#{incident.id} {incident.title}"),
+                ("Severity", incident.severity.value),
+                ("Status", incident.status.value),
+                ("Assigned to", incident.assigned_to),
+                ("Alerts", incident.alert_count),
+                ("First activity", _when(incident.first_activity)),
+                ("Last activity", _when(incident.last_activity)),
+            ]
+        )
         print()
-        print_table(["ID", "SEVERITY", "STATUS", "USER", "URL", "TITLE"],
-                    [(a.id, a.severity.value, a.status.value, a.account_upn, a.url, a.title) for a in alerts])
+        print_table(
+            ["ID", "SEVERITY", "STATUS", "USER", "URL", "TITLE"],
+            [(a.id, a.severity.value, a.status.value, a.account_upn, a.url, a.title) for a in alerts],
+        )
         return 0
 
     return _run(args, work)
@@ -220,15 +285,38 @@ def _list_outbox(args: argparse.Namespace) -> int:
         else:
             items = await system.outbox.list("pending") + await system.outbox.list("failed")
         if args.json:
-            print_json([{"id": i.id, "kind": i.kind, "key": i.key, "status": i.status, "attempts": i.attempts,
-                         "createdAt": datetime.fromtimestamp(i.created_at, UTC).isoformat(),
-                         "nextAttemptAt": datetime.fromtimestamp(i.next_attempt_at, UTC).isoformat(),
-                         "lastError": i.last_error, "dedupeKey": i.dedupe_key} for i in items])
+            print_json(
+                [
+                    {
+                        "id": i.id,
+                        "kind": i.kind,
+                        "key": i.key,
+                        "status": i.status,
+                        "attempts": i.attempts,
+                        "createdAt": datetime.fromtimestamp(i.created_at, UTC).isoformat(),
+                        "nextAttemptAt": datetime.fromtimestamp(i.next_attempt_at, UTC).isoformat(),
+                        "lastError": i.last_error,
+                        "dedupeKey": i.dedupe_key,
+                    }
+                    for i in items
+                ]
+            )
         else:
-            print_table(["ID", "KIND", "STATUS", "TRIES", "NEXT TRY", "TO", "WHY"],
-                        [(i.id, i.kind, i.status, i.attempts,
-                          _when(datetime.fromtimestamp(i.next_attempt_at, UTC)) if i.status == "pending" else "",
-                          _target(i.payload), i.last_error) for i in items])
+            print_table(
+                ["ID", "KIND", "STATUS", "TRIES", "NEXT TRY", "TO", "WHY"],
+                [
+                    (
+                        i.id,
+                        i.kind,
+                        i.status,
+                        i.attempts,
+                        _when(datetime.fromtimestamp(i.next_attempt_at, UTC)) if i.status == "pending" else "",
+                        _target(i.payload),
+                        i.last_error,
+                    )
+                    for i in items
+                ],
+            )
         return 0
 
     return _run(args, work)

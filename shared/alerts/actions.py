@@ -103,9 +103,7 @@ class AlertActions:
             return
         if same_conversation(conversation_id, await self.channel()):
             return
-        raise NotAuthorized(
-            "only members of the security channel or administrators may act on alerts"
-        )
+        raise NotAuthorized("only members of the security channel or administrators may act on alerts")
 
     async def _alert(self, alert_id: int) -> Alert:
         alert = await self.alerts.get(alert_id)
@@ -113,37 +111,28 @@ class AlertActions:
             raise NotFound(f"no alert {alert_id}")
         return alert
 
-    def _alert_fields(
-        self, changes: Changes, now: float, alert: Alert | None = None, by: str = ""
-    ) -> dict[str, Any]:
+    def _alert_fields(self, changes: Changes, now: float, alert: Alert | None = None, by: str = "") -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if changes.status is not None:
             status = parse_enum(AlertStatus, changes.status, "alert status")
             fields["status"] = status.value
             fields["resolved_at"] = now if status is AlertStatus.RESOLVED else None
         if changes.classification is not None:
-            fields["classification"] = parse_enum(
-                Classification, changes.classification, "classification"
-            ).value
+            fields["classification"] = parse_enum(Classification, changes.classification, "classification").value
         if changes.determination is not None:
             fields["determination"] = changes.determination
         if changes.assigned_to is not None:
             fields["assigned_to"] = changes.assigned_to or None
         if changes.comment and alert is not None:
             comments = [
-                {"comment": c.comment, "by": c.created_by, "at": c.created_at.timestamp()}
-                for c in alert.comments
+                {"comment": c.comment, "by": c.created_by, "at": c.created_at.timestamp()} for c in alert.comments
             ]
-            fields["comments"] = json.dumps(
-                [*comments, {"comment": changes.comment, "by": by, "at": now}]
-            )
+            fields["comments"] = json.dumps([*comments, {"comment": changes.comment, "by": by, "at": now}])
         if fields:
             fields["updated_at"] = now
         return fields
 
-    async def update_alert(
-        self, alert_id: int, changes: Changes, actor: Actor, *, note: str | None = None
-    ) -> Alert:
+    async def update_alert(self, alert_id: int, changes: Changes, actor: Actor, *, note: str | None = None) -> Alert:
         alert = await self._alert(alert_id)
         if changes.empty():
             raise InvalidChange(
@@ -157,9 +146,7 @@ class AlertActions:
             await self._record(tx, alert_id, alert.incident_id, changes, actor, now)
             if alert.incident_id is not None:
                 await Correlator.refresh(tx, alert.incident_id, now=now)
-                await self.writer.update_card(
-                    tx, alert.incident_id, channel, note or self._note(changes, actor)
-                )
+                await self.writer.update_card(tx, alert.incident_id, channel, note or self._note(changes, actor))
         return await self._alert(alert_id)
 
     async def update_incident(self, incident_id: int, changes: Changes, actor: Actor) -> None:
@@ -282,22 +269,16 @@ class AlertActions:
 
     async def resolve_clean(self, rule_ids: list[str], expression: str, reason: str) -> list[int]:
         """A URL's verdict went back to clean: resolve the open alerts of ``rule_ids`` on URLs it covers."""
-        found = [
-            a for a in await self.alerts.open_of_rules(rule_ids) if _covered(expression, a.url)
-        ]
+        found = [a for a in await self.alerts.open_of_rules(rule_ids) if _covered(expression, a.url)]
         actor = Actor("safelinks", "Safe Links", via="verdict")
         note = f"Resolved automatically: the URL's verdict is clean again ({reason})."
         for alert in found:
-            await self.update_alert(
-                alert.id, Changes(status="resolved", comment=note), actor, note=note
-            )
+            await self.update_alert(alert.id, Changes(status="resolved", comment=note), actor, note=note)
         return [a.id for a in found]
 
     async def card_for(self, alert_id: int, note: str | None) -> dict[str, Any]:
         alert = await self._alert(alert_id)
-        incident = (
-            await self.incidents.get(alert.incident_id) if alert.incident_id is not None else None
-        )
+        incident = await self.incidents.get(alert.incident_id) if alert.incident_id is not None else None
         return alert_card(alert, incident, note=note)
 
 

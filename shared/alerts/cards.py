@@ -38,10 +38,7 @@ def message_link(message: dict[str, Any]) -> str | None:
             return str(message[key])
     thread, msg = message.get("threadId"), message.get("messageId")
     if thread and msg:
-        return (
-            "https://teams.microsoft.com/l/message/"
-            f"{quote(str(thread), safe='')}/{quote(str(msg), safe='')}"
-        )
+        return f"https://teams.microsoft.com/l/message/{quote(str(thread), safe='')}/{quote(str(msg), safe='')}"
     return None
 
 
@@ -56,9 +53,7 @@ def _sender(message: dict[str, Any]) -> str:
 
 
 def _message_section(alert: Alert) -> list[dict[str, Any]]:
-    message = next(
-        (e for e in alert.evidence if e.get("@odata.type", "").endswith("teamsMessageEvidence")), None
-    )
+    message = next((e for e in alert.evidence if e.get("@odata.type", "").endswith("teamsMessageEvidence")), None)
     if message is None:
         return []
     channel = message.get("safelinksChannelName") or message.get("channelId")
@@ -87,8 +82,9 @@ def _message_section(alert: Alert) -> list[dict[str, Any]]:
 
 def _user(alert: Alert) -> str:
     upn = alert.account_upn or alert.account_object_id
-    account = next((e.get("userAccount") or {} for e in alert.evidence
-                    if e.get("@odata.type", "").endswith("userEvidence")), {})
+    account = next(
+        (e.get("userAccount") or {} for e in alert.evidence if e.get("@odata.type", "").endswith("userEvidence")), {}
+    )
     name = account.get("displayName")
     if name and upn and name != upn:
         return f"{name} <{upn}>"
@@ -111,9 +107,7 @@ def _execute(title: str, verb: str, alert: Alert, **data: Any) -> dict[str, Any]
     }
 
 
-def alert_card(
-    alert: Alert, incident: Incident | None, *, note: str | None = None
-) -> dict[str, Any]:
+def alert_card(alert: Alert, incident: Incident | None, *, note: str | None = None) -> dict[str, Any]:
     """The card for ``incident`` showing ``alert`` (its newest); ``note`` explains the latest change."""
     click = alert.details.get("click") or {}
     verdict = alert.details.get("verdict") or {}
@@ -121,8 +115,7 @@ def alert_card(
     if incident is not None:
         others = incident.alert_count - 1
         status_line += (
-            f" · incident #{incident.id} ({incident.status.value}), "
-            f"{others} related alert{'s' if others != 1 else ''}"
+            f" · incident #{incident.id} ({incident.status.value}), {others} related alert{'s' if others != 1 else ''}"
         )
     body: list[dict[str, Any]] = [
         {
@@ -190,9 +183,7 @@ def alert_card(
                     "version": "1.5",
                     "body": [_text("How would you classify this alert?")],
                     "actions": [
-                        _execute(
-                            "True positive", "alert.classify", alert, classification="truePositive"
-                        ),
+                        _execute("True positive", "alert.classify", alert, classification="truePositive"),
                         _execute(
                             "False positive",
                             "alert.classify",

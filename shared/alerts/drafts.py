@@ -69,9 +69,7 @@ def click_drafts(rules: RuleSet, click: Click) -> list[Draft]:
 
 def _group_value(click: Click, entity: str) -> str:
     if entity == "user":
-        return (
-            click.account_upn or click.account_object_id or ""
-        ).lower() or f"anon:{click.report_id}"
+        return (click.account_upn or click.account_object_id or "").lower() or f"anon:{click.report_id}"
     if entity == "message":
         message = click.message_id or click.network_message_id
         return f"{click.conversation_id or ''}/{message}" if message else f"none:{click.report_id}"
@@ -88,9 +86,7 @@ def change_drafts(rule: Rule, change: VerdictChanged, clicks: Iterable[Click]) -
     """One draft per group (user and message, by default) of the clicks found before a change."""
     groups: dict[tuple[str, ...], list[Click]] = {}
     for click in sorted(clicks, key=lambda c: (c.timestamp, c.report_id, c.is_clicked_through)):
-        groups.setdefault(tuple(_group_value(click, e) for e in rule.one_alert_per), []).append(
-            click
-        )
+        groups.setdefault(tuple(_group_value(click, e) for e in rule.one_alert_per), []).append(click)
     verdict = change_verdict(change)
     drafts = []
     for members in groups.values():

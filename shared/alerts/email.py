@@ -64,13 +64,11 @@ def render(alert: Alert, recipients: tuple[str, ...], *, link: str | None = None
     if link:
         text_lines += ["", f"Details: {link}"]
     table = "".join(
-        f"<tr><th align='left' style='padding-right:12px'>{html.escape(k)}</th>"
-        f"<td>{html.escape(v)}</td></tr>"
+        f"<tr><th align='left' style='padding-right:12px'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
         for k, v in rows
     )
     body = (
-        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.description)}</p>"
-        f"<table>{table}</table>"
+        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.description)}</p><table>{table}</table>"
     )
     if alert.recommended_actions:
         body += f"<p><b>What to do:</b> {html.escape(alert.recommended_actions)}</p>"
@@ -118,7 +116,7 @@ class EmailSender:
                 username=cfg.username or None,
                 password=cfg.password or None,
                 use_tls=cfg.security == "tls",
-                start_tls=True if cfg.security == "starttls" else False,
+                start_tls=cfg.security == "starttls",
                 timeout=cfg.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -10,6 +10,7 @@ unique alert and event keys let only one of them store each alert.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,9 +79,7 @@ class AlertEngine:
         self._wake_clicks = asyncio.Event()
         self._wake_changes = asyncio.Event()
         self._raised = self.metrics.counter("safelinks_alerts_total", "Alerts raised, by rule.")
-        self._lag = self.metrics.histogram(
-            "safelinks_alert_lag_seconds", "From the click to its alert being stored."
-        )
+        self._lag = self.metrics.histogram("safelinks_alert_lag_seconds", "From the click to its alert being stored.")
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(ClickRecorded, self._on_click)
@@ -106,10 +105,8 @@ class AlertEngine:
                 await work()
             except Exception:  # the store may be away for a moment; the cursor keeps our place
                 log.exception("alert engine round failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
 
     async def process_clicks(self) -> int:
         """Run the click rules over every click after the cursor; return how many alerts were stored."""
@@ -172,9 +169,7 @@ class AlertEngine:
             if change.new_verdict in r.resolve_when and change.old_verdict in r.change.new_verdicts
         ]
         if back:
-            await self.actions.resolve_clean(
-                back, change.expression, change.reason or change.source
-            )
+            await self.actions.resolve_clean(back, change.expression, change.reason or change.source)
         return created
 
     async def _change_chunks(self, change: VerdictChanged) -> Any:
@@ -205,8 +200,6 @@ class AlertEngine:
             channel = await self.channel()
             new = [i.draft for i in report.new]
             for i in range(0, len(new), self.batch):
-                result = await self.writer.write(
-                    new[i : i + self.batch], now=self.clock(), channel=channel
-                )
+                result = await self.writer.write(new[i : i + self.batch], now=self.clock(), channel=channel)
                 report.created += result.created
         return report

@@ -42,14 +42,10 @@ def _base(
 
 
 def evidence_verdict(verdict: str) -> str:
-    return {"malicious": "malicious", "suspicious": "suspicious", "clean": "noThreatsFound"}.get(
-        verdict, "unknown"
-    )
+    return {"malicious": "malicious", "suspicious": "suspicious", "clean": "noThreatsFound"}.get(verdict, "unknown")
 
 
-def user_account(
-    upn: str | None, object_id: str | None, display_name: str | None
-) -> dict[str, Any]:
+def user_account(upn: str | None, object_id: str | None, display_name: str | None) -> dict[str, Any]:
     name, _, domain = (upn or "").partition("@")
     return {
         "accountName": name or None,
@@ -107,10 +103,7 @@ def build_evidence(
     if click.workload.value == "Teams":
         fields = {**teams_message_from_click(click), **(message or {})}
         urls = fields.get("urls") or [click.url]
-        fields["urls"] = [
-            u if isinstance(u, dict) else {"@odata.type": _NS + "urlEvidence", "url": u}
-            for u in urls
-        ]
+        fields["urls"] = [u if isinstance(u, dict) else {"@odata.type": _NS + "urlEvidence", "url": u} for u in urls]
         found.append(
             {
                 **_base(
@@ -141,18 +134,14 @@ def build_evidence(
     if click.ip_address:
         found.append(
             {
-                **_base(
-                    "ipEvidence", created, roles=("source",), detailed=("Address of the click",)
-                ),
+                **_base("ipEvidence", created, roles=("source",), detailed=("Address of the click",)),
                 "ipAddress": click.ip_address,
             }
         )
     return found
 
 
-def alert_json(
-    alert: Alert, *, public_url: str = "", tenant_id: str | None = None
-) -> dict[str, Any]:
+def alert_json(alert: Alert, *, public_url: str = "", tenant_id: str | None = None) -> dict[str, Any]:
     """One alert as Graph ``microsoft.graph.security.alert`` (v2)."""
     details = alert.details
     verdict = details.get("verdict", {})

@@ -39,17 +39,13 @@ def entities_of(values: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def incident_title(
-    verdicts: Iterable[str], urls: Iterable[str], users: Iterable[str], workloads: Iterable[str]
-) -> str:
+def incident_title(verdicts: Iterable[str], urls: Iterable[str], users: Iterable[str], workloads: Iterable[str]) -> str:
     """A title a person understands, from what the incident's alerts share."""
     verdict_set, url_set, user_set = set(verdicts), set(urls), {u for u in users if u}
     workload_set = set(workloads)
     places = [_PLACES[w] for w in ("Teams", "Email", "Office") if w in workload_set]
     adjective = "malicious" if "malicious" in verdict_set else "potentially malicious"
-    what = (
-        f"{adjective.capitalize()} URL" if len(url_set) <= 1 else f"{len(url_set)} {adjective} URLs"
-    )
+    what = f"{adjective.capitalize()} URL" if len(url_set) <= 1 else f"{len(url_set)} {adjective} URLs"
     text = f"{what} clicked"
     if places:
         text += " in " + " and ".join(places)

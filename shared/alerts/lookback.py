@@ -25,9 +25,7 @@ def expression_host(expression: str) -> str:
     return host.split("?", 1)[0]
 
 
-async def covered_clicks(
-    db: Database, expression: str, start: float, end: float
-) -> AsyncIterator[Click]:
+async def covered_clicks(db: Database, expression: str, start: float, end: float) -> AsyncIterator[Click]:
     """Clicks in ``[start, end]`` whose URL the expression covers, oldest first."""
     rhost = reversed_host(expression_host(expression))
     decided: dict[str, bool] = {}

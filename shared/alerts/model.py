@@ -25,9 +25,7 @@ class Severity(StrEnum):
         try:
             return cls(value.strip().lower())
         except ValueError:
-            raise InvalidChange(
-                f"unknown severity {value!r}: use informational, low, medium or high"
-            ) from None
+            raise InvalidChange(f"unknown severity {value!r}: use informational, low, medium or high") from None
 
 
 _SEVERITY_RANK = {Severity.INFORMATIONAL: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}

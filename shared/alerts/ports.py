@@ -31,9 +31,7 @@ class CardPoster(Protocol):
 class EvidenceSource(Protocol):
     """The copies the bot keeps: Teams messages (Graph ``teamsMessageEvidence`` fields) and user names."""
 
-    async def teams_message(
-        self, conversation_id: str | None, message_id: str | None
-    ) -> dict[str, Any] | None: ...
+    async def teams_message(self, conversation_id: str | None, message_id: str | None) -> dict[str, Any] | None: ...
 
     async def display_name(self, aad_object_id: str | None, upn: str | None) -> str | None: ...
 
@@ -45,9 +43,7 @@ ChannelResolver = Callable[[], Awaitable[str | None]]
 class NoEvidence:
     """The default: nothing kept beyond the click's own Teams reference."""
 
-    async def teams_message(
-        self, conversation_id: str | None, message_id: str | None
-    ) -> dict[str, Any] | None:
+    async def teams_message(self, conversation_id: str | None, message_id: str | None) -> dict[str, Any] | None:
         return None
 
     async def display_name(self, aad_object_id: str | None, upn: str | None) -> str | None:

@@ -153,9 +153,7 @@ def validate_document(doc: Any, origin: str) -> list[dict[str, Any]]:
         where = origin
         if len(path) >= 2 and path[0] == "rules" and isinstance(doc, dict):
             rule = doc["rules"][path[1]]
-            rule_id = (
-                rule.get("id", f"#{path[1] + 1}") if isinstance(rule, dict) else f"#{path[1] + 1}"
-            )
+            rule_id = rule.get("id", f"#{path[1] + 1}") if isinstance(rule, dict) else f"#{path[1] + 1}"
             where = f"{origin}: rule {rule_id}"
             path = path[2:]
         field_name = ".".join(str(p) for p in path) or "(document)"
@@ -179,11 +177,7 @@ def _notifications(raw: dict[str, Any] | None, settings: Settings | None) -> Not
     email_to = _split(settings.alert_email_to) if settings else ()
     limit = settings.alert_email_daily_limit if settings else 100
     secret = settings.alert_webhook_secret.get_secret_value() if settings else ""
-    hooks = (
-        tuple(Webhook(url, secret) for url in _split(settings.alert_webhook_urls))
-        if settings
-        else ()
-    )
+    hooks = tuple(Webhook(url, secret) for url in _split(settings.alert_webhook_urls)) if settings else ()
     email = raw.get("email")
     if email == "none":
         email_to = ()
@@ -191,9 +185,7 @@ def _notifications(raw: dict[str, Any] | None, settings: Settings | None) -> Not
         email_to = tuple(email.get("recipients", email_to))
         limit = int(email.get("daily_limit", limit))
     if "webhooks" in raw:
-        hooks = tuple(
-            Webhook(h["url"], h.get("secret", secret), h.get("name", "")) for h in raw["webhooks"]
-        )
+        hooks = tuple(Webhook(h["url"], h.get("secret", secret), h.get("name", "")) for h in raw["webhooks"])
     return Notifications(bool(raw.get("teams", True)), email_to, limit, hooks)
 
 
@@ -205,12 +197,8 @@ def _rule(raw: dict[str, Any], settings: Settings | None, origin: str) -> Rule:
     cond = raw.get("conditions", {})
     trigger = Trigger(raw["trigger"])
     if trigger is Trigger.CLICK and ({"new_verdict", "source"} & set(cond)):
-        raise RulesError(
-            f"{origin}: rule {rid}: conditions: new_verdict and source apply to verdict_change rules"
-        )
-    if trigger is Trigger.VERDICT_CHANGE and (
-        {"workload", "verdict", "clicked_through", "action_type"} & set(cond)
-    ):
+        raise RulesError(f"{origin}: rule {rid}: conditions: new_verdict and source apply to verdict_change rules")
+    if trigger is Trigger.VERDICT_CHANGE and ({"workload", "verdict", "clicked_through", "action_type"} & set(cond)):
         raise RulesError(f"{origin}: rule {rid}: conditions: click conditions apply to click rules")
 
     def opt(name: str) -> frozenset[str] | None:
@@ -226,12 +214,8 @@ def _rule(raw: dict[str, Any], settings: Settings | None, origin: str) -> Rule:
             trigger=trigger,
             enabled=bool(raw.get("enabled", True)),
             recommended_actions=raw.get("recommended_actions", "").strip(),
-            click=ClickConditions(
-                opt("workload"), opt("verdict"), cond.get("clicked_through"), opt("action_type")
-            ),
-            change=ChangeConditions(
-                frozenset(cond.get("new_verdict", ["malicious"])), opt("source")
-            ),
+            click=ClickConditions(opt("workload"), opt("verdict"), cond.get("clicked_through"), opt("action_type")),
+            change=ChangeConditions(frozenset(cond.get("new_verdict", ["malicious"])), opt("source")),
             lookback_seconds=parse_duration(raw.get("lookback", "48h")),
             one_alert_per=tuple(raw.get("one_alert_per", ("user", "message"))),
             resolve_when=frozenset(raw.get("resolve_when", ())),

@@ -8,8 +8,7 @@ from shared.alerts.actions import AlertActions
 from shared.alerts.email import EmailSender, SmtpConfig
 from shared.alerts.engine import AlertEngine
 from shared.alerts.incidents import Correlator
-from shared.alerts.ports import CardPoster, ChannelResolver, EvidenceSource, NoEvidence, first_channel
-from shared.alerts.ports import fixed_channel
+from shared.alerts.ports import CardPoster, ChannelResolver, EvidenceSource, NoEvidence, first_channel, fixed_channel
 from shared.alerts.rules import RuleSet, rules_from_settings
 from shared.alerts.webhooks import WebhookSender
 from shared.alerts.writer import AlertWriter

@@ -256,9 +256,7 @@ class AlertWriter:
         target = draft.rule.notifications
         if target.email_to:
             day = now.strftime("%Y-%m-%d")
-            if await AlertStore.take_quota(
-                tx, draft.rule.id, "email", day, target.email_daily_limit
-            ):
+            if await AlertStore.take_quota(tx, draft.rule.id, "email", day, target.email_daily_limit):
                 link = f"{self.public_url}/api/v1/alerts/{alert_id}" if self.public_url else None
                 await self.outbox.enqueue(
                     email_kind.KIND,
@@ -267,9 +265,7 @@ class AlertWriter:
                     tx=tx,
                 )
             else:
-                notes.append(
-                    f"no e-mail: the rule's daily limit of {target.email_daily_limit} was reached"
-                )
+                notes.append(f"no e-mail: the rule's daily limit of {target.email_daily_limit} was reached")
         if target.webhooks:
             document = alert_json(alert, public_url=self.public_url)
             for n, hook in enumerate(target.webhooks):
@@ -284,9 +280,7 @@ class AlertWriter:
             details = {**alert.details, "notes": alert.details.get("notes", []) + notes}
             await AlertStore.set_fields(tx, alert_id, {"details": json.dumps(details)})
 
-    async def _card(
-        self, tx: Executor, incident_id: int, channel: str | None, *, note: str | None
-    ) -> None:
+    async def _card(self, tx: Executor, incident_id: int, channel: str | None, *, note: str | None) -> None:
         if self.post_card is None or not channel:
             return
         incident = await self.incidents.get(incident_id, tx)
@@ -302,8 +296,6 @@ class AlertWriter:
             tx=tx,
         )
 
-    async def update_card(
-        self, tx: Executor, incident_id: int, channel: str | None, note: str | None
-    ) -> None:
+    async def update_card(self, tx: Executor, incident_id: int, channel: str | None, note: str | None) -> None:
         """Re-post an incident's card (same key: the bot edits it in place), e.g. after an action."""
         await self._card(tx, incident_id, channel, note=note)

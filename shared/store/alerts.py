@@ -44,10 +44,7 @@ ALERT_COLUMNS = (
     "details",
     "comments",
 )
-_INSERT_ALERT = (
-    f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in ALERT_COLUMNS)})"
-)
+_INSERT_ALERT = f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' for _ in ALERT_COLUMNS)})"
 
 
 def ts(value: float | None) -> datetime | None:
@@ -55,10 +52,7 @@ def ts(value: float | None) -> datetime | None:
 
 
 def comments_from(text: str | None) -> tuple[Comment, ...]:
-    return tuple(
-        Comment(c["comment"], c["by"], datetime.fromtimestamp(c["at"], UTC))
-        for c in json.loads(text or "[]")
-    )
+    return tuple(Comment(c["comment"], c["by"], datetime.fromtimestamp(c["at"], UTC)) for c in json.loads(text or "[]"))
 
 
 def alert_from_row(r: Row) -> Alert:
@@ -146,18 +140,14 @@ class AlertStore:
 
     @staticmethod
     async def event_seen(tx: Executor, event_key: str) -> bool:
-        return (
-            await tx.fetchone("SELECT 1 AS x FROM alert_events WHERE event_key = ?", (event_key,))
-            is not None
-        )
+        return await tx.fetchone("SELECT 1 AS x FROM alert_events WHERE event_key = ?", (event_key,)) is not None
 
     @staticmethod
     async def add_event(
         tx: Executor, event_key: str, alert_id: int, report_id: str, *, suppressed: bool, at: float
     ) -> None:
         await tx.execute(
-            "INSERT INTO alert_events (event_key, alert_id, report_id, suppressed, at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO alert_events (event_key, alert_id, report_id, suppressed, at) VALUES (?, ?, ?, ?, ?)",
             (event_key, alert_id, report_id, suppressed, at),
         )
 
@@ -238,16 +228,10 @@ class AlertStore:
             (alert_id, incident_id, verb, detail, actor, actor_name, via, at),
         )
 
-    async def actions(
-        self, *, alert_id: int | None = None, incident_id: int | None = None
-    ) -> list[Row]:
+    async def actions(self, *, alert_id: int | None = None, incident_id: int | None = None) -> list[Row]:
         if alert_id is not None:
-            return await self.db.fetchall(
-                "SELECT * FROM alert_actions WHERE alert_id = ? ORDER BY id", (alert_id,)
-            )
-        return await self.db.fetchall(
-            "SELECT * FROM alert_actions WHERE incident_id = ? ORDER BY id", (incident_id,)
-        )
+            return await self.db.fetchall("SELECT * FROM alert_actions WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return await self.db.fetchall("SELECT * FROM alert_actions WHERE incident_id = ? ORDER BY id", (incident_id,))
 
     # The engine's read positions, advanced only forward so two engines never move one back.
     async def cursor(self, name: str) -> int:
@@ -265,8 +249,7 @@ class AlertStore:
     async def take_quota(tx: Executor, rule_id: str, channel: str, day: str, limit: int) -> bool:
         """Count one notification against the rule's daily limit; False when the limit is reached."""
         row = await tx.fetchone(
-            "SELECT sent FROM alert_notification_counts WHERE rule_id = ? AND channel = ? "
-            "AND day = ?",
+            "SELECT sent FROM alert_notification_counts WHERE rule_id = ? AND channel = ? AND day = ?",
             (rule_id, channel, day),
         )
         sent = int(row["sent"]) if row else 0
@@ -274,14 +257,12 @@ class AlertStore:
             return False
         if row:
             await tx.execute(
-                "UPDATE alert_notification_counts SET sent = sent + 1 WHERE rule_id = ? AND "
-                "channel = ? AND day = ?",
+                "UPDATE alert_notification_counts SET sent = sent + 1 WHERE rule_id = ? AND channel = ? AND day = ?",
                 (rule_id, channel, day),
             )
         else:
             await tx.execute(
-                "INSERT INTO alert_notification_counts (rule_id, channel, day, sent) "
-                "VALUES (?, ?, ?, 1)",
+                "INSERT INTO alert_notification_counts (rule_id, channel, day, sent) VALUES (?, ?, ?, 1)",
                 (rule_id, channel, day),
             )
         return True

@@ -77,9 +77,7 @@ class IncidentStore:
         return [incident_from_row(r) for r in rows], int(total["n"]) if total else 0
 
     @staticmethod
-    async def find_open(
-        tx: Executor, entities: list[tuple[str, str]], since: float, max_alerts: int
-    ) -> int | None:
+    async def find_open(tx: Executor, entities: list[tuple[str, str]], since: float, max_alerts: int) -> int | None:
         """The most recently active open incident sharing an entity, still below its alert cap."""
         if not entities:
             return None
@@ -94,9 +92,7 @@ class IncidentStore:
         return int(row["id"]) if row else None
 
     @staticmethod
-    async def create(
-        tx: Executor, *, title: str, severity: str, at: float, first_activity: float
-    ) -> int:
+    async def create(tx: Executor, *, title: str, severity: str, at: float, first_activity: float) -> int:
         await tx.execute(
             "INSERT INTO incidents (title, severity, status, created_at, updated_at, first_activity, "
             "last_activity, alert_count) VALUES (?, ?, 'active', ?, ?, ?, ?, 0)",
@@ -118,6 +114,4 @@ class IncidentStore:
     @staticmethod
     async def set_fields(tx: Executor, incident_id: int, fields: dict[str, Any]) -> None:
         assigns = ", ".join(f"{k} = ?" for k in fields)
-        await tx.execute(
-            f"UPDATE incidents SET {assigns} WHERE id = ?", (*fields.values(), incident_id)
-        )
+        await tx.execute(f"UPDATE incidents SET {assigns} WHERE id = ?", (*fields.values(), incident_id))
