@@ -40,13 +40,15 @@ def test_settings_supply_default_recipients(make_settings: object) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("rules:\n  - id: clicked-through\n    severity: urgent\n", "rule clicked-through: severity: 'urgent' is not one of"),
+        ("rules:\n  - id: clicked-through\n    severity: urgent\n",
+         "rule clicked-through: severity: 'urgent' is not one of"),
         ("rules:\n  - id: x1\n    title: T\n    severity: low\n    trigger: click\n    conditions: {workload: [Fax]}\n",
          "rule x1: conditions.workload.0: 'Fax' is not one of"),
         ("rules:\n  - id: x2\n    title: T\n", "rule x2: severity, trigger: required for a new rule"),
         ("rules:\n  - id: x3\n    title: T\n    severity: low\n    trigger: click\n    lookback: soon\n",
          "rule x3: lookback: 'soon' is not valid"),
-        ("rules:\n  - id: x4\n    title: T\n    severity: low\n    trigger: click\n    conditions: {new_verdict: [malicious]}\n",
+        ("rules:\n  - id: x4\n    title: T\n    severity: low\n    trigger: click\n"
+         "    conditions: {new_verdict: [malicious]}\n",
          "rule x4: conditions: new_verdict and source apply to verdict_change rules"),
         ("rules:\n  - title: no id\n", "rule #1: (document): 'id' is a required property"),
         ("rules: [", "not valid YAML"),
@@ -87,7 +89,7 @@ async def test_aggregation_folds_and_suppression_drops(settings: Settings, tmp_p
         await system.engine.process_clicks()
         through, _ = await system.writer.alerts.page(AlertFilter(rule_id="clicked-through"))
         teams, _ = await system.writer.alerts.page(AlertFilter(rule_id="teams-malicious-click"))
-        assert sorted(a.event_count for a in through) == [1, 1, 2]  # adele ×2 folded; 2 h later a new one
+        assert sorted(a.event_count for a in through) == [1, 1, 2]  # adele's two folded; 2 h later a new one
         assert len(teams) == 2  # one per hour-long suppression window of the URL
         events = await services.db.fetchall("SELECT suppressed FROM alert_events")
         assert len(events) == 8 and sum(bool(e["suppressed"]) for e in events) == 2
