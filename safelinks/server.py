@@ -55,6 +55,10 @@ def create_app(
         from bot.app import setup_bot
 
         setup_bot(app, settings)
+    if role in ("all", "proxy", "worker"):
+        from safelinks.alerting import setup_alerting
+
+        setup_alerting(app, role=role)
     return app
 
 
