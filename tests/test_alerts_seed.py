@@ -70,7 +70,7 @@ def seed_settings(make_settings: Callable[..., Settings], standin: TeamsStandIn,
                   tmp_path: Path) -> Settings:
     policy = tmp_path / "policies.yaml"
     policy.write_text(POLICIES, encoding="utf-8")
-    return make_settings(policy_file=policy, admins=SOC["aadObjectId"], api_tokens=TOKEN, security_channel=CHANNEL_ID,
+    return make_settings(policy_file=policy, admins=SOC["aadObjectId"], api_tokens=TOKEN,
                          smtp_host="127.0.0.1", smtp_port=mail[1], smtp_security="none",
                          alert_email_to="soc@contoso.example", **standin.bot_settings())
 
@@ -114,9 +114,11 @@ async def alerts(bot: BotHarness, **params: str) -> dict[str, Any]:
 
 
 async def make_security_channel(bot: BotHarness, standin: TeamsStandIn) -> None:
-    # The channel is named in SAFELINKS_SECURITY_CHANNEL; a message there lets the bot know the conversation.
-    await send(bot, standin, channel_post(standin.service_url, sender_of(SOC), "morning, all",
+    # An admin makes this channel the security channel with the bot command, as a SOC would.
+    before = len(standin.delivered())
+    await send(bot, standin, channel_post(standin.service_url, sender_of(SOC), "alerts here", mention=True,
                                           activity_id="1730462409999"))
+    await standin.wait_for(lambda s: len(s.delivered()) > before)  # the bot's confirmation
 
 
 async def test_seed_scenario_two_alerts_one_incident_card_and_email(

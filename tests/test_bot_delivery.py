@@ -91,7 +91,8 @@ async def test_unsent_messages_wait_in_the_store_and_go_out_after_a_restart(
     standin.fail_next(503, count=0)
     standin._failures.clear()
     async with running_bot(bot_settings) as bot:
-        await standin.wait_for(lambda s: len(s.delivered()) == 1, timeout=8)
+        # The retry waits out its backoff (a few seconds at most after two or three failures).
+        await standin.wait_for(lambda s: len(s.delivered()) == 1, timeout=30)
         assert (await outbox_item(bot))["status"] == "done"
 
 

@@ -274,12 +274,12 @@ async def test_registered_verbs_answer_and_unknown_verbs_are_400(bot: BotHarness
         seen.append(action)
         return {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "Resolved"}]}
 
-    bot.app[CARD_ACTIONS].register_verb("alert.resolve", resolve)
-    response = await send(bot, standin, card_action(standin.service_url, sender_of(ALICE), "alert.resolve",
+    bot.app[CARD_ACTIONS].register_verb("test.resolve", resolve)
+    response = await send(bot, standin, card_action(standin.service_url, sender_of(ALICE), "test.resolve",
                                                     {"alert": "a1"}, trigger="manual"))
     assert (await response.json())["value"]["body"][0]["text"] == "Resolved"
     assert (seen[0].verb, seen[0].data, seen[0].user_aad_id, seen[0].activity_id) == (
-        "alert.resolve", {"alert": "a1"}, "aad-0001", "1700000000001")
+        "test.resolve", {"alert": "a1"}, "aad-0001", "1700000000001")
     unknown = await send(bot, standin, card_action(standin.service_url, sender_of(ALICE), "nope", {}))
     assert (await unknown.json())["statusCode"] == 400
 
