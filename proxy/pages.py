@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
+from multidict import CIMultiDict
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
@@ -41,11 +42,16 @@ class Pages:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # templates ship with the package; never stat them per request
         )
+        self._templates: dict[str, jinja2.Template] = {}
 
     def render(self, template: str, *, status: int = 200, branding: Branding | None = None,
                **context: Any) -> web.Response:
-        html = self._env.get_template(template).render(
+        compiled = self._templates.get(template)
+        if compiled is None:
+            compiled = self._templates[template] = self._env.get_template(template)
+        html = compiled.render(
             branding=branding or Branding(None, None, None), **context
         )
         return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
@@ -65,16 +71,26 @@ def host_of(url: str | None) -> str | None:
         return None
 
 
+_REDIRECT_HEADERS = CIMultiDict(SECURITY_HEADERS)
+
+
+def redirect(status: int, location: str) -> web.Response:
+    """A redirect that already carries the protective headers (the hot path skips re-adding them)."""
+    headers = _REDIRECT_HEADERS.copy()
+    headers["Location"] = location
+    return web.Response(status=status, headers=headers)
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every proxy answer, page or redirect, carries the same protective headers."""
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:
-        response = exc
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        exc.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k not in exc.headers})
         raise
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    if "Content-Security-Policy" not in headers:
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
     return response

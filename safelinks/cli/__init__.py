@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.tabl",
     "safelinks.cli.verdict",
     "safelinks.cli.clicks",
+    "safelinks.cli.alerts",
     "safelinks.cli.manifest",
 )
 

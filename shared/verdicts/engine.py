@@ -48,7 +48,11 @@ class VerdictEngine:
         self._cache: TTLCache[str, VerdictResult] = TTLCache(maxsize=100_000, ttl=self.cache_ttl or 1e-9)
         self._changed = asyncio.Event()
         self._tiers = sorted({p.tier for p in self.providers})
-        self._cache_hits = self.metrics.counter("safelinks_verdict_cache_total", "Verdict cache lookups.")
+        # Plain integers on the hot path, read by the gauge when scraped.
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.metrics.gauge("safelinks_verdict_cache_total", "Verdict cache lookups, by result.",
+                           self._cache_counts, kind="counter")
         self._queries = self.metrics.counter("safelinks_verdict_queries_total", "Queries per source.")
         self._hits = self.metrics.counter("safelinks_verdict_hits_total", "Verdicts found per source.")
         self._errors = self.metrics.counter("safelinks_verdict_errors_total", "Failures per source.")
@@ -56,6 +60,9 @@ class VerdictEngine:
             self.health[p.name] = SourceHealth()
         if self.bus is not None:
             self.bus.subscribe(VerdictChanged, self._on_change)
+
+    def _cache_counts(self) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+        return [((("result", "hit"),), self.cache_hits), ((("result", "miss"),), self.cache_misses)]
 
     async def _on_change(self, _: VerdictChanged) -> None:
         self.invalidate()
@@ -68,15 +75,17 @@ class VerdictEngine:
 
     async def check(self, url: str) -> VerdictResult:
         """The combined verdict for a URL. Raises shared.urls.InvalidURL for a URL that has none."""
+        if self.cache_ttl > 0:
+            # Keyed by the URL as clicked: a repeat click skips canonicalisation too.
+            cached = self._cache.get(url)
+            if cached is not None:
+                self.cache_hits += 1
+                return cached
+        self.cache_misses += 1
         canon = canonicalize(url)
-        cached = self._cache.get(canon)
-        if cached is not None and self.cache_ttl > 0:
-            self._cache_hits.inc(result="hit")
-            return cached
-        self._cache_hits.inc(result="miss")
         result = await self._decide(canon, expressions(canon))
         if self.cache_ttl > 0 and result.verdict != Verdict.PENDING:
-            self._cache[canon] = result
+            self._cache[url] = result
         return result
 
     async def _decide(self, canon: str, exprs: list[str]) -> VerdictResult:
@@ -84,7 +93,10 @@ class VerdictEngine:
             sources = [p for p in self.providers if p.tier == tier and p.enabled]
             if not sources:
                 continue
-            found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in sources))
+            if len(sources) == 1:
+                found = [await self._ask(sources[0], canon, exprs)]
+            else:
+                found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in sources))
             results = [r for r in found if r is not None and r.verdict != Verdict.UNKNOWN]
             if results:
                 return max(results, key=lambda r: SEVERITY[r.verdict])
@@ -95,7 +107,10 @@ class VerdictEngine:
         state.queries += 1
         self._queries.inc(source=provider.name)
         try:
-            result = await asyncio.wait_for(provider.check(canon, exprs), self.provider_timeout)
+            if getattr(provider, "in_memory", False):
+                result = await provider.check(canon, exprs)
+            else:
+                result = await asyncio.wait_for(provider.check(canon, exprs), self.provider_timeout)
         except Exception as exc:  # isolation: one broken source must not break a click
             state.ok = False
             state.failures += 1
