@@ -13,7 +13,8 @@ from safelinks.server import create_app
 from shared.config import Settings
 from shared.store import DuplicateKey, StoreError, StoreUnavailable, open_database
 from shared.store.migrations import available
-from shared.store.postgres import PostgresDatabase, PostgresOptionsError, _number_placeholders, split_url
+from shared.store.postgres import PostgresDatabase, PostgresOptionsError, split_url
+from shared.store.postgres_sql import number_placeholders
 from shared.verdicts import Verdict
 from tests.conftest import FakeClock
 from tests.proxy_fixtures import Proxy
@@ -32,7 +33,7 @@ from tests.proxy_fixtures import Proxy
 )
 def test_placeholders_are_numbered_outside_literals(sql: str, expected: str) -> None:
     """``?`` becomes ``$n`` in order, except inside strings, quoted names and comments."""
-    assert _number_placeholders(sql) == expected
+    assert number_placeholders(sql) == expected
 
 
 @pytest.mark.parametrize(
@@ -182,3 +183,41 @@ async def test_proxy_end_to_end_on_postgresql(aiohttp_client: Any, make_settings
     assert (await proxy.services.clicks.get_view(view.report_id)) == view
     health = await proxy.client.get("/healthz")
     assert health.status == 200 and (await health.json())["database"] is True
+
+
+async def test_cursor_readers_never_skip_a_late_commit(pg_url: str) -> None:
+    """Appends from many writers become visible in id order, so 'every id after the last done' misses none."""
+    import random
+
+    db = await open_database(pg_url)
+    rng = random.Random(7)
+    done = asyncio.Event()
+    seen: list[int] = []
+
+    async def writer(n: int) -> None:
+        for i in range(15):
+            async with db.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO verdict_changes (expression, old_verdict, new_verdict, source, changed_at) "
+                    "VALUES (?, 'unknown', 'malicious', 'test', ?)", (f"w{n}-{i}.example/", 0.0))
+                await asyncio.sleep(rng.random() * 0.01)  # a slow commit: later ids may be ready first
+
+    async def reader() -> None:
+        cursor = 0
+        while True:
+            finished = done.is_set()
+            rows = await db.fetchall("SELECT id FROM verdict_changes WHERE id > ? ORDER BY id", (cursor,))
+            if rows:
+                seen.extend(int(r["id"]) for r in rows)
+                cursor = seen[-1]
+            elif finished:
+                return
+            await asyncio.sleep(0.001)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(n) for n in range(8)))
+    done.set()
+    await reading
+    stored = [int(r["id"]) for r in await db.fetchall("SELECT id FROM verdict_changes ORDER BY id")]
+    await db.close()
+    assert len(stored) == 120 and seen == stored

@@ -25,6 +25,7 @@ import asyncpg
 
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
+from shared.store.postgres_sql import APPEND_LOCK_SQL, Statements, affected, is_if_not_exists, is_select
 
 T = TypeVar("T")
 _POOL_OPTIONS = {"pool_min_size": int, "pool_max_size": int, "connect_timeout": float, "command_timeout": float}
@@ -72,88 +73,40 @@ def _translated() -> Iterator[None]:
         raise translate(exc) from exc
 
 
-class _Placeholders:
-    """``?`` → ``$n`` outside string literals, quoted identifiers and comments; cached per text."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._cache: dict[str, str] = {}
-        self._limit = limit
-
-    def __call__(self, sql: str) -> str:
-        hit = self._cache.get(sql)
-        if hit is None:
-            hit = _number_placeholders(sql)
-            if len(self._cache) >= self._limit:  # statements built from varying IN lists: stay bounded
-                self._cache.clear()
-            self._cache[sql] = hit
-        return hit
-
-
-def _number_placeholders(sql: str) -> str:
-    out: list[str] = []
-    n = 0
-    i, end = 0, len(sql)
-    while i < end:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            close = sql.find(ch, i + 1)
-            while close != -1 and close + 1 < end and sql[close + 1] == ch:  # doubled quote inside
-                close = sql.find(ch, close + 2)
-            stop = end if close == -1 else close + 1
-            out.append(sql[i:stop])
-            i = stop
-        elif ch == "-" and sql.startswith("--", i):
-            stop = sql.find("\n", i)
-            stop = end if stop == -1 else stop
-            out.append(sql[i:stop])
-            i = stop
-        elif ch == "?":
-            n += 1
-            out.append(f"${n}")
-            i += 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _affected(status: str) -> int:
-    # asyncpg returns the command tag: "UPDATE 3", "INSERT 0 1", "DELETE 0", "CREATE TABLE".
-    tail = status.rsplit(" ", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-def _is_select(sql: str) -> bool:
-    return sql.lstrip()[:7].upper() == "SELECT "
-
-
-def _is_if_not_exists(sql: str) -> bool:
-    head = sql.lstrip()[:80].upper()
-    return head.startswith("CREATE") and "IF NOT EXISTS" in head
-
-
 class _Tx:
-    """Statements on one connection (inside a transaction, or a single autocommitted one)."""
+    """Statements on one connection: inside a transaction, or (``autocommit``) each on its own."""
 
-    def __init__(self, conn: asyncpg.Connection, sql: _Placeholders) -> None:
+    def __init__(self, conn: asyncpg.Connection, statements: Statements, *, autocommit: bool = False) -> None:
         self._conn = conn
-        self._sql = sql
+        self._statements = statements
+        self._autocommit = autocommit
+        self._append_locks: set[str] = set()
+
+    async def _prepare(self, sql: str) -> str:
+        stmt = self._statements(sql)
+        table = stmt.ordered_table
+        if table is not None and table not in self._append_locks:
+            # See postgres_sql: appends to cursor-read tables commit in id order.
+            assert not self._autocommit, "an ordered append must run inside a transaction"
+            await self._conn.execute(APPEND_LOCK_SQL, table)
+            self._append_locks.add(table)
+        return stmt.text
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         with _translated():
-            return _affected(await self._conn.execute(self._sql(sql), *params))
+            return affected(await self._conn.execute(await self._prepare(sql), *params))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         with _translated():
-            await self._conn.executemany(self._sql(sql), [tuple(r) for r in rows])
+            await self._conn.executemany(await self._prepare(sql), [tuple(r) for r in rows])
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         with _translated():
-            return [dict(r) for r in await self._conn.fetch(self._sql(sql), *params)]
+            return [dict(r) for r in await self._conn.fetch(await self._prepare(sql), *params)]
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         with _translated():
-            row = await self._conn.fetchrow(self._sql(sql), *params)
+            row = await self._conn.fetchrow(await self._prepare(sql), *params)
         return dict(row) if row is not None else None
 
 
@@ -181,7 +134,7 @@ class PostgresDatabase:
 
     def __init__(self, pool: asyncpg.Pool, dsn: str, connect_timeout: float) -> None:
         self._pool = pool
-        self._sql = _Placeholders()
+        self._statements = Statements()
         self.dsn = dsn
         self.connect_timeout = connect_timeout
 
@@ -263,20 +216,23 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[_Tx]:
         conn, tx = await self._begin()
         try:
-            yield _Tx(conn, self._sql)
+            yield _Tx(conn, self._statements)
         except BaseException:
             await self._end(conn, tx, commit=False)
             raise
         await self._end(conn, tx, commit=True)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
+        if self._statements(sql).ordered_table is not None:
+            async with self.transaction() as tx:
+                return await tx.execute(sql, params)
         async with self._connection() as conn:
             try:
-                return await _Tx(conn, self._sql).execute(sql, params)
+                return await _Tx(conn, self._statements, autocommit=True).execute(sql, params)
             except StoreError as exc:
                 # Two replicas racing on CREATE … IF NOT EXISTS: PostgreSQL may report the loser's catalog
                 # insert as a duplicate, though the object now exists as asked.
-                if isinstance(exc.__cause__, _ALREADY_THERE) and _is_if_not_exists(sql):
+                if isinstance(exc.__cause__, _ALREADY_THERE) and is_if_not_exists(sql):
                     return 0
                 raise
 
@@ -285,11 +241,14 @@ class PostgresDatabase:
             await tx.executemany(sql, rows)
 
     async def _read(self, sql: str, run: Callable[[_Tx], Awaitable[T]]) -> T:
-        retries = self._pool.get_max_size() if _is_select(sql) else 0
+        if self._statements(sql).ordered_table is not None:  # INSERT … RETURNING into an ordered table
+            async with self.transaction() as tx:
+                return await run(tx)
+        retries = self._pool.get_max_size() if is_select(sql) else 0
         for attempt in range(retries + 1):
             try:
                 async with self._connection() as conn:
-                    return await run(_Tx(conn, self._sql))
+                    return await run(_Tx(conn, self._statements, autocommit=True))
             except StoreUnavailable:
                 # A plain SELECT may be asked again on a fresh connection (a pooled one may have gone
                 # stale in an outage); anything else may already have written, so it is not repeated.
@@ -308,7 +267,7 @@ class PostgresDatabase:
         conn, tx = await self._begin(readonly=True)
         try:
             with _translated():
-                async for record in conn.cursor(self._sql(sql), *params, prefetch=batch):
+                async for record in conn.cursor(self._statements(sql).text, *params, prefetch=batch):
                     yield dict(record)
         finally:
             await self._end(conn, tx, commit=False)
