@@ -28,6 +28,7 @@ from shared.outbox import Outbox
 from shared.services import SERVICES, Services
 from shared.store.database import Database, Executor
 from shared.store.evidence import EvidenceStore
+from shared.store.leader import lead_forever
 from shared.tabl import TablAction
 
 
@@ -181,7 +182,8 @@ def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.
         if background:
             system.engine.subscribe(services.bus)
             tasks = [
-                asyncio.create_task(system.engine.run(), name="alert-engine"),
+                # One engine at a time across replicas: each look-back runs once; a standby takes over.
+                asyncio.create_task(lead_forever(services.db, "alerts:engine", system.engine.run), name="alert-engine"),
                 asyncio.create_task(outbox.run(), name="alert-outbox"),
             ]
         try:

@@ -117,3 +117,44 @@ async def test_bad_leader_requests_are_refused(tmp_path: object, name: str, ttl:
         async with leader(db, name, ttl=ttl):
             pass
     await db.close()
+
+
+async def test_lead_forever_runs_one_loop_and_hands_over(db_url: str) -> None:
+    """Two replicas run a singleton loop: only one works at a time; when it stops, the standby takes over."""
+    from shared.store.leader import lead_forever
+
+    dbs = [await open_database(db_url) for _ in range(2)]
+    working: list[str] = []
+    beats: dict[str, int] = {"a": 0, "b": 0}
+
+    def loop_of(who: str):  # type: ignore[no-untyped-def]
+        async def work() -> None:
+            working.append(who)
+            try:
+                assert len(working) == 1, f"two loops at once: {working}"
+                while True:
+                    beats[who] += 1
+                    await asyncio.sleep(0.01)
+            finally:
+                working.remove(who)
+
+        return work
+
+    a = asyncio.create_task(lead_forever(dbs[0], "alerts:engine", loop_of("a"), retry=0.1))
+    await asyncio.sleep(0.3)
+    b = asyncio.create_task(lead_forever(dbs[1], "alerts:engine", loop_of("b"), retry=0.1))
+    await asyncio.sleep(0.5)
+    assert beats["a"] > 0 and beats["b"] == 0 and working == ["a"]
+    a.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await a
+    for _ in range(50):
+        if beats["b"]:
+            break
+        await asyncio.sleep(0.1)
+    assert beats["b"] > 0 and working == ["b"]
+    b.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await b
+    for db in dbs:
+        await db.close()

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,3 +163,36 @@ async def _renew(db: Database, lead: Leadership, ttl: float) -> None:
             lead.lost.set()
         else:
             expires = time.time() + ttl
+
+
+async def lead_forever(db: Database, name: str, work: Callable[[], Awaitable[None]], *, ttl: float = 30.0,
+                       retry: float = 1.0) -> None:
+    """Run ``work`` whenever this process leads ``name``; stand by (asking every ``retry`` s) while another does.
+
+    For loops that must run in one replica at a time (the alert engine): ``work`` is cancelled when
+    the leadership is lost, and restarted when it is won again. Runs until cancelled.
+    """
+    while True:
+        try:
+            async with leader(db, name, ttl=ttl) as lead:
+                if lead:
+                    log.info("leading %s", name)
+                    await _work_while_leading(lead, work)
+        except StoreError as exc:  # the database is away: stand by and ask again
+            log.warning("cannot ask to lead %s: %s", name, exc)
+        await asyncio.sleep(retry)
+
+
+async def _work_while_leading(lead: Leadership, work: Callable[[], Awaitable[None]]) -> None:
+    running = asyncio.ensure_future(work())
+    lost = asyncio.ensure_future(lead.lost.wait())
+    try:
+        await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (running, lost):
+            task.cancel()
+        outcome, _ = await asyncio.gather(running, lost, return_exceptions=True)
+    if isinstance(outcome, Exception):
+        log.error("%s stopped: %s: %s", lead.name, type(outcome).__name__, outcome)
+    elif lead.lost.is_set():
+        log.warning("no longer leading %s", lead.name)
