@@ -146,16 +146,22 @@ async def _record(services: Services, record: Click) -> None:
     """Write the click before answering; with ``db_unavailable=wait`` keep trying for a while."""
     deadline = time.monotonic() + (15.0 if services.settings.db_unavailable == "wait" else 0.0)
     delay = 0.1
+    retried = False
     while True:
         try:
             await services.clicks.record(record)
         except DuplicateKey:
-            raise
+            if not retried:
+                raise
+            # An earlier try did commit; only its answer was lost with the connection. Stored once: done.
+            return
         except StoreError:
             if time.monotonic() + delay > deadline:
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+            retried = True
+            continue
         else:
             services.metrics.counter("safelinks_clicks_total", "Clicks recorded, by action.").inc(
                 action=record.action_type.value, clicked_through=str(record.is_clicked_through).lower())

@@ -81,7 +81,7 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 @asynccontextmanager
 async def _advisory(db: Database, name: str, ttl: float) -> AsyncIterator[Leadership]:
-    from shared.store.postgres import PostgresDatabase, close_quietly, lock_key, translate
+    from shared.store.postgres import PostgresDatabase, close_quietly, is_dead, lock_key, translate
 
     assert isinstance(db, PostgresDatabase)
     holder = uuid.uuid4().hex
@@ -102,7 +102,7 @@ async def _advisory(db: Database, name: str, ttl: float) -> AsyncIterator[Leader
             yield lead
         finally:
             await _stop(watchdog)
-            if not conn.is_closed():
+            if not is_dead(conn):
                 with contextlib.suppress(Exception):
                     await conn.execute("SELECT pg_advisory_unlock($1)", key)
     finally:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -58,7 +58,8 @@ def translate(exc: BaseException) -> StoreError:
         return DuplicateKey(str(exc))
     if isinstance(exc, _TRANSIENT):
         return StoreUnavailable(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+    if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "released back" in str(exc)):
+        # "connection is closed"; or asyncpg already took back a pooled connection the server dropped
         return StoreUnavailable(f"{type(exc).__name__}: {exc}")
     return StoreError(f"{type(exc).__name__}: {exc}")
 
@@ -71,6 +72,21 @@ def _translated() -> Iterator[None]:
         raise
     except _DRIVER_ERRORS as exc:
         raise translate(exc) from exc
+
+
+def is_dead(conn: asyncpg.Connection) -> bool:
+    # asyncpg detaches a pooled connection from its proxy as soon as it notices the server closed it;
+    # the proxy then refuses every call, is_closed() included.
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """Close a connection at once (the pool opens a fresh one); one already gone is left alone."""
+    with suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 class _Tx:
@@ -163,7 +179,7 @@ class PostgresDatabase:
         try:
             yield conn
         except StoreUnavailable:
-            conn.terminate()  # never hand a connection in doubt to the next caller: the pool opens a new one
+            _discard(conn)  # never hand a connection in doubt to the next caller: the pool opens a new one
             raise
         finally:
             with _translated():
@@ -187,7 +203,7 @@ class PostgresDatabase:
                 return conn, tx
             except StoreUnavailable as exc:
                 last = exc
-                conn.terminate()
+                _discard(conn)
                 await self._pool.release(conn)
             except BaseException:
                 await self._pool.release(conn)
@@ -200,13 +216,13 @@ class PostgresDatabase:
             if commit:
                 with _translated():
                     await tx.commit()
-            elif not conn.is_closed():
+            elif not is_dead(conn):
                 try:
                     await tx.rollback()
                 except _DRIVER_ERRORS:
-                    conn.terminate()  # the pool replaces it
+                    _discard(conn)  # the pool replaces it
         except StoreUnavailable:
-            conn.terminate()
+            _discard(conn)
             raise
         finally:
             with _translated():
