@@ -7,6 +7,8 @@ Every role opens the same services on the same store.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -40,6 +42,8 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(services_ctx)
+    if role in ("all", "worker"):
+        app.cleanup_ctx.append(_verdict_source_loops)
     if role in ("all", "proxy"):
         setup_proxy(app)
     else:
@@ -49,6 +53,20 @@ def create_app(
         app.router.add_get("/healthz", routes.healthz)
         app.router.add_get("/metrics", routes.metrics)
     return app
+
+
+async def _verdict_source_loops(app: web.Application) -> AsyncIterator[None]:
+    """The worker's share of the verdict sources: feed updates (one process per feed) and refreshes."""
+    sources = app[SERVICES].sources
+    tasks = [asyncio.create_task(loop, name="verdict-source") for loop in (sources.background() if sources else [])]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def services_of(app: web.Application) -> Services:
