@@ -103,6 +103,13 @@ class FeedRecord:
         """Seconds since the last successful fetch (or revalidation)."""
         return None if self.last_success_at is None else max(0.0, now - self.last_success_at)
 
+    def lag(self, now: float) -> float:
+        """Seconds the feed is overdue: past its last success (or creation) plus its interval."""
+        if not self.spec.enabled:
+            return 0.0
+        since = self.last_success_at if self.last_success_at is not None else self.created_at
+        return max(0.0, now - since - self.spec.every)
+
 
 def _record(row: Row) -> FeedRecord:
     return FeedRecord(

@@ -130,7 +130,7 @@ class FeedProvider:
             record = self._records.get(name)
             loaded = self._feeds.get(name)
             error = self._local_errors.get(name) or (record.last_error if record else None)
-            lag = _lag(record, now) if record else 0.0
+            lag = record.lag(now) if record else 0.0
             detail[name] = {
                 "ok": error is None and (loaded is not None or record is None or record.sha256 is None),
                 "loaded": loaded is not None,
@@ -158,17 +158,10 @@ class FeedProvider:
 
     def _lag_gauge(self) -> list[tuple[Labels, float]]:
         now = self._clock().timestamp()
-        return [((("feed", n),), _lag(r, now)) for n, r in self._records.items() if r.spec.enabled]
+        return [((("feed", n),), r.lag(now)) for n, r in self._records.items() if r.spec.enabled]
 
     def _bad_gauge(self) -> list[tuple[Labels, float]]:
         return [((("feed", n),), float(r.bad_lines)) for n, r in self._records.items()]
-
-
-def _lag(record: FeedRecord, now: float) -> float:
-    if not record.spec.enabled:
-        return 0.0
-    since = record.last_success_at if record.last_success_at is not None else record.created_at
-    return max(0.0, now - since - record.spec.every)
 
 
 def utc(stamp: float | None) -> datetime | None:
