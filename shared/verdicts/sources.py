@@ -25,6 +25,8 @@ from shared.verdicts.feed_updater import FeedFetchSettings, FeedUpdater
 from shared.verdicts.feeds import FeedProvider
 from shared.verdicts.heuristic_source import HeuristicsProvider
 from shared.verdicts.model import VerdictProvider
+from shared.verdicts.scans import ScanProvider
+from shared.verdicts.urlscan import UrlscanClient
 
 log = logging.getLogger(__name__)
 
@@ -102,4 +104,11 @@ def open_sources(
 
 def _optional_sources(settings: Settings, db: Database, metrics: Registry, changes: ChangeLog,
                       clock: Callable[[], datetime]) -> list[Any]:
-    return []
+    found: list[Any] = []
+    if settings.scan_api_url:
+        scanner = UrlscanClient(settings.scan_api_url, settings.scan_api_key.get_secret_value(),
+                                visibility=settings.scan_visibility)
+        found.append(ScanProvider(db, scanner, changes, clock, poll_interval=settings.scan_poll_interval,
+                                  timeout=settings.scan_timeout, result_ttl=settings.scan_result_ttl,
+                                  allow_private=settings.scan_allow_private))
+    return found
