@@ -119,7 +119,6 @@ class Settings(BaseSettings):
         default_factory=lambda: ["MALWARE", "SOCIAL_ENGINEERING", "UNWANTED_SOFTWARE",
                                  "POTENTIALLY_HARMFUL_APPLICATION"]
     )
-    safebrowsing_allow_private: bool = False
 
     @field_validator("tenant_domains", "safebrowsing_threat_types", mode="before")
     @classmethod

@@ -25,6 +25,8 @@ from shared.verdicts.feed_updater import FeedFetchSettings, FeedUpdater
 from shared.verdicts.feeds import FeedProvider
 from shared.verdicts.heuristic_source import HeuristicsProvider
 from shared.verdicts.model import VerdictProvider
+from shared.verdicts.safebrowsing import SafeBrowsingProvider
+from shared.verdicts.sb_lists import SafeBrowsingClient
 from shared.verdicts.scans import ScanProvider
 from shared.verdicts.urlscan import UrlscanClient
 
@@ -111,4 +113,9 @@ def _optional_sources(settings: Settings, db: Database, metrics: Registry, chang
         found.append(ScanProvider(db, scanner, changes, clock, poll_interval=settings.scan_poll_interval,
                                   timeout=settings.scan_timeout, result_ttl=settings.scan_result_ttl,
                                   allow_private=settings.scan_allow_private))
+    if settings.safebrowsing_mode != "off":
+        client = SafeBrowsingClient(settings.safebrowsing_url, settings.safebrowsing_api_key.get_secret_value(),
+                                    settings.safebrowsing_client_id)
+        found.append(SafeBrowsingProvider(client, clock, mode=settings.safebrowsing_mode,
+                                          threat_types=settings.safebrowsing_threat_types, changes=changes))
     return found
