@@ -121,7 +121,7 @@ class FeedUpdater:
             if fetched.not_modified or fetched.data is None:
                 await self.registry.record_not_modified(name, now=self._now(), etag=fetched.etag,
                                                         last_modified=fetched.last_modified)
-                self.cache.touch(name, fetched_at=self._clock())
+                await asyncio.to_thread(self.cache.touch, name, fetched_at=self._clock())
                 return UpdateOutcome(name, "not-modified", entries=len(current.index) if current else 0)
             data = fetched.data
             # The first import is a difference from nothing; without any copy of what another host
@@ -143,12 +143,14 @@ class FeedUpdater:
             log.warning("feed %s: no previous copy on this host to compare with; changes not logged", name)
         now = self._clock()
         try:
-            self.cache.store(name, data, etag=fetched.etag, last_modified=fetched.last_modified,
-                             entries=built.entries, bad_lines=built.bad_lines, fetched_at=now)
+            # Disk writes (fsync of a body of many MB) and hashing stay off the event loop.
+            await asyncio.to_thread(self.cache.store, name, data, etag=fetched.etag,
+                                    last_modified=fetched.last_modified, entries=built.entries,
+                                    bad_lines=built.bad_lines, fetched_at=now)
         except FeedError as exc:
             await self.registry.record_failure(name, str(exc), now=self._now())
             return UpdateOutcome(name, "failed", error=str(exc))
-        sha = hashlib.sha256(data).hexdigest()
+        sha = await asyncio.to_thread(_sha256, data)
         await self.registry.record_success(name, now=now.timestamp(), etag=fetched.etag,
                                            last_modified=fetched.last_modified, entries=built.entries,
                                            bad_lines=built.bad_lines, rejected=built.rejected, sha256=sha)
@@ -232,7 +234,7 @@ class FeedUpdater:
 
     async def _load_one(self, record: FeedRecord, *, fetch_missing: bool) -> None:
         """Index the last good copy of `record` (or fetch it when this host has none)."""
-        cached = self.cache.load(record.name)
+        cached = await asyncio.to_thread(self.cache.load, record.name)
         if cached is not None and cached.meta.sha256 == record.sha256:
             data, fetched_at = cached.data, cached.meta.fetched_at
         elif fetch_missing:
@@ -243,10 +245,10 @@ class FeedUpdater:
         else:
             return
         built = await build_off_loop(data, record.spec.format, record.spec.column, use_process=self._use_process)
-        sha = hashlib.sha256(data).hexdigest()
+        sha = await asyncio.to_thread(_sha256, data)
         if cached is None or cached.meta.sha256 != sha:
-            self.cache.store(record.name, data, etag=None, last_modified=None, entries=built.entries,
-                             bad_lines=built.bad_lines, fetched_at=fetched_at)
+            await asyncio.to_thread(self.cache.store, record.name, data, etag=None, last_modified=None,
+                                    entries=built.entries, bad_lines=built.bad_lines, fetched_at=fetched_at)
         # The version records which registry state this copy answers to, even when the source
         # moved on since: the next registry change triggers another load.
         self.provider.install(LoadedFeed.of(record.name, built, version=record.version, sha256=record.sha256 or sha,
@@ -266,3 +268,7 @@ class FeedUpdater:
             except Exception as exc:  # the database may be briefly away; the next tick tries again
                 log.warning("feed updater tick failed: %s", exc)
             await asyncio.sleep(every)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
