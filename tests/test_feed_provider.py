@@ -168,6 +168,21 @@ async def test_unchanged_body_logs_nothing(tmp_path: Path) -> None:
         assert len(await rig.changes()) == 3
 
 
+async def test_remove_and_disable_log_entries_as_clean(tmp_path: Path) -> None:
+    """Removing or disabling a feed logs each of its entries malicious→clean; re-enabling re-imports all."""
+    async with feed_server(V1) as server, feed_rig(tmp_path) as rig:
+        await add(rig, "remote", server.url)
+        await rig.updater.update("remote")
+        assert await rig.updater.retire("remote", remove=False) == 3
+        assert rig.provider.names() == []
+        rows = await rig.changes()
+        assert [r[1:] for r in rows[3:]] == [("malicious", "clean", "feed:remote")] * 3
+        await rig.registry.set_enabled("remote", True)
+        assert (await rig.updater.update("remote")).added == 3
+        assert await rig.updater.retire("remote", remove=True) == 3
+        assert await rig.registry.get("remote") is None and len(await rig.changes()) == 12
+
+
 async def test_other_process_follows_through_the_version(tmp_path: Path) -> None:
     """Another process on the same store loads the update from the shared last good copy."""
     async with feed_server(V1) as server, feed_rig(tmp_path) as rig:

@@ -197,14 +197,18 @@ async def _hits(s: Services, since: float) -> dict[str, int]:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    _guarded(args, lambda s: _updater(s).registry.remove(args.name))
-    print(f"removed feed {args.name}")
+    cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=True))
+    print(f"removed feed {args.name} ({cleared:,} entries logged as no longer listed)")
     return 0
 
 
 def _toggle(args: argparse.Namespace) -> int:
-    _guarded(args, lambda s: _updater(s).registry.set_enabled(args.name, args.enabled))
-    print(f"{'enabled' if args.enabled else 'disabled'} feed {args.name}")
+    if args.enabled:
+        _guarded(args, lambda s: _updater(s).registry.set_enabled(args.name, True))
+        print(f"enabled feed {args.name} (the worker imports it at its next round, or run `feeds update`)")
+    else:
+        cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=False))
+        print(f"disabled feed {args.name} ({cleared:,} entries logged as no longer listed)")
     return 0
 
 

@@ -175,8 +175,12 @@ class FeedRegistry:
             await counters.bump(tx, COUNTER)
 
     async def set_enabled(self, name: str, enabled: bool) -> None:
+        """Turn a feed on or off. Turned back on, its next import is a first one (every entry logged)."""
+        reset = ", sha256 = NULL, etag = NULL, last_modified = NULL" if enabled else ""
         async with self._db.transaction() as tx:
-            if not await tx.execute("UPDATE feeds SET enabled = ? WHERE name = ?", (enabled, name)):
+            if not await tx.execute(f"UPDATE feeds SET enabled = ?{reset} WHERE name = ? AND enabled <> ?",
+                                    (enabled, name, enabled)) and await tx.fetchone(
+                    "SELECT name FROM feeds WHERE name = ?", (name,)) is None:
                 raise UnknownFeed(f"no feed named {name!r}")
             await counters.bump(tx, COUNTER)
 

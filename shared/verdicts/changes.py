@@ -20,6 +20,7 @@ from shared.store.database import Database
 from shared.verdicts.model import Verdict
 
 DEFAULT_BATCH = 2000
+_PUBLISH_SLICE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,11 @@ class ChangeLog:
         for batch in _batches(changes, self._batch):
             events = await self._write(source, batch, stamp, at)
             written += len(batch)
-            if self._bus is not None:
-                for event in events:
-                    self._bus.publish(event)
-            await asyncio.sleep(0)
+            for start in range(0, len(events), _PUBLISH_SLICE):
+                if self._bus is not None:
+                    for event in events[start : start + _PUBLISH_SLICE]:
+                        self._bus.publish(event)
+                await asyncio.sleep(0)  # let clicks (and the handlers just started) run between slices
         return written
 
     async def _write(self, source: str, batch: list[ExpressionChange], stamp: float,

@@ -193,6 +193,26 @@ class FeedUpdater:
         await self._changes.record(source, changes(), at=self._clock())
         return len(built.added), len(built.removed)
 
+    async def retire(self, name: str, *, remove: bool) -> int:
+        """Remove (or disable) a feed, logging each of its entries as no longer malicious."""
+        record = await self.registry.require(name)
+        current = await self._baseline(record) if record.spec.enabled else None
+        if remove:
+            await self.registry.remove(name)
+        else:
+            await self.registry.set_enabled(name, False)
+        if current is None:
+            return 0
+        gone = ExpressionIndex.diff(current.index, ExpressionIndex.empty()).removed
+        reason = f"feed {name} {'removed' if remove else 'disabled'}"
+        await self._changes.record(source_name(name), (
+            ExpressionChange(e, Verdict.MALICIOUS, Verdict.CLEAN,
+                             (current.threats[c],) if c < len(current.threats) else (), reason)
+            for e, c in gone), at=self._clock())
+        self.provider.retain(n for n in self.provider.names() if n != name)
+        self._swapped()
+        return len(gone)
+
     async def update_due(self) -> list[UpdateOutcome]:
         """Update every enabled feed whose interval has passed (the worker loop's tick)."""
         now = self._now()
@@ -204,11 +224,13 @@ class FeedUpdater:
 
     async def sync(self, *, force: bool = False) -> bool:
         """Load feeds other processes changed; return whether anything was swapped."""
+        every = await self.registry.list()
+        # Records are noted every time: a failed update changes the error, not the version.
+        self.provider.note_records(every)
         version = await self.registry.version()
         if version == self._seen_version and not force:
             return False
-        records = [r for r in await self.registry.list() if r.spec.enabled]
-        self.provider.note_records(await self.registry.list())
+        records = [r for r in every if r.spec.enabled]
         swapped = False
         for record in records:
             loaded = self.provider.loaded(record.name)
@@ -221,7 +243,7 @@ class FeedUpdater:
                 self.provider.note_local_error(record.name, str(exc))
                 log.warning("feed %s: cannot load: %s", record.name, exc)
         names = [r.name for r in records]
-        if not names and self._demo:
+        if not every and self._demo:
             if self.provider.loaded(DEMO_FEED) is None:
                 await self._load_demo()
                 swapped = True
