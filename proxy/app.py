@@ -6,6 +6,7 @@ from aiohttp import web
 
 from proxy import routes
 from proxy.pages import Pages, security_headers
+from shared.clicks import ReportIds
 from shared.metrics import Histogram
 from shared.services import SERVICES
 
@@ -13,6 +14,7 @@ from shared.services import SERVICES
 def setup_proxy(app: web.Application) -> None:
     """Add the click-time proxy to ``app``; its services must be set under ``SERVICES`` before start."""
     app[routes.PAGES] = Pages()
+    app[routes.REPORT_IDS] = ReportIds()
     app[routes.LATENCY] = Histogram("safelinks_click_seconds", "Time to answer a click, recording included.")
     if security_headers not in app.middlewares:
         app.middlewares.append(security_headers)

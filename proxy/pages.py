@@ -41,11 +41,16 @@ class Pages:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # templates ship with the package; never stat them per request
         )
+        self._templates: dict[str, jinja2.Template] = {}
 
     def render(self, template: str, *, status: int = 200, branding: Branding | None = None,
                **context: Any) -> web.Response:
-        html = self._env.get_template(template).render(
+        compiled = self._templates.get(template)
+        if compiled is None:
+            compiled = self._templates[template] = self._env.get_template(template)
+        html = compiled.render(
             branding=branding or Branding(None, None, None), **context
         )
         return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
@@ -65,16 +70,21 @@ def host_of(url: str | None) -> str | None:
         return None
 
 
+def redirect(status: int, location: str) -> web.Response:
+    """A redirect that already carries the protective headers (the hot path skips re-adding them)."""
+    return web.Response(status=status, headers={**SECURITY_HEADERS, "Location": location})
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every proxy answer, page or redirect, carries the same protective headers."""
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:
-        response = exc
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        exc.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k not in exc.headers})
         raise
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    if "Content-Security-Policy" not in headers:
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
     return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from importlib import resources
 
 from aiohttp import web
@@ -14,8 +13,8 @@ from proxy import tokens
 from proxy.agents import is_automated
 from proxy.decision import Outcome, Page, decide
 from proxy.linkparams import BadLink, check_target, location_header, parse_link_query
-from proxy.pages import Branding, Pages, host_of
-from shared.clicks import ActionType, Click, anonymize_ip
+from proxy.pages import Branding, Pages, host_of, redirect
+from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
 from shared.metrics import Histogram
 from shared.policy import SafeLinksPolicy
@@ -29,6 +28,7 @@ from shared.verdicts import VerdictResult
 log = logging.getLogger("safelinks.proxy")
 PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
 LATENCY: web.AppKey[Histogram] = web.AppKey("click-latency", Histogram)
+REPORT_IDS: web.AppKey[ReportIds] = web.AppKey("report-ids", ReportIds)
 _SCAN_REFRESH_SECONDS = 5
 _STATIC = {"safelinks.css": "text/css", "safelinks.js": "text/javascript"}
 
@@ -115,7 +115,7 @@ def _click(services: Services, request: web.Request, ctx: LinkContext, url: str,
     if outcome.source == "tenant-block":
         methods = ("TenantBlocked",)
     return Click(
-        report_id=str(uuid.uuid4()),
+        report_id=request.app[REPORT_IDS].new(),
         timestamp=services.clock(),
         url=url,
         action_type=outcome.action,
@@ -170,7 +170,7 @@ def _answer(services: Services, pages: Pages, outcome: Outcome, record: Click,
                           now=record.timestamp.timestamp())
              if outcome.click_through else None)
     if outcome.page is Page.REDIRECT:
-        return web.Response(status=302, headers={"Location": location_header(url)})
+        return redirect(302, location_header(url))
     if outcome.page is Page.WARNING:
         return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
                             verdict=outcome.verdict.value,
@@ -244,7 +244,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
         log.error("click-through not recorded: %s", exc)
         return pages.error(503, "Safe Links can't open this link right now", "Try again in a minute.", url=view.url)
     services.bus.publish(ClickRecorded(through))
-    return web.Response(status=303, headers={"Location": location_header(view.url)})
+    return redirect(303, location_header(view.url))
 
 
 async def continue_get(request: web.Request) -> web.Response:

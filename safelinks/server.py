@@ -33,7 +33,10 @@ def create_app(
 ) -> web.Application:
     """Build the application for ``role`` (default: the configured one)."""
     role = role or settings.role
-    app = web.Application(client_max_size=1024 * 1024)
+    # aiohttp refuses request lines over 8 KB before any handler runs; allow more so an over-long
+    # wrapped link gets our own 414 page instead of a bare 400.
+    app = web.Application(client_max_size=1024 * 1024,
+                          handler_args={"max_line_size": 64 * 1024, "max_field_size": 16 * 1024})
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_services(settings, clock=clock, providers=providers,
@@ -52,6 +55,14 @@ def create_app(
 
         app.router.add_get("/healthz", routes.healthz)
         app.router.add_get("/metrics", routes.metrics)
+    if role in ("all", "bot"):
+        from bot.app import setup_bot
+
+        setup_bot(app, settings)
+    if role in ("all", "proxy", "worker"):
+        from safelinks.alerting import setup_alerting
+
+        setup_alerting(app, role=role)
     return app
 
 

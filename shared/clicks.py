@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import random
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -135,12 +138,32 @@ def anonymize_ip(ip: str | None) -> str | None:
     """Keep the network, drop the host: IPv4 /24, IPv6 /48 (as analytics tools customarily do)."""
     if not ip:
         return None
+    head, dot, last = ip.rpartition(".")
+    if dot and ":" not in ip and last.isdigit() and head.count(".") == 2 and all(
+        part.isdigit() and len(part) <= 3 and int(part) < 256 for part in (*head.split("."), last)
+    ):
+        return f"{head}.0"  # the common case, without building an ipaddress object
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return None
     prefix = 24 if addr.version == 4 else 48
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+
+
+class ReportIds:
+    """UUIDv7-shaped ReportIds: time-ordered, so the unique index grows at its end instead of at
+    random places (several times cheaper per insert), and unique across replicas (74 random bits)."""
+
+    def __init__(self) -> None:
+        self._random = random.Random(os.urandom(32))
+
+    def new(self, at: float | None = None) -> str:
+        ms = int((time.time() if at is None else at) * 1000) & 0xFFFF_FFFF_FFFF
+        rand = self._random.getrandbits(74)
+        value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def reversed_host(host: str) -> str:

@@ -95,6 +95,23 @@ class Settings(BaseSettings):
     oauth_url: str = ""
     evidence_snippet_chars: int = Field(default=200, ge=0, le=4000)
 
+    # Alerts: rules, incidents and where notifications go (shared/alerts). Lists are comma separated.
+    alert_rules_file: Path | None = None
+    security_channel: str = ""
+    incident_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    incident_max_alerts: int = Field(default=150, ge=1, le=10_000)
+    alert_email_to: str = ""
+    alert_email_daily_limit: int = Field(default=100, ge=0)
+    alert_webhook_urls: str = ""
+    alert_webhook_secret: SecretStr = SecretStr("")
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "safelinks@localhost"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+
     # Verdict sources: threat feeds, heuristics, URL scans, Google Safe Browsing.
     feed_every_default: float = Field(default=3600.0, ge=60.0)
     feed_timeout: float = Field(default=300.0, gt=0)

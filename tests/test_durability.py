@@ -81,3 +81,36 @@ async def test_redirected_clicks_survive_sigkill(tmp_path: Path) -> None:
     stored = {row[0] for row in db.execute("SELECT url FROM clicks WHERE action_type = 'ClickAllowed'")}
     missing = [n for n in answered if f"https://example.com/item/{n}" not in stored]
     assert len(answered) >= 150 and missing == []
+
+
+async def test_serve_prints_where_it_listens_and_a_sample_link(tmp_path: Path) -> None:
+    """`safelinks serve` says where it listens and prints a wrapped link that the server redirects."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SAFELINKS_DATA_DIR": str(tmp_path), "SAFELINKS_PORT": str(port),
+           "SAFELINKS_LOG_LEVEL": "warning"}
+    env.pop("SAFELINKS_SIGNING_KEYS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "safelinks", "serve"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        await wait_healthy(base, proc)
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+        assert f"listening on {base}" in lines[0]
+        sample = next(line.split("try a link:")[1].strip() for line in lines if "try a link:" in line)
+        async with aiohttp.ClientSession() as http, http.get(
+            sample, allow_redirects=False, headers={"User-Agent": BROWSER_UA}
+        ) as r:
+            assert r.status == 302 and r.headers["Location"] == "https://www.example.com/"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert (tmp_path / "signing-keys.json").exists()
+
+
+async def test_bad_configuration_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
+    """`safelinks serve` with a bad setting exits 2 and names it, before listening."""
+    env = {**os.environ, "SAFELINKS_DATA_DIR": str(tmp_path), "SAFELINKS_PORT": "not-a-port"}
+    done = subprocess.run([sys.executable, "-m", "safelinks", "serve"], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 2 and "SAFELINKS_PORT" in done.stderr

@@ -328,3 +328,60 @@ async def test_metrics_and_health(proxy: Proxy) -> None:
     assert "safelinks_click_seconds_count 1" in metrics
     health = await (await proxy.client.get("/healthz")).json()
     assert health["status"] == "ok" and health["verdict_sources"]["admin"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("make_path", "status"),
+    [
+        (lambda p: "/v1/url", 400),  # nothing at all
+        (lambda p: "/v1/url?url=https%3A%2F%2Fexample.com%2F", 400),  # no data, no sig
+        (lambda p: p.link("https://example.com/") + "&url=https%3A%2F%2Fevil.example%2F", 400),  # duplicate
+        (lambda p: p.link("https://example.com/").replace("url=", "url=%ff%fe", 1), 400),  # invalid UTF-8
+        (lambda p: p.link("https://example.com/").replace("&sig=", "&&sig=", 1), 400),  # malformed query
+        (lambda p: p.link("https://example.com/\r\nSet-Cookie: a=b"), 400),  # CR/LF, even when signed
+        (lambda p: p.link("javascript:alert(document.cookie)"), 400),  # signed, but not a web address
+        (lambda p: p.link("data:text/html,<script>alert(1)</script>"), 400),
+        (lambda p: p.link("file:///etc/passwd"), 400),
+        (lambda p: p.link("ftp://example.com/file"), 400),
+        (lambda p: p.link("https://example.com/" + "a" * 9000), 414),  # over 8 KB, signed
+        (lambda p: p.link("https://example.com/").replace("sig=", "sig=A", 1), 400),  # tampered
+        (lambda p: p.link("https://example.com/x").replace("example.com%2Fx", "evil.example%2Fx"), 400),
+    ],
+)
+async def test_bad_input_gets_an_error_page_and_the_server_keeps_serving(
+    proxy: Proxy, make_path: Callable[[Proxy], str], status: int
+) -> None:
+    """Malformed, tampered, non-web or over-long links: a 4xx page, never a redirect, nothing recorded."""
+    r = await proxy.click(make_path(proxy))
+    assert r.status == status and "Location" not in r.headers
+    assert r.headers["Content-Type"].startswith("text/html") and "Go back" in await r.text()
+    assert await proxy.stored() == []
+    ok = await proxy.click(proxy.link("https://example.com/after"))
+    assert ok.status == 302
+
+
+async def test_unknown_key_id_is_refused(aiohttp_client: Any, make_settings: Any) -> None:
+    """A link signed with a key the server does not have: 400, never a redirect."""
+    from shared.signing import Keyring, LinkContext, LinkSigner
+
+    proxy = Proxy(await aiohttp_client(create_app(make_settings(), role="proxy")))
+    stranger = LinkSigner(Keyring.parse("zz:" + "99" * 32), proxy.services.settings.public_url)
+    path = stranger.wrap("https://example.com/", LinkContext(recipient="a@contoso.com")).removeprefix(
+        proxy.services.settings.public_url)
+    r = await proxy.click(path)
+    assert r.status == 400 and "Location" not in r.headers and "no longer has" in await r.text()
+
+
+async def test_rejections_are_counted(proxy: Proxy) -> None:
+    """Refused requests show in /metrics by status."""
+    await proxy.click("/v1/url?url=x")
+    metrics = await (await proxy.client.get("/metrics")).text()
+    assert 'safelinks_rejected_requests_total{status="400"} 1' in metrics
+
+
+async def test_percent_escapes_reach_the_browser_unchanged(proxy: Proxy) -> None:
+    """The Location header keeps the signed address's escapes (%2F stays %2F); non-ASCII is escaped."""
+    r = await proxy.click(proxy.link("https://example.com/a%2Fb?next=%2Fhome&q=caf\u00e9"))
+    assert r.headers["Location"] == "https://example.com/a%2Fb?next=%2Fhome&q=caf%C3%A9"
+    r = await proxy.click(proxy.link("https://b\u00fccher.example/x"))
+    assert r.headers["Location"] == "https://xn--bcher-kva.example/x"

@@ -138,3 +138,14 @@ async def test_admin_verdict_refuses_non_urls(tmp_path: Path, bad: str) -> None:
     with pytest.raises(URLError):
         await AdminVerdicts(db).set(bad, Verdict.MALICIOUS)
     await db.close()
+
+
+def test_report_ids_are_time_ordered_and_unique() -> None:
+    """ReportIds sort by creation time (cheap unique-index inserts) and never repeat."""
+    from shared.clicks import ReportIds
+
+    ids = ReportIds()
+    made = [ids.new(1_700_000_000 + n / 1000) for n in range(20_000)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(len(i) == 36 and i[14] == "7" for i in made[:10])  # UUIDv7 shape
+    assert ReportIds().new(1.0) != ReportIds().new(1.0)  # separate processes don't collide

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.verdict",
     "safelinks.cli.feeds",
     "safelinks.cli.clicks",
+    "safelinks.cli.alerts",
     "safelinks.cli.manifest",
 )
 

@@ -16,10 +16,6 @@ from shared.policy import PolicyError, load_policies
 from shared.services import keyring_from
 from shared.signing import LinkContext, LinkSigner, SigningError
 
-# aiohttp refuses request lines over 8 KB before any handler runs; allow more so an over-long
-# wrapped link gets our own 414 page instead of a bare 400.
-_HANDLER_ARGS = {"max_line_size": 64 * 1024, "max_field_size": 16 * 1024}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the proxy, the bot and the worker (or one role)")
@@ -61,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                access_log=None, loop=loop, handler_args=_HANDLER_ARGS)
+                access_log=None, loop=loop)
     return 0
 
 

@@ -65,8 +65,8 @@ class BatchWriter:
 
     async def _commit(self, batch: list[tuple[Sequence[Any], asyncio.Future[None]]]) -> None:
         try:
-            async with self._db.transaction() as tx:
-                await tx.executemany(self._sql, [p for p, _ in batch])
+            # One statement batch, one transaction, one trip to the database.
+            await self._db.executemany(self._sql, [p for p, _ in batch])
         except DuplicateKey:
             # One bad row must not fail its neighbours: retry them one by one.
             await self._commit_singly(batch)

@@ -38,7 +38,7 @@ def _params(c: Click) -> tuple[Any, ...]:
         ",".join(c.detection_methods),
         c.ip_address,
         c.is_clicked_through,
-        json.dumps(list(c.url_chain)),
+        json.dumps(c.url_chain),
         c.tenant_id,
         c.team_id,
         c.channel_id,

@@ -32,7 +32,8 @@ class Executor(Protocol):
 
 
 class Database(Executor, Protocol):
-    """A connection pool (or its embedded equivalent). Statements outside a transaction autocommit."""
+    """A connection pool (or its embedded equivalent). Statements outside a transaction autocommit;
+    ``executemany`` outside a transaction commits all its rows together or none."""
 
     dialect: Dialect
 

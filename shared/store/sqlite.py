@@ -122,8 +122,29 @@ class SQLiteDatabase:
             return await _Tx(self._writer).execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async with self.transaction() as tx:
-            await tx.executemany(sql, rows)
+        """All rows in one transaction, run on the event loop's own thread.
+
+        This is the group-commit path of the click log. Handing it to the writer thread looks kinder to
+        the loop but is slower under load: the thread must win the GIL from a busy loop, which takes up
+        to a switch interval (5 ms) per batch, and every waiting click waits with it. A batch insert
+        without fsync (WAL, synchronous=NORMAL) takes well under a millisecond.
+        """
+        batch = [tuple(r) for r in rows]
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.executemany(sql, batch)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+        async with self._lock:
+            try:
+                run(self._writer.conn)
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._reader.run(lambda c: [dict(r) for r in c.execute(sql, tuple(params))])

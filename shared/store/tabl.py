@@ -57,6 +57,8 @@ class TenantList:
         return True
 
     def match(self, url: str, now: datetime | None = None) -> TablEntry | None:
+        if not len(self._index):
+            return None
         try:
             hit = self._index.match(url, now)
         except TablError:

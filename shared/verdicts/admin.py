@@ -40,6 +40,7 @@ class AdminVerdicts:
 
     name = SOURCE
     tier = 0
+    in_memory = True
 
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -70,15 +70,17 @@ class VerdictEngine:
 
     async def check(self, url: str) -> VerdictResult:
         """The combined verdict for a URL. Raises shared.urls.InvalidURL for a URL that has none."""
-        canon = canonicalize(url)
-        cached = self._cache.get(canon)
-        if cached is not None and self.cache_ttl > 0:
-            self._cache_hits.inc(result="hit")
-            return cached
+        if self.cache_ttl > 0:
+            # Keyed by the URL as clicked: a repeat click skips canonicalisation too.
+            cached = self._cache.get(url)
+            if cached is not None:
+                self._cache_hits.inc(result="hit")
+                return cached
         self._cache_hits.inc(result="miss")
+        canon = canonicalize(url)
         result = await self._decide(canon, expressions(canon))
         if self.cache_ttl > 0 and result.verdict != Verdict.PENDING:
-            self._cache[canon] = result
+            self._cache[url] = result
         return result
 
     async def _decide(self, canon: str, exprs: list[str]) -> VerdictResult:
@@ -86,7 +88,10 @@ class VerdictEngine:
             sources = [p for p in self.providers if p.tier == tier and p.enabled]
             if not sources:
                 continue
-            found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in sources))
+            if len(sources) == 1:
+                found = [await self._ask(sources[0], canon, exprs)]
+            else:
+                found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in sources))
             results = [r for r in found if r is not None and r.verdict != Verdict.UNKNOWN]
             if results:
                 return max(results, key=lambda r: SEVERITY[r.verdict])
@@ -97,7 +102,10 @@ class VerdictEngine:
         state.queries += 1
         self._queries.inc(source=provider.name)
         try:
-            result = await asyncio.wait_for(provider.check(canon, exprs), self.provider_timeout)
+            if getattr(provider, "in_memory", False):
+                result = await provider.check(canon, exprs)
+            else:
+                result = await asyncio.wait_for(provider.check(canon, exprs), self.provider_timeout)
         except Exception as exc:  # isolation: one broken source must not break a click
             state.ok = False
             state.failures += 1

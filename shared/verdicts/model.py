@@ -77,6 +77,9 @@ class VerdictProvider(Protocol):
 
     name: str
     tier: int
+    # True for sources that answer from memory (admin verdicts, feed indexes, heuristics): they are
+    # called directly. Others (network lookups, scans) run under the engine's timeout.
+    in_memory: bool
 
     @property
     def enabled(self) -> bool:

@@ -1,0 +1,1 @@
+"""The alert engine: rules over clicks and verdict changes, alerts, incidents and their notifications."""

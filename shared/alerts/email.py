@@ -1,0 +1,130 @@
+"""Alert e-mail: rendered when the alert is stored (HTML and text), sent over SMTP by the outbox.
+
+The outbox item holds the finished message, so a later change of templates or settings never
+changes what an alert already said. Sending uses aiosmtplib with STARTTLS, implicit TLS or neither,
+and authenticates when a user name is configured. SMTP errors, refused connections and
+timeouts are retried with backoff; only a message every recipient refused is given up.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+import aiosmtplib
+
+from shared.alerts.model import Alert
+from shared.outbox import OutboxItem, PermanentFailure, RetryLater
+
+KIND = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int = 587
+    security: str = "starttls"  # none | starttls | tls
+    username: str = ""
+    password: str = ""
+    sender: str = "safelinks@localhost"
+    timeout: float = 30.0
+
+
+def _rows(alert: Alert) -> list[tuple[str, str]]:
+    click = alert.details.get("click") or {}
+    verdict = alert.details.get("verdict") or {}
+    rows = [
+        ("Severity", alert.severity.value),
+        ("User", alert.account_upn or alert.account_object_id or "unknown"),
+        ("URL", alert.url),
+        ("When", alert.first_activity.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("Where", alert.workload),
+        ("Action", str(click.get("ActionType", ""))),
+        ("Clicked through", "yes" if click.get("IsClickedThrough") else "no"),
+        ("Verdict", f"{verdict.get('verdict', '')} ({verdict.get('source', '')})"),
+        ("Why", str(verdict.get("reason", ""))),
+        ("Sender", alert.sender or ""),
+        ("Incident", f"#{alert.incident_id}" if alert.incident_id is not None else ""),
+        ("Alert", f"#{alert.id} ({alert.key})"),
+    ]
+    return [(k, v) for k, v in rows if v]
+
+
+def render(alert: Alert, recipients: tuple[str, ...], *, link: str | None = None) -> dict[str, Any]:
+    """The outbox payload: subject, recipients, text and HTML bodies."""
+    subject = f"[{alert.severity.value.capitalize()}] {alert.title}"
+    rows = _rows(alert)
+    text_lines = [alert.title, "", alert.description, ""]
+    text_lines += [f"{k}: {v}" for k, v in rows]
+    if alert.recommended_actions:
+        text_lines += ["", "What to do: " + alert.recommended_actions]
+    if link:
+        text_lines += ["", f"Details: {link}"]
+    table = "".join(
+        f"<tr><th align='left' style='padding-right:12px'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    body = (
+        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.description)}</p><table>{table}</table>"
+    )
+    if alert.recommended_actions:
+        body += f"<p><b>What to do:</b> {html.escape(alert.recommended_actions)}</p>"
+    if link:
+        body += f"<p><a href='{html.escape(link, quote=True)}'>Alert details</a></p>"
+    body += "</body></html>"
+    return {
+        "to": list(recipients),
+        "subject": subject,
+        "text": "\n".join(text_lines) + "\n",
+        "html": body,
+        "alert_id": alert.id,
+    }
+
+
+def build_message(payload: dict[str, Any], sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(payload["to"])
+    message["Subject"] = payload["subject"]
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    message["X-SafeLinks-Alert"] = str(payload.get("alert_id", ""))
+    message.set_content(payload["text"])
+    message.add_alternative(payload["html"], subtype="html")
+    return message
+
+
+class EmailSender:
+    """The outbox handler for kind ``email``."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    async def __call__(self, item: OutboxItem) -> dict[str, Any] | None:
+        cfg = self.config
+        if not cfg.host:
+            raise RetryLater("no SMTP server configured (SAFELINKS_SMTP_HOST)", after=300)
+        message = build_message(item.payload, cfg.sender)
+        try:
+            errors, response = await aiosmtplib.send(
+                message,
+                hostname=cfg.host,
+                port=cfg.port,
+                username=cfg.username or None,
+                password=cfg.password or None,
+                use_tls=cfg.security == "tls",
+                start_tls=cfg.security == "starttls",
+                timeout=cfg.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise PermanentFailure(f"every recipient refused: {exc}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # Even a 5xx (bad credentials, a full mailbox) is kept and retried: fixing the
+            # configuration must not lose the alerts raised meanwhile.
+            raise RetryLater(f"SMTP {exc.code}: {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
+        return {"response": response, "refused": sorted(errors)}

@@ -1,0 +1,268 @@
+"""Reading and writing alerts, their events, the actions taken on them, and the engine's cursors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.alerts.model import Alert, AlertStatus, Classification, Comment, Severity
+from shared.store.database import Database, Executor, Row
+
+ALERT_COLUMNS = (
+    "alert_key",
+    "rule_id",
+    "title",
+    "description",
+    "recommended_actions",
+    "severity",
+    "category",
+    "status",
+    "classification",
+    "determination",
+    "assigned_to",
+    "incident_id",
+    "group_key",
+    "created_at",
+    "updated_at",
+    "resolved_at",
+    "first_activity",
+    "last_activity",
+    "event_count",
+    "url",
+    "domain",
+    "account_upn",
+    "account_object_id",
+    "workload",
+    "conversation_id",
+    "message_id",
+    "sender",
+    "report_id",
+    "change_id",
+    "evidence",
+    "details",
+    "comments",
+)
+_INSERT_ALERT = f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' for _ in ALERT_COLUMNS)})"
+
+
+def ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def comments_from(text: str | None) -> tuple[Comment, ...]:
+    return tuple(Comment(c["comment"], c["by"], datetime.fromtimestamp(c["at"], UTC)) for c in json.loads(text or "[]"))
+
+
+def alert_from_row(r: Row) -> Alert:
+    return Alert(
+        id=int(r["id"]),
+        key=r["alert_key"],
+        rule_id=r["rule_id"],
+        title=r["title"],
+        description=r["description"],
+        severity=Severity(r["severity"]),
+        category=r["category"],
+        status=AlertStatus(r["status"]),
+        classification=Classification(r["classification"]),
+        determination=r["determination"],
+        assigned_to=r["assigned_to"],
+        incident_id=int(r["incident_id"]) if r["incident_id"] is not None else None,
+        created_at=datetime.fromtimestamp(r["created_at"], UTC),
+        updated_at=datetime.fromtimestamp(r["updated_at"], UTC),
+        resolved_at=ts(r["resolved_at"]),
+        first_activity=datetime.fromtimestamp(r["first_activity"], UTC),
+        last_activity=datetime.fromtimestamp(r["last_activity"], UTC),
+        event_count=int(r["event_count"]),
+        url=r["url"],
+        domain=r["domain"],
+        account_upn=r["account_upn"],
+        account_object_id=r["account_object_id"],
+        workload=r["workload"],
+        conversation_id=r["conversation_id"],
+        message_id=r["message_id"],
+        sender=r["sender"],
+        report_id=r["report_id"],
+        change_id=int(r["change_id"]) if r["change_id"] is not None else None,
+        evidence=json.loads(r["evidence"]),
+        details=json.loads(r["details"]),
+        comments=comments_from(r["comments"]),
+        recommended_actions=r["recommended_actions"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Which alerts a listing wants; empty fields match everything. ``skip``/``top`` page the result."""
+
+    status: str | None = None
+    severity: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    incident_id: int | None = None
+    rule_id: str | None = None
+    top: int = 100
+    skip: int = 0
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("status", self.status),
+            ("severity", self.severity),
+            ("incident_id", self.incident_id),
+            ("rule_id", self.rule_id),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            params.append(self.since.timestamp())
+        if self.until is not None:
+            clauses.append("created_at < ?")
+            params.append(self.until.timestamp())
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class AlertStore:
+    """Alerts as stored. Writes that belong with others take the caller's transaction (``tx``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, tx: Executor, values: dict[str, Any]) -> int:
+        await tx.execute(_INSERT_ALERT, [values.get(c) for c in ALERT_COLUMNS])
+        row = await tx.fetchone("SELECT id FROM alerts WHERE alert_key = ?", (values["alert_key"],))
+        assert row is not None
+        return int(row["id"])
+
+    @staticmethod
+    async def event_seen(tx: Executor, event_key: str) -> bool:
+        return await tx.fetchone("SELECT 1 AS x FROM alert_events WHERE event_key = ?", (event_key,)) is not None
+
+    @staticmethod
+    async def add_event(
+        tx: Executor, event_key: str, alert_id: int, report_id: str, *, suppressed: bool, at: float
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO alert_events (event_key, alert_id, report_id, suppressed, at) VALUES (?, ?, ?, ?, ?)",
+            (event_key, alert_id, report_id, suppressed, at),
+        )
+
+    @staticmethod
+    async def open_in_group(tx: Executor, rule_id: str, group_key: str, since: float) -> Row | None:
+        return await tx.fetchone(
+            "SELECT id, incident_id FROM alerts WHERE rule_id = ? AND group_key = ? AND status <> 'resolved' "
+            "AND last_activity >= ? ORDER BY id DESC LIMIT 1",
+            (rule_id, group_key, since),
+        )
+
+    async def get(self, alert_id: int, tx: Executor | None = None) -> Alert | None:
+        row = await (tx or self.db).fetchone("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return alert_from_row(row) if row else None
+
+    async def by_key(self, key: str) -> Alert | None:
+        row = await self.db.fetchone("SELECT * FROM alerts WHERE alert_key = ?", (key,))
+        return alert_from_row(row) if row else None
+
+    async def keys_present(self, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT alert_key FROM alerts WHERE alert_key IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            found.update(r["alert_key"] for r in rows)
+        return found
+
+    async def page(self, flt: AlertFilter) -> tuple[list[Alert], int]:
+        """A page of alerts, newest first, and how many match in all."""
+        where, params = flt.where()
+        total = await self.db.fetchone(f"SELECT COUNT(*) AS n FROM alerts{where}", params)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM alerts{where} ORDER BY created_at DESC, id DESC "
+            f"LIMIT {int(flt.top)} OFFSET {int(flt.skip)}",
+            params,
+        )
+        return [alert_from_row(r) for r in rows], int(total["n"]) if total else 0
+
+    async def of_incident(self, incident_id: int, tx: Executor | None = None) -> list[Alert]:
+        rows = await (tx or self.db).fetchall(
+            "SELECT * FROM alerts WHERE incident_id = ? ORDER BY created_at, id", (incident_id,)
+        )
+        return [alert_from_row(r) for r in rows]
+
+    async def open_of_rules(self, rule_ids: list[str]) -> list[Alert]:
+        if not rule_ids:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT * FROM alerts WHERE status <> 'resolved' AND rule_id IN ({', '.join('?' for _ in rule_ids)})",
+            rule_ids,
+        )
+        return [alert_from_row(r) for r in rows]
+
+    @staticmethod
+    async def set_fields(tx: Executor, alert_id: int, fields: dict[str, Any]) -> None:
+        assigns = ", ".join(f"{k} = ?" for k in fields)
+        await tx.execute(f"UPDATE alerts SET {assigns} WHERE id = ?", (*fields.values(), alert_id))
+
+    @staticmethod
+    async def record_action(
+        tx: Executor,
+        *,
+        alert_id: int | None,
+        incident_id: int | None,
+        verb: str,
+        detail: str,
+        actor: str,
+        actor_name: str,
+        via: str,
+        at: float,
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO alert_actions (alert_id, incident_id, verb, detail, actor, actor_name, via, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (alert_id, incident_id, verb, detail, actor, actor_name, via, at),
+        )
+
+    async def actions(self, *, alert_id: int | None = None, incident_id: int | None = None) -> list[Row]:
+        if alert_id is not None:
+            return await self.db.fetchall("SELECT * FROM alert_actions WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return await self.db.fetchall("SELECT * FROM alert_actions WHERE incident_id = ? ORDER BY id", (incident_id,))
+
+    # The engine's read positions, advanced only forward so two engines never move one back.
+    async def cursor(self, name: str) -> int:
+        row = await self.db.fetchone("SELECT position FROM alert_cursors WHERE name = ?", (name,))
+        return int(row["position"]) if row else 0
+
+    @staticmethod
+    async def advance_cursor(tx: Executor, name: str, position: int) -> None:
+        await tx.execute(
+            "UPDATE alert_cursors SET position = ? WHERE name = ? AND position < ?",
+            (position, name, position),
+        )
+
+    @staticmethod
+    async def take_quota(tx: Executor, rule_id: str, channel: str, day: str, limit: int) -> bool:
+        """Count one notification against the rule's daily limit; False when the limit is reached."""
+        row = await tx.fetchone(
+            "SELECT sent FROM alert_notification_counts WHERE rule_id = ? AND channel = ? AND day = ?",
+            (rule_id, channel, day),
+        )
+        sent = int(row["sent"]) if row else 0
+        if sent >= limit:
+            return False
+        if row:
+            await tx.execute(
+                "UPDATE alert_notification_counts SET sent = sent + 1 WHERE rule_id = ? AND channel = ? AND day = ?",
+                (rule_id, channel, day),
+            )
+        else:
+            await tx.execute(
+                "INSERT INTO alert_notification_counts (rule_id, channel, day, sent) VALUES (?, ?, ?, 1)",
+                (rule_id, channel, day),
+            )
+        return True

@@ -1,0 +1,117 @@
+"""Reading and writing incidents and the entities they are about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.alerts.model import Classification, Incident, IncidentStatus, Severity
+from shared.store.alerts import comments_from, ts
+from shared.store.database import Database, Executor, Row
+
+
+def incident_from_row(r: Row) -> Incident:
+    return Incident(
+        id=int(r["id"]),
+        title=r["title"],
+        severity=Severity(r["severity"]),
+        status=IncidentStatus(r["status"]),
+        classification=Classification(r["classification"]),
+        determination=r["determination"],
+        assigned_to=r["assigned_to"],
+        created_at=datetime.fromtimestamp(r["created_at"], UTC),
+        updated_at=datetime.fromtimestamp(r["updated_at"], UTC),
+        resolved_at=ts(r["resolved_at"]),
+        first_activity=datetime.fromtimestamp(r["first_activity"], UTC),
+        last_activity=datetime.fromtimestamp(r["last_activity"], UTC),
+        alert_count=int(r["alert_count"]),
+        resolving_comment=r["resolving_comment"],
+        comments=comments_from(r["comments"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    status: str | None = None
+    severity: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    top: int = 100
+    skip: int = 0
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.status is not None:
+            clauses.append("status = ?")
+            params.append(self.status)
+        if self.severity is not None:
+            clauses.append("severity = ?")
+            params.append(self.severity)
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            params.append(self.since.timestamp())
+        if self.until is not None:
+            clauses.append("created_at < ?")
+            params.append(self.until.timestamp())
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class IncidentStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, incident_id: int, tx: Executor | None = None) -> Incident | None:
+        row = await (tx or self.db).fetchone("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        return incident_from_row(row) if row else None
+
+    async def page(self, flt: IncidentFilter) -> tuple[list[Incident], int]:
+        where, params = flt.where()
+        total = await self.db.fetchone(f"SELECT COUNT(*) AS n FROM incidents{where}", params)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM incidents{where} ORDER BY created_at DESC, id DESC "
+            f"LIMIT {int(flt.top)} OFFSET {int(flt.skip)}",
+            params,
+        )
+        return [incident_from_row(r) for r in rows], int(total["n"]) if total else 0
+
+    @staticmethod
+    async def find_open(tx: Executor, entities: list[tuple[str, str]], since: float, max_alerts: int) -> int | None:
+        """The most recently active open incident sharing an entity, still below its alert cap."""
+        if not entities:
+            return None
+        match = " OR ".join("(e.kind = ? AND e.value = ?)" for _ in entities)
+        params: list[Any] = [p for pair in entities for p in pair]
+        row = await tx.fetchone(
+            f"SELECT i.id FROM incident_entities e JOIN incidents i ON i.id = e.incident_id "
+            f"WHERE ({match}) AND i.status <> 'resolved' AND i.last_activity >= ? AND i.alert_count < ? "
+            f"ORDER BY i.last_activity DESC, i.id DESC LIMIT 1",
+            (*params, since, max_alerts),
+        )
+        return int(row["id"]) if row else None
+
+    @staticmethod
+    async def create(tx: Executor, *, title: str, severity: str, at: float, first_activity: float) -> int:
+        await tx.execute(
+            "INSERT INTO incidents (title, severity, status, created_at, updated_at, first_activity, "
+            "last_activity, alert_count) VALUES (?, ?, 'active', ?, ?, ?, ?, 0)",
+            (title, severity, at, at, first_activity, first_activity),
+        )
+        row = await tx.fetchone("SELECT MAX(id) AS id FROM incidents WHERE created_at = ?", (at,))
+        assert row is not None
+        return int(row["id"])
+
+    @staticmethod
+    async def add_entities(tx: Executor, incident_id: int, entities: list[tuple[str, str]]) -> None:
+        for kind, value in entities:
+            await tx.execute(
+                "INSERT INTO incident_entities (kind, value, incident_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, value, incident_id) DO NOTHING",
+                (kind, value, incident_id),
+            )
+
+    @staticmethod
+    async def set_fields(tx: Executor, incident_id: int, fields: dict[str, Any]) -> None:
+        assigns = ", ".join(f"{k} = ?" for k in fields)
+        await tx.execute(f"UPDATE incidents SET {assigns} WHERE id = ?", (*fields.values(), incident_id))

@@ -1,0 +1,124 @@
+"""The REST API over a real server: tokens, click ingestion, listings with filters and paging, PATCH."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from safelinks.server import create_app
+from shared.config import Settings
+from tests.conftest import FakeClock
+
+TOKEN = "t0ken-for-tests-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _click(n: int, **extra: Any) -> dict[str, Any]:
+    return {"Timestamp": "2026-11-01T11:59:00Z", "Url": f"https://login.contoso-phish.com/p/{n}",
+            "ActionType": "ClickBlocked", "AccountUpn": f"user{n}@contoso.com", "Workload": "Email",
+            "NetworkMessageId": f"nm-{n}", "ThreatTypes": "Phish", "IsClickedThrough": True,
+            "ReportId": f"gw-{n}", **extra}
+
+
+@pytest.fixture
+async def client(make_settings: Callable[..., Settings], aiohttp_client: Any) -> TestClient:
+    settings = make_settings(api_tokens=TOKEN)
+    return await aiohttp_client(create_app(settings, role="all", clock=FakeClock()))
+
+
+async def _wait_alerts(client: TestClient, n: int) -> dict[str, Any]:
+    for _ in range(100):
+        async with client.get("/api/v1/alerts", headers=AUTH) as r:
+            body = await r.json()
+        if body["@odata.count"] >= n:
+            return dict(body)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"expected {n} alerts, have {body['@odata.count']}")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN + "x"}])
+async def test_api_wants_a_token(client: TestClient, headers: dict[str, str]) -> None:
+    """Without a valid bearer token every API route answers 401."""
+    for method, path in (("GET", "/api/v1/alerts"), ("GET", "/api/v1/incidents/1"), ("POST", "/api/v1/clicks")):
+        async with client.request(method, path, headers=headers) as r:
+            assert r.status == 401
+            assert (await r.json())["error"]["code"] == "Unauthorized"
+
+
+async def test_ingested_email_clicks_raise_alerts_listed_and_paged(client: TestClient) -> None:
+    """Clicks posted by a gateway raise alerts; listings filter and page with @odata.nextLink."""
+    async with client.post("/api/v1/clicks", json={"value": [_click(1), _click(2), _click(3)]}, headers=AUTH) as r:
+        assert r.status == 202
+        assert (await r.json())["accepted"] == 3
+    async with client.post("/api/v1/clicks", json=_click(1), headers=AUTH) as r:
+        assert (await r.json()) == {"accepted": 0, "duplicates": 1, "reportIds": []}
+    body = await _wait_alerts(client, 3)
+    assert {a["title"] for a in body["value"]} == {"A user clicked through to a potentially malicious URL"}
+    assert {a["systemTags"][0] for a in body["value"]} == {"Email"}
+    async with client.get("/api/v1/alerts", params={"$top": "2"}, headers=AUTH) as r:
+        page = await r.json()
+    assert len(page["value"]) == 2 and page["@odata.count"] == 3 and "@odata.nextLink" in page
+    async with client.get(page["@odata.nextLink"].split(str(client.make_url("")), 1)[-1], headers=AUTH) as r:
+        rest = await r.json()
+    assert len(rest["value"]) == 1
+    for params, count in (({"severity": "high"}, 3), ({"severity": "low"}, 0), ({"status": "new"}, 3),
+                          ({"status": "resolved"}, 0), ({"since": "1h"}, 3), ({"until": "2026-01-01T00:00:00Z"}, 0)):
+        async with client.get("/api/v1/alerts", params=params, headers=AUTH) as r:
+            assert (await r.json())["@odata.count"] == count, params
+
+
+async def test_patch_alert_and_incident(client: TestClient) -> None:
+    """PATCH changes status, classification and assignee; resolving an incident resolves its alerts."""
+    async with client.post("/api/v1/clicks", json=[_click(1), _click(2, Url="https://login.contoso-phish.com/p/1")],
+                           headers=AUTH) as r:
+        assert r.status == 202
+    body = await _wait_alerts(client, 2)
+    alert_id = body["value"][0]["id"]
+    change = {"status": "inProgress", "classification": "truePositive", "assignedTo": "soc@contoso.com",
+              "comment": "looking"}
+    headers = {**AUTH, "X-SafeLinks-User": "ana"}
+    async with client.patch(f"/api/v1/alerts/{alert_id}", json=change, headers=headers) as r:
+        alert = await r.json()
+    assert (alert["status"], alert["classification"], alert["assignedTo"]) == ("inProgress", "truePositive",
+                                                                               "soc@contoso.com")
+    assert alert["comments"][0]["comment"] == "looking" and alert["comments"][0]["createdByDisplayName"] == "ana"
+    incident_id = alert["incidentId"]
+    async with client.patch(f"/api/v1/incidents/{incident_id}", json={"status": "resolved", "comment": "contained"},
+                            headers=AUTH) as r:
+        incident = await r.json()
+    assert incident["status"] == "resolved" and incident["resolvingComment"] == "contained"
+    assert {a["status"] for a in incident["alerts"]} == {"resolved"}
+    async with client.get("/api/v1/incidents", params={"status": "resolved", "$expand": "alerts"}, headers=AUTH) as r:
+        listed = await r.json()
+    assert listed["@odata.count"] == 1 and len(listed["value"][0]["alerts"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "says"),
+    [
+        ("PATCH", "/api/v1/alerts/1", {"status": "done"}, 400, "unknown alert status 'done'"),
+        ("PATCH", "/api/v1/alerts/1", {"severity": "low"}, 400, "cannot change severity"),
+        ("PATCH", "/api/v1/alerts/999", {"status": "resolved"}, 404, "no alert 999"),
+        ("GET", "/api/v1/incidents/abc", None, 404, "no such id"),
+        ("POST", "/api/v1/clicks", {"Url": "https://a.contoso.com/"}, 400, "click #1: Timestamp is required"),
+        ("POST", "/api/v1/clicks", [_click(1, ActionType="Clicked")], 400, "click #1: ActionType must be"),
+        ("POST", "/api/v1/clicks", [_click(1), _click(2, Url="not a url")], 400, "click #2: Url"),
+        ("POST", "/api/v1/clicks", [], 400, "no clicks in the request"),
+        ("GET", "/api/v1/alerts?$top=x", None, 400, "$top must be a whole number"),
+        ("GET", "/api/v1/alerts?since=yesterday", None, 400, "since: use ISO 8601"),
+    ],
+)
+async def test_bad_input_gets_a_clear_error(client: TestClient, method: str, path: str, body: Any, status: int,
+                                            says: str) -> None:
+    """Bad requests are answered 400/404 with a JSON error that says what is wrong."""
+    if method == "PATCH" and status == 400:
+        async with client.post("/api/v1/clicks", json=_click(1), headers=AUTH):
+            pass
+        await _wait_alerts(client, 1)
+    async with client.request(method, path, json=body, headers=AUTH) as r:
+        assert r.status == status
+        assert says in (await r.json())["error"]["message"]

@@ -1,0 +1,146 @@
+"""Notifications through the outbox: e-mail to a real SMTP server, signed webhooks to a real receiver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
+
+from shared.alerts.rules import load_rules
+from shared.alerts.webhooks import SIGNATURE_HEADER, verify_signature
+from shared.config import Settings
+from shared.store.alerts import AlertFilter
+from tests.alerts_harness import alerting, click
+from tests.conftest import FakeClock
+from tests.smtp_server import smtp_server
+
+
+def _rules(tmp_path: Path, notifications: str) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - id: teams-malicious-click\n    enabled: false\n"
+        "  - id: clicked-through\n    notifications:\n" + notifications
+    )
+    return path
+
+
+async def _drain(outbox: Any, clock: FakeClock, rounds: int = 6) -> None:
+    for _ in range(rounds):
+        await outbox.run_once()
+        clock.now += timedelta(minutes=10)  # past any backoff
+
+
+async def test_alert_email_reaches_the_smtp_server(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    """An alert's e-mail arrives at the SMTP server with text and HTML parts, to the rule's recipients."""
+    with smtp_server() as (mailbox, port):
+        settings = make_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+                                 smtp_from="safelinks@contoso.com")
+        rules = load_rules(_rules(tmp_path, "      email:\n        recipients: [soc@contoso.com, ir@contoso.com]\n"),
+                           settings)
+        clock = FakeClock()
+        async with alerting(settings, clock, rules=rules) as (services, system):
+            await services.clicks.record(click(clock.now, through=True))
+            await system.engine.process_clicks()
+            await _drain(system.outbox, clock)
+    assert len(mailbox.messages) == 1
+    message = mailbox.messages[0]
+    assert sorted(mailbox.envelopes[0].rcpt_tos) == ["ir@contoso.com", "soc@contoso.com"]
+    assert message["Subject"] == "[High] A user clicked through to a potentially malicious URL"
+    types = {part.get_content_type() for part in message.walk()}
+    assert {"text/plain", "text/html"} <= types
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+    assert b"adele@contoso.com" in text and b"https://login.contoso-phish.com/signin" in text
+
+
+async def test_daily_limit_caps_email_and_says_so(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    """Past the rule's daily e-mail limit, alerts are still raised but note that no e-mail was sent."""
+    with smtp_server() as (mailbox, port):
+        settings = make_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
+        rules = load_rules(_rules(tmp_path, "      email:\n        recipients: [soc@contoso.com]\n"
+                                            "        daily_limit: 2\n"), settings)
+        clock = FakeClock()
+        async with alerting(settings, clock, rules=rules) as (services, system):
+            for n in range(3):
+                await services.clicks.record(click(clock.now, through=True, user=f"u{n}@contoso.com"))
+            await system.engine.process_clicks()
+            await _drain(system.outbox, clock)
+            alerts, total = await system.writer.alerts.page(AlertFilter())
+    assert total == 3 and len(mailbox.messages) == 2
+    notes = [n for a in alerts for n in a.details["notes"]]
+    assert notes == ["no e-mail: the rule's daily limit of 2 was reached"]
+
+
+async def test_smtp_refusal_is_retried_until_delivered(make_settings: Callable[..., Settings],
+                                                       tmp_path: Path) -> None:
+    """A temporary SMTP failure leaves the e-mail waiting (with the reason) and a later try delivers it."""
+    with smtp_server() as (mailbox, port):
+        mailbox.refuse_next = 1
+        settings = make_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
+        rules = load_rules(_rules(tmp_path, "      email:\n        recipients: [soc@contoso.com]\n"), settings)
+        clock = FakeClock()
+        async with alerting(settings, clock, rules=rules) as (services, system):
+            await services.clicks.record(click(clock.now, through=True))
+            await system.engine.process_clicks()
+            await system.outbox.run_once()
+            waiting = await system.outbox.list("pending")
+            assert len(waiting) == 1 and "451" in (waiting[0].last_error or "")
+            await _drain(system.outbox, clock)
+            assert [i.status for i in await system.outbox.list()] == ["done"]
+    assert len(mailbox.messages) == 1
+
+
+async def test_webhook_is_signed_alert_json_and_retried(make_settings: Callable[..., Settings], tmp_path: Path,
+                                                        aiohttp_server: AiohttpServer) -> None:
+    """Webhooks POST the Graph alert JSON with an HMAC signature; a 503 is retried until a 200."""
+    received: list[tuple[bytes, dict[str, str]]] = []
+    answers = [503, 200]
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append((await request.read(), dict(request.headers)))
+        return web.Response(status=answers.pop(0) if answers else 200)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    server = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{server.port}/hook"
+    settings = make_settings()
+    rules = load_rules(_rules(tmp_path, f"      webhooks:\n        - url: {url}\n          secret: s3cret\n"),
+                       settings)
+    clock = FakeClock()
+    async with alerting(settings, clock, rules=rules) as (services, system):
+        await services.clicks.record(click(clock.now, through=True))
+        await system.engine.process_clicks()
+        await _drain(system.outbox, clock)
+    assert len(received) == 2
+    body, headers = received[-1]
+    assert verify_signature("s3cret", body, headers[SIGNATURE_HEADER])
+    assert not verify_signature("other", body, headers[SIGNATURE_HEADER])
+    document = json.loads(body)
+    assert document["@odata.type"] == "#microsoft.graph.security.alert"
+    assert document["title"] == "A user clicked through to a potentially malicious URL"
+    assert document["severity"] == "high" and document["status"] == "new"
+    assert received[0][1]["X-SafeLinks-Delivery"] == headers["X-SafeLinks-Delivery"]
+
+
+async def test_webhook_refused_for_good_is_kept_as_failed(make_settings: Callable[..., Settings], tmp_path: Path,
+                                                          aiohttp_server: AiohttpServer) -> None:
+    """A 4xx other than 408/425/429 marks the delivery failed (shown in the outbox), not retried forever."""
+    app = web.Application()
+    app.router.add_post("/hook", lambda request: web.Response(status=410, text="gone"))
+    server = await aiohttp_server(app)
+    settings = make_settings()
+    rules = load_rules(_rules(tmp_path, f"      webhooks:\n        - url: http://127.0.0.1:{server.port}/hook\n"),
+                       settings)
+    clock = FakeClock()
+    async with alerting(settings, clock, rules=rules) as (services, system):
+        await services.clicks.record(click(clock.now, through=True))
+        await system.engine.process_clicks()
+        await _drain(system.outbox, clock)
+        items = await system.outbox.list()
+    assert [(i.status, i.last_error) for i in items] == [("failed", "HTTP 410: gone")]
