@@ -8,6 +8,7 @@ they get a neutral page instead. A person's browser can also send HEAD; HEAD is 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Substrings of user agents that fetch links without a person behind them.
 _PREVIEW_AGENTS = (
@@ -63,6 +64,12 @@ def is_automated(method: str, user_agent: str | None, purpose: str | None = None
         return f"prefetch ({purpose})"
     if not user_agent or not user_agent.strip():
         return "no user agent"
+    return _classify(user_agent)
+
+
+@lru_cache(maxsize=4096)
+def _classify(user_agent: str) -> str | None:
+    # Few distinct agents send most clicks: classify each once.
     ua = user_agent.lower()
     for marker in _PREVIEW_AGENTS:
         if marker in ua:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
+from multidict import CIMultiDict
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
@@ -70,9 +71,14 @@ def host_of(url: str | None) -> str | None:
         return None
 
 
+_REDIRECT_HEADERS = CIMultiDict(SECURITY_HEADERS)
+
+
 def redirect(status: int, location: str) -> web.Response:
     """A redirect that already carries the protective headers (the hot path skips re-adding them)."""
-    return web.Response(status=status, headers={**SECURITY_HEADERS, "Location": location})
+    headers = _REDIRECT_HEADERS.copy()
+    headers["Location"] = location
+    return web.Response(status=status, headers=headers)
 
 
 @web.middleware

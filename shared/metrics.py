@@ -42,15 +42,16 @@ class Counter:
 
 @dataclass
 class Gauge:
-    """A value read when scraped."""
+    """A value read when scraped (``kind="counter"`` for a total kept elsewhere as a plain int)."""
 
     name: str
     help: str
     read: Callable[[], Iterable[tuple[Labels, float]]]
+    kind: str = "gauge"
 
     def render(self) -> Iterable[str]:
         yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} gauge"
+        yield f"# TYPE {self.name} {self.kind}"
         for labels, value in self.read():
             yield f"{self.name}{_fmt_labels(labels)} {value:g}"
 
@@ -105,8 +106,9 @@ class Registry:
         assert isinstance(item, Histogram)
         return item
 
-    def gauge(self, name: str, help: str, read: Callable[[], Iterable[tuple[Labels, float]]]) -> Gauge:
-        gauge = Gauge(name, help, read)
+    def gauge(self, name: str, help: str, read: Callable[[], Iterable[tuple[Labels, float]]],
+              *, kind: str = "gauge") -> Gauge:
+        gauge = Gauge(name, help, read, kind)
         self._items[name] = gauge
         return gauge
 

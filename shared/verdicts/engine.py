@@ -48,7 +48,11 @@ class VerdictEngine:
         self._cache: TTLCache[str, VerdictResult] = TTLCache(maxsize=100_000, ttl=self.cache_ttl or 1e-9)
         self._changed = asyncio.Event()
         self._tiers = sorted({p.tier for p in self.providers})
-        self._cache_hits = self.metrics.counter("safelinks_verdict_cache_total", "Verdict cache lookups.")
+        # Plain integers on the hot path, read by the gauge when scraped.
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.metrics.gauge("safelinks_verdict_cache_total", "Verdict cache lookups, by result.",
+                           self._cache_counts, kind="counter")
         self._queries = self.metrics.counter("safelinks_verdict_queries_total", "Queries per source.")
         self._hits = self.metrics.counter("safelinks_verdict_hits_total", "Verdicts found per source.")
         self._errors = self.metrics.counter("safelinks_verdict_errors_total", "Failures per source.")
@@ -58,6 +62,9 @@ class VerdictEngine:
             self.health[p.name] = SourceHealth()
         if self.bus is not None:
             self.bus.subscribe(VerdictChanged, self._on_change)
+
+    def _cache_counts(self) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+        return [((("result", "hit"),), self.cache_hits), ((("result", "miss"),), self.cache_misses)]
 
     async def _on_change(self, _: VerdictChanged) -> None:
         self.invalidate()
@@ -74,9 +81,9 @@ class VerdictEngine:
             # Keyed by the URL as clicked: a repeat click skips canonicalisation too.
             cached = self._cache.get(url)
             if cached is not None:
-                self._cache_hits.inc(result="hit")
+                self.cache_hits += 1
                 return cached
-        self._cache_hits.inc(result="miss")
+        self.cache_misses += 1
         canon = canonicalize(url)
         result = await self._decide(canon, expressions(canon))
         if self.cache_ttl > 0 and result.verdict != Verdict.PENDING:
