@@ -154,6 +154,6 @@ class VerdictEngine:
         return report
 
     def cache_hit_ratio(self) -> float:
-        hits, misses = self._cache_hits.get(result="hit"), self._cache_hits.get(result="miss")
-        return hits / (hits + misses) if hits + misses else 0.0
+        total = self.cache_hits + self.cache_misses
+        return self.cache_hits / total if total else 0.0
 
