@@ -45,8 +45,7 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(services_ctx)
-    if role in ("all", "worker"):
-        app.cleanup_ctx.append(_verdict_source_loops)
+    app.cleanup_ctx.append(_verdict_source_loops(feeds=role in ("all", "worker")))
     if role in ("all", "proxy"):
         setup_proxy(app)
     else:
@@ -66,18 +65,23 @@ def create_app(
     return app
 
 
-async def _verdict_source_loops(app: web.Application) -> AsyncIterator[None]:
-    """The worker's share of the verdict sources: feed updates (one process per feed) and refreshes."""
-    sources = app[SERVICES].sources
-    tasks = [asyncio.create_task(loop, name="verdict-source") for loop in (sources.background() if sources else [])]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+def _verdict_source_loops(*, feeds: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every role keeps its per-process sources current; the worker role also updates the feeds."""
+
+    async def loops(app: web.Application) -> AsyncIterator[None]:
+        sources = app[SERVICES].sources
+        tasks = [asyncio.create_task(loop, name="verdict-source")
+                 for loop in (sources.background(feeds=feeds) if sources else [])]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return loops
 
 
 def services_of(app: web.Application) -> Services:

@@ -65,10 +65,12 @@ class VerdictSources:
             return False
         return await self.updater.sync()
 
-    def background(self, feed_tick: float = 30.0) -> list[Coroutine[Any, Any, None]]:
-        """The loops the worker role runs: feed updates, and each optional source's own."""
-        loops: list[Coroutine[Any, Any, None]] = [self.updater.run(feed_tick)]
-        loops.extend(p.run() for p in self.extra if hasattr(p, "run"))
+    def background(self, *, feeds: bool, feed_tick: float = 30.0) -> list[Coroutine[Any, Any, None]]:
+        """Loops to run: each optional source's own (Safe Browsing keeps its lists per process), and,
+        with `feeds` (the worker role), the feed updates, which one process per feed performs."""
+        loops: list[Coroutine[Any, Any, None]] = [p.run() for p in self.extra if hasattr(p, "run")]
+        if feeds:
+            loops.append(self.updater.run(feed_tick))
         return loops
 
     async def close(self) -> None:
