@@ -7,6 +7,8 @@ Every role opens the same services on the same store.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -43,6 +45,7 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(_verdict_source_loops(feeds=role in ("all", "worker")))
     if role in ("all", "proxy"):
         setup_proxy(app)
     else:
@@ -60,6 +63,25 @@ def create_app(
 
         setup_alerting(app, role=role)
     return app
+
+
+def _verdict_source_loops(*, feeds: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every role keeps its per-process sources current; the worker role also updates the feeds."""
+
+    async def loops(app: web.Application) -> AsyncIterator[None]:
+        sources = app[SERVICES].sources
+        tasks = [asyncio.create_task(loop, name="verdict-source")
+                 for loop in (sources.background(feeds=feeds) if sources else [])]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return loops
 
 
 def services_of(app: web.Application) -> Services:

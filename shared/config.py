@@ -12,8 +12,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.verdicts.heuristics import HeuristicsConfig
 
 Role = Literal["all", "bot", "proxy", "worker"]
 
@@ -101,6 +111,53 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "safelinks@localhost"
     smtp_timeout: float = Field(default=30.0, gt=0)
+
+    # Verdict sources: threat feeds, heuristics, URL scans, Google Safe Browsing.
+    feed_every_default: float = Field(default=3600.0, ge=60.0)
+    feed_timeout: float = Field(default=300.0, gt=0)
+    feed_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    feed_allow_private: bool = False
+    feed_demo: bool = True
+    heuristics_enabled: bool = True
+    heuristics: HeuristicsConfig = Field(default_factory=HeuristicsConfig)
+    tenant_domains: list[str] = Field(default_factory=list)
+    scan_api_url: str = ""
+    scan_api_key: SecretStr = SecretStr("")
+    scan_visibility: Literal["public", "unlisted", "private"] = "private"
+    scan_poll_interval: float = Field(default=2.0, gt=0)
+    scan_timeout: float = Field(default=120.0, gt=0)
+    scan_result_ttl: float = Field(default=86400.0, gt=0)
+    scan_allow_private: bool = False
+    safebrowsing_mode: Literal["off", "update", "lookup"] = "off"
+    safebrowsing_api_key: SecretStr = SecretStr("")
+    safebrowsing_url: str = "https://safebrowsing.googleapis.com"
+    safebrowsing_client_id: str = "teams-safelinks"
+    safebrowsing_threat_types: list[str] = Field(
+        default_factory=lambda: ["MALWARE", "SOCIAL_ENGINEERING", "UNWANTED_SOFTWARE",
+                                 "POTENTIALLY_HARMFUL_APPLICATION"]
+    )
+
+    @field_validator("tenant_domains", "safebrowsing_threat_types", mode="before")
+    @classmethod
+    def _split_source_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("scan_api_url", "safebrowsing_url")
+    @classmethod
+    def _service_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("safebrowsing_api_key")
+    @classmethod
+    def _safebrowsing_key(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("safebrowsing_mode", "off") != "off" and not value.get_secret_value():
+            raise ValueError(f"required when SAFELINKS_SAFEBROWSING_MODE is {info.data['safebrowsing_mode']}")
+        return value
 
     @field_validator("admins", "api_tokens", mode="before")
     @classmethod

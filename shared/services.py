@@ -28,6 +28,7 @@ from shared.store.tabl import TenantList
 from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.engine import VerdictEngine
 from shared.verdicts.model import VerdictProvider
+from shared.verdicts.sources import VerdictSources, open_sources
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -50,6 +51,7 @@ class Services:
     clicks: ClickStore
     bus: EventBus
     metrics: Registry
+    sources: VerdictSources | None = None
     clock: Clock = utc_now
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -57,6 +59,8 @@ class Services:
         """Pick up changes other processes made to cached tables."""
         changed = await self.admin_verdicts.load()
         changed = await self.tenant_list.load() or changed
+        if self.sources is not None:
+            await self.sources.refresh()  # invalidates the engine itself when a feed swaps
         if changed:
             self.verdicts.invalidate()
         await self.tenant_list.flush_last_used()
@@ -88,7 +92,10 @@ async def open_services(
     tenant_list = TenantList(db)
     await admin.load()
     await tenant_list.load()
-    engine = VerdictEngine([admin, *providers], metrics=metrics, bus=bus, cache_ttl=settings.verdict_cache_ttl)
+    sources = open_sources(settings, db, metrics, bus, clock)
+    engine = VerdictEngine([admin, *sources.providers, *providers], metrics=metrics, bus=bus,
+                           cache_ttl=settings.verdict_cache_ttl)
+    sources.attach(engine.invalidate)
     clicks = ClickStore(db)
     clicks.start()
     services = Services(
@@ -103,11 +110,14 @@ async def open_services(
         clicks=clicks,
         bus=bus,
         metrics=metrics,
+        sources=sources,
         clock=clock,
     )
-    if background:
-        services.tasks.append(asyncio.create_task(_refresh_loop(services, refresh_every), name="refresh"))
     try:
+        if background:
+            # A serving process answers with every feed it knows from the first click on.
+            await sources.load()
+            services.tasks.append(asyncio.create_task(_refresh_loop(services, refresh_every), name="refresh"))
         yield services
     finally:
         for task in services.tasks:
@@ -115,6 +125,7 @@ async def open_services(
         for task in services.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await sources.close()
         await bus.drain()
         await clicks.close()
         with contextlib.suppress(Exception):

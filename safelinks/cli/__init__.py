@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.policy",
     "safelinks.cli.tabl",
     "safelinks.cli.verdict",
+    "safelinks.cli.feeds",
     "safelinks.cli.clicks",
     "safelinks.cli.alerts",
     "safelinks.cli.manifest",

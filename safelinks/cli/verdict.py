@@ -53,6 +53,8 @@ def _set(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     async def work(s: Services) -> int:
+        if s.sources is not None:
+            await s.sources.load()  # the feed indexes, from their last good copies
         try:
             result = await s.verdicts.check(args.url)
         except URLError as exc:

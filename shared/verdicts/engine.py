@@ -56,6 +56,8 @@ class VerdictEngine:
         self._queries = self.metrics.counter("safelinks_verdict_queries_total", "Queries per source.")
         self._hits = self.metrics.counter("safelinks_verdict_hits_total", "Verdicts found per source.")
         self._errors = self.metrics.counter("safelinks_verdict_errors_total", "Failures per source.")
+        self.metrics.gauge("safelinks_verdict_cache_hit_ratio", "Share of verdict lookups answered from the cache.",
+                           lambda: [((), self.cache_hit_ratio())])
         for p in self.providers:
             self.health[p.name] = SourceHealth()
         if self.bus is not None:
@@ -139,9 +141,19 @@ class VerdictEngine:
         return result
 
     def health_report(self) -> dict[str, dict[str, object]]:
-        return {
+        report: dict[str, dict[str, object]] = {
             name: {"ok": h.ok, "failures": h.failures, "last_error": h.last_error,
                    "queries": h.queries, "hits": h.hits}
             for name, h in self.health.items()
         }
+        for provider in self.providers:
+            # Sources with parts of their own (each feed, the Safe Browsing lists) describe them.
+            detail = getattr(provider, "health_detail", None)
+            if callable(detail):
+                report[provider.name]["detail"] = detail()
+        return report
+
+    def cache_hit_ratio(self) -> float:
+        total = self.cache_hits + self.cache_misses
+        return self.cache_hits / total if total else 0.0
 
