@@ -49,7 +49,8 @@ def setup_bot(app: web.Application, settings: Settings, *, poll_interval: float 
             log.warning(UNAUTHENTICATED_WARNING)
         else:
             log.info("bot authentication on for app %s (%s)", settings.microsoft_app_id, settings.microsoft_app_type)
-        outbox = Outbox(services.db, clock=services.clock, metrics=services.metrics, poll_interval=poll_interval)
+        outbox = Outbox(services.db, clock=services.clock, metrics=services.metrics, poll_interval=poll_interval,
+                        lease_seconds=services.settings.outbox_lease_seconds)
         handling = MessageHandling(services, outbox, adapter, app[CARD_ACTIONS])
         TeamsDelivery(adapter, ConversationStore(services.db), services.clock).register(outbox)
         adapter.attach(handling)

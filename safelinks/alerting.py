@@ -174,7 +174,8 @@ def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.
 
     async def running(app: web.Application) -> AsyncIterator[None]:
         services = app[SERVICES]
-        outbox = Outbox(services.db, clock=services.clock, metrics=services.metrics, poll_interval=poll_interval)
+        outbox = Outbox(services.db, clock=services.clock, metrics=services.metrics, poll_interval=poll_interval,
+                        lease_seconds=services.settings.outbox_lease_seconds)
         system = alerting_for(services, outbox, teams_outbox=app.get(TEAMS_OUTBOX), register_handlers=background)
         app[ALERTING] = system
         app[ALERT_OUTBOX] = outbox

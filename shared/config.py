@@ -137,6 +137,14 @@ class Settings(BaseSettings):
                                  "POTENTIALLY_HARMFUL_APPLICATION"]
     )
 
+    # Replicas and privacy (shared/schedule.py, shared/privacy.py): how long a delivery claim lasts
+    # before another worker may take the item over, and how long each kind of record is kept.
+    outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    message_retention_days: int = Field(default=30, ge=1)
+    alert_retention_days: int = Field(default=180, ge=1)
+    outbox_retention_days: int = Field(default=7, ge=1)
+    retention_every_hours: float = Field(default=6.0, gt=0, le=24 * 7)
+
     @field_validator("tenant_domains", "safebrowsing_threat_types", mode="before")
     @classmethod
     def _split_source_lists(cls, value: Any) -> Any:

@@ -114,13 +114,15 @@ class Outbox:
     """Durable, ordered-per-key, retried delivery."""
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None,
-                 metrics: Registry | None = None, poll_interval: float = 0.5) -> None:
+                 metrics: Registry | None = None, poll_interval: float = 0.5,
+                 lease_seconds: float = _LEASE_SECONDS) -> None:
         self._db = db
         self._clock = clock or (lambda: datetime.now(UTC))
         self._routes: dict[str, _Route] = {}
         self._wake = asyncio.Event()
         self._worker = uuid.uuid4().hex[:12]
         self._poll = poll_interval
+        self._lease = lease_seconds  # a worker that dies mid-delivery holds its items this long
         registry = metrics or Registry()
         self._delivered = registry.counter("safelinks_outbox_delivered_total", "Outbox deliveries, by kind.")
         self._failures = registry.counter("safelinks_outbox_failures_total", "Failed delivery attempts, by kind.")
@@ -173,7 +175,7 @@ class Outbox:
             ids = [int(r["id"]) for r in rows]
             await tx.execute(
                 f"UPDATE outbox SET lease_until = ?, leased_by = ? WHERE id IN ({', '.join('?' for _ in ids)})",
-                (now + _LEASE_SECONDS, self._worker, *ids),
+                (now + self._lease, self._worker, *ids),
             )
         return [OutboxItem.from_row(r) for r in rows]
 

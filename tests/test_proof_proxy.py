@@ -112,7 +112,7 @@ async def test_postgres_restart_under_load(own_postgres: ThrowawayPostgres, tmp_
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             clients = [asyncio.create_task(client(http)) for _ in range(8)]
-            down, up = await outage()
+            _, up = await outage()
             await asyncio.gather(*clients)
         statuses = Counter(status for _, _, status in outcomes)
         assert set(statuses) <= {302, 503}, statuses

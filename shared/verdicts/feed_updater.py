@@ -95,14 +95,19 @@ class FeedUpdater:
         if self.on_swap is not None:
             self.on_swap()
 
-    async def update(self, name: str, *, force: bool = False, progress: Progress | None = None) -> UpdateOutcome:
-        """Fetch and apply one feed now, if this process can take its lease."""
+    async def update(self, name: str, *, force: bool = False, progress: Progress | None = None,
+                     only_if_due: bool = False) -> UpdateOutcome:
+        """Fetch and apply one feed now, if this process can take its lease (and, with ``only_if_due``, if due)."""
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            record = await self.registry.require(name)
+            await self.registry.require(name)  # an unknown name is an error, not "busy"
             if not await self.registry.claim(name, self._owner, now=self._now(), lease=self._fetch.lease):
                 return UpdateOutcome(name, "busy")
             try:
+                # Read under the lease: another worker may have just updated it, making it not due any more.
+                record = await self.registry.require(name)
+                if only_if_due and not record.due(self._now()):
+                    return UpdateOutcome(name, "busy")
                 return await self._update(record, force, progress)
             finally:
                 await self.registry.release(name, self._owner)
@@ -219,7 +224,7 @@ class FeedUpdater:
         outcomes = []
         for record in await self.registry.list():
             if record.due(now):
-                outcomes.append(await self.update(record.name))
+                outcomes.append(await self.update(record.name, only_if_due=True))
         return outcomes
 
     async def sync(self, *, force: bool = False) -> bool:
