@@ -76,7 +76,7 @@ async def settle(seconds: float) -> None:
 
 async def test_replicas_raise_and_notify_each_alert_once(seeded: str, teams: StormyTeams,
                                                          mail: tuple[Mailbox, int], tmp_path: Path) -> None:
-    """2 proxies, 2 workers, 2 bots; 20 malicious clicks (8 clicked through), 30 clean: 28 alerts, 20 cards, 28 mails."""
+    """2 proxies, 2 workers, 2 bots; 20 malicious clicks (8 clicked through), 30 clean: 28 alerts, 20 cards, 28 mail."""
     box, port = mail
     cluster = replicas_for(tmp_path, seeded, teams, port)
     try:
