@@ -62,6 +62,10 @@ def create_app(
         from safelinks.alerting import setup_alerting
 
         setup_alerting(app, role=role)
+    if role in ("all", "worker"):
+        from safelinks.jobs import setup_jobs
+
+        setup_jobs(app)
     return app
 
 

@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.clicks",
     "safelinks.cli.alerts",
     "safelinks.cli.manifest",
+    "safelinks.cli.privacy",
 )
 
 

@@ -1,0 +1,208 @@
+"""A person's data: everything kept about them (export), and its erasure (pseudonymisation).
+
+A person is named by their UPN. The store also knows them by their Entra object id, their Teams user
+id and display name (found through their clicks, their messages and the bot's user look-ups);
+all of these identify them.
+
+Export returns every row that mentions them, table by table, as JSON-ready dicts.
+
+Erasure keeps the counts and the shape of the security record — every click, alert and incident
+stays, incidents keep their alerts and correlations — but the person in them becomes a pseudonym:
+``erased-<16 hex>@erased.invalid``, the same for every mention of one person (an HMAC of the UPN
+under a key derived from the signing keys, so it cannot be reversed by guessing UPNs, and a later
+erasure of the same person finds nothing left). What only describes them goes: the IP address and
+user agent of their clicks, the text of the messages they sent, the bot's cache of their profile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.store.database import Database, Executor, Row
+
+ERASED_NAME = "Erased user"
+
+
+class PrivacyError(Exception):
+    """A privacy request that cannot be carried out as asked."""
+
+
+_UPN = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Everything that identifies one person in the store."""
+
+    upn: str
+    object_ids: frozenset[str] = frozenset()
+    user_ids: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self.object_ids | self.user_ids)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"userPrincipalName": self.upn, "objectIds": sorted(self.object_ids),
+                "teamsUserIds": sorted(self.user_ids), "displayNames": sorted(self.names)}
+
+
+def _upn(value: str) -> str:
+    upn = value.strip().lower()
+    if not _UPN.match(upn):
+        raise PrivacyError(f"not a user principal name: {value!r} (expected name@domain)")
+    return upn
+
+
+def _in(column: str, values: list[str]) -> tuple[str, list[str]]:
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join('?' for _ in values)})", values
+
+
+async def find_subject(db: Executor, upn: str) -> Subject:
+    """The identifiers of the person with this UPN, gathered from clicks, messages and user look-ups."""
+    upn = _upn(upn)
+    object_ids: set[str] = set()
+    user_ids: set[str] = set()
+    names: set[str] = set()
+    for r in await db.fetchall("SELECT DISTINCT account_object_id FROM clicks WHERE LOWER(account_upn) = ?", (upn,)):
+        object_ids.add(r["account_object_id"])
+    for r in await db.fetchall("SELECT DISTINCT sender_aad_object_id, sender_id, sender_name FROM teams_messages "
+                               "WHERE LOWER(sender_upn) = ?", (upn,)):
+        object_ids.add(r["sender_aad_object_id"])
+        user_ids.add(r["sender_id"])
+        names.add(r["sender_name"])
+    for r in await db.fetchall("SELECT user_id, aad_object_id, name FROM teams_users WHERE LOWER(upn) = ?", (upn,)):
+        user_ids.add(r["user_id"])
+        object_ids.add(r["aad_object_id"])
+        names.add(r["name"])
+    return Subject(upn, frozenset(v for v in object_ids if v), frozenset(v for v in user_ids if v),
+                   frozenset(v for v in names if v))
+
+
+def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
+    """For each table, the rows that mention the person."""
+    oid, oid_p = _in("account_object_id", sorted(s.object_ids))
+    msg, msg_p = _in("sender_aad_object_id", sorted(s.object_ids))
+    tid, tid_p = _in("sender_id", sorted(s.user_ids))
+    usr, usr_p = _in("user_id", s.ids)
+    aoid, aoid_p = _in("account_object_id", sorted(s.object_ids))
+    actor, actor_p = _in("actor", [*s.ids, s.upn])
+    like = f"%{s.upn}%"
+    return {
+        "clicks": (f"SELECT * FROM clicks WHERE LOWER(account_upn) = ? OR LOWER(recipient) = ? OR LOWER(sender) = ? "
+                   f"OR {oid} ORDER BY id", [s.upn, s.upn, s.upn, *oid_p]),
+        "teams_messages": (f"SELECT * FROM teams_messages WHERE LOWER(sender_upn) = ? OR {msg} OR {tid} "
+                           "ORDER BY received_at", [s.upn, *msg_p, *tid_p]),
+        "teams_users": (f"SELECT * FROM teams_users WHERE LOWER(upn) = ? OR {usr}", [s.upn, *usr_p]),
+        "alerts": (f"SELECT * FROM alerts WHERE LOWER(account_upn) = ? OR LOWER(sender) = ? OR {aoid} "
+                   "OR LOWER(assigned_to) = ? OR LOWER(evidence) LIKE ? ORDER BY id",
+                   [s.upn, s.upn, *aoid_p, s.upn, like]),
+        "incidents": ("SELECT * FROM incidents WHERE LOWER(assigned_to) = ? OR LOWER(comments) LIKE ? OR id IN "
+                      "(SELECT incident_id FROM incident_entities WHERE LOWER(value) = ?) ORDER BY id",
+                      [s.upn, like, s.upn]),
+        "incident_entities": ("SELECT * FROM incident_entities WHERE LOWER(value) = ?", [s.upn]),
+        "alert_actions": (f"SELECT * FROM alert_actions WHERE {actor} OR LOWER(actor) = ? ORDER BY id",
+                          [*actor_p, s.upn]),
+        "outbox": ("SELECT * FROM outbox WHERE LOWER(payload) LIKE ? ORDER BY id", [like]),
+        "tabl_entries": ("SELECT * FROM tabl_entries WHERE LOWER(created_by) = ?", [s.upn]),
+        "verdicts": ("SELECT * FROM verdicts WHERE LOWER(set_by) = ?", [s.upn]),
+        "bot_settings": (f"SELECT * FROM bot_settings WHERE LOWER(updated_by) = ? OR {_in('updated_by', s.ids)[0]}",
+                         [s.upn, *s.ids]),
+    }
+
+
+def _jsonable(row: Row) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, bytes | bytearray | memoryview):
+            value = bytes(value).hex()
+        elif isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(ValueError):  # text that merely starts like JSON stays text
+                value = json.loads(value)
+        out[key] = value
+    return out
+
+
+async def export_subject(db: Database, upn: str, *, now: datetime) -> dict[str, Any]:
+    """Everything kept about the person, table by table."""
+    subject = await find_subject(db, upn)
+    records: dict[str, list[dict[str, Any]]] = {}
+    for table, (sql, params) in _queries(subject).items():
+        records[table] = [_jsonable(r) for r in await db.fetchall(sql, params)]
+    return {"subject": subject.to_json(), "exportedAt": now.isoformat(),
+            "counts": {t: len(rows) for t, rows in records.items()}, "records": records}
+
+
+def pseudonym(key: bytes, upn: str) -> str:
+    digest = hmac.new(key, _upn(upn).encode(), hashlib.sha256).hexdigest()[:16]
+    return f"erased-{digest}@erased.invalid"
+
+
+@dataclass
+class Scrubber:
+    """Replaces the person's identifiers inside free text and JSON documents."""
+
+    subject: Subject
+    alias: str
+    alias_id: str
+    _pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        words = sorted({self.subject.upn, *self.subject.ids}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+        self._names = {n.casefold() for n in self.subject.names}
+
+    def _swap(self, match: re.Match[str]) -> str:
+        return self.alias if "@" in match.group(0) else self.alias_id
+
+    def text(self, value: str | None) -> str | None:
+        return self._pattern.sub(self._swap, value) if value else value
+
+    def node(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return ERASED_NAME if value.casefold() in self._names else self.text(value)
+        if isinstance(value, list):
+            return [self.node(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.node(v) for k, v in value.items()}
+        return value
+
+    def document(self, value: str | None) -> str | None:
+        if not value:
+            return value
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return self.text(value)
+        return json.dumps(self.node(parsed), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure changed, by table."""
+
+    subject: Subject
+    alias: str
+    changed: dict[str, int]
+
+
+async def erase_subject(db: Database, upn: str, key: bytes) -> Erasure:
+    """Pseudonymise the person everywhere, in one transaction (see the module text)."""
+    from shared.privacy_erase import erase_rows  # the table-by-table statements
+
+    async with db.transaction() as tx:
+        subject = await find_subject(tx, upn)
+        alias = pseudonym(key, subject.upn)
+        scrub = Scrubber(subject, alias, alias.split("@", 1)[0])
+        changed = await erase_rows(tx, subject, scrub, _queries(subject))
+    return Erasure(subject, alias, changed)
