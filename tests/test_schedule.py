@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,18 @@ def test_bad_jobs_are_refused() -> None:
         Job("x", 0, nothing)
     with pytest.raises(ScheduleError):
         Scheduler(None, [Job("x", 1, nothing), Job("x", 2, nothing)])  # type: ignore[arg-type]
+
+
+async def test_worker_role_runs_the_retention_purge(aiohttp_client: Any, make_settings: Any) -> None:
+    """A worker process runs the scheduled retention purge at start and records it in job_runs."""
+    from safelinks.server import create_app
+    from shared.services import SERVICES
+
+    client = await aiohttp_client(create_app(make_settings(), role="worker"))
+    db = client.server.app[SERVICES].db
+    for _ in range(100):
+        row = await db.fetchone("SELECT outcome, detail FROM job_runs WHERE name = 'retention'")
+        if row and row["outcome"] == "ok":
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None and row["outcome"] == "ok" and row["detail"].startswith("purged")
