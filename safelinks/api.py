@@ -43,9 +43,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 @web.middleware
 async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/api/v1/"):
-        return await handler(request)
-    services = request.app[SERVICES]
+    services = request.config_dict[SERVICES]
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     known = [t.get_secret_value() for t in services.settings.api_tokens]
     if not token or not any(hmac.compare_digest(token, k) for k in known):
@@ -85,7 +83,7 @@ def _int(request: web.Request, *names: str, default: int, limit: int | None = No
 
 
 def _common(request: web.Request, status_kind: Any) -> dict[str, Any]:
-    now = request.app[SERVICES].clock()
+    now = request.config_dict[SERVICES].clock()
     q = request.query
     found: dict[str, Any] = {
         "top": max(1, _int(request, "$top", "top", default=100, limit=MAX_TOP)),
@@ -146,7 +144,7 @@ def _actor(request: web.Request) -> Actor:
 
 
 async def list_alerts(request: web.Request) -> web.Response:
-    system, services = request.app[ALERTING], request.app[SERVICES]
+    system, services = request.config_dict[ALERTING], request.config_dict[SERVICES]
     flt = AlertFilter(**_common(request, AlertStatus))
     alerts, total = await system.writer.alerts.page(flt)
     items = [alert_json(a, public_url=services.settings.public_url) for a in alerts]
@@ -154,7 +152,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 async def get_alert(request: web.Request) -> web.Response:
-    system, services = request.app[ALERTING], request.app[SERVICES]
+    system, services = request.config_dict[ALERTING], request.config_dict[SERVICES]
     alert = await system.writer.alerts.get(_id(request))
     if alert is None:
         raise NotFound(f"no alert {request.match_info['id']}")
@@ -162,13 +160,13 @@ async def get_alert(request: web.Request) -> web.Response:
 
 
 async def patch_alert(request: web.Request) -> web.Response:
-    system, services = request.app[ALERTING], request.app[SERVICES]
+    system, services = request.config_dict[ALERTING], request.config_dict[SERVICES]
     alert = await system.actions.update_alert(_id(request), await _changes(request), _actor(request))
     return web.json_response(alert_json(alert, public_url=services.settings.public_url))
 
 
 async def list_incidents(request: web.Request) -> web.Response:
-    system, services = request.app[ALERTING], request.app[SERVICES]
+    system, services = request.config_dict[ALERTING], request.config_dict[SERVICES]
     flt = IncidentFilter(**_common(request, IncidentStatus))
     incidents, total = await system.writer.incidents.page(flt)
     expand = request.query.get("$expand") == "alerts"
@@ -180,7 +178,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 
 async def get_incident(request: web.Request) -> web.Response:
-    system, services = request.app[ALERTING], request.app[SERVICES]
+    system, services = request.config_dict[ALERTING], request.config_dict[SERVICES]
     incident = await system.writer.incidents.get(_id(request))
     if incident is None:
         raise NotFound(f"no incident {request.match_info['id']}")
@@ -189,7 +187,7 @@ async def get_incident(request: web.Request) -> web.Response:
 
 
 async def patch_incident(request: web.Request) -> web.Response:
-    system = request.app[ALERTING]
+    system = request.config_dict[ALERTING]
     incident_id = _id(request)
     await system.actions.update_incident(incident_id, await _changes(request), _actor(request))
     return await get_incident(request)
@@ -197,7 +195,7 @@ async def patch_incident(request: web.Request) -> web.Response:
 
 async def post_clicks(request: web.Request) -> web.Response:
     """Ingest clicks (UrlClickEvents records) from e-mail gateways; the alert rules run on them."""
-    services: Services = request.app[SERVICES]
+    services: Services = request.config_dict[SERVICES]
     try:
         body = await request.json()
     except json.JSONDecodeError:
@@ -221,11 +219,13 @@ async def post_clicks(request: web.Request) -> web.Response:
 
 def setup_api(app: web.Application) -> None:
     """Mount ``/api/v1``; the alerting system must be set under ``ALERTING`` before start."""
-    app.middlewares.append(_api_errors)
-    app.router.add_get("/api/v1/alerts", list_alerts)
-    app.router.add_get("/api/v1/alerts/{id}", get_alert)
-    app.router.add_patch("/api/v1/alerts/{id}", patch_alert)
-    app.router.add_get("/api/v1/incidents", list_incidents)
-    app.router.add_get("/api/v1/incidents/{id}", get_incident)
-    app.router.add_patch("/api/v1/incidents/{id}", patch_incident)
-    app.router.add_post("/api/v1/clicks", post_clicks)
+    # A sub-application: the token check runs for /api/v1 only, never on the click path.
+    api = web.Application(middlewares=[_api_errors])
+    api.router.add_get("/alerts", list_alerts)
+    api.router.add_get("/alerts/{id}", get_alert)
+    api.router.add_patch("/alerts/{id}", patch_alert)
+    api.router.add_get("/incidents", list_incidents)
+    api.router.add_get("/incidents/{id}", get_incident)
+    api.router.add_patch("/incidents/{id}", patch_incident)
+    api.router.add_post("/clicks", post_clicks)
+    app.add_subapp("/api/v1/", api)

@@ -8,6 +8,7 @@ completeness catch up from the store after a restart.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -44,17 +45,31 @@ class VerdictChanged:
 
 
 class EventBus:
-    """Typed publish/subscribe inside one process."""
+    """Typed publish/subscribe inside one process.
+
+    A coroutine handler runs as its own task. A plain function runs inline, at once: that is the
+    cheap way to wake a worker (set an event), which matters because every click is published.
+    """
 
     def __init__(self) -> None:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._inline: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
         self._pending: set[asyncio.Task[None]] = set()
 
-    def subscribe(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
-        self._handlers[kind].append(handler)
+    def subscribe(self, kind: type[E], handler: Callable[[E], Awaitable[None]] | Callable[[E], None]) -> None:
+        if inspect.iscoroutinefunction(handler):
+            self._handlers[kind].append(handler)
+        else:
+            self._inline[kind].append(handler)  # type: ignore[arg-type]
 
     def publish(self, event: object) -> None:
         """Hand the event to every subscriber of its type, without waiting for them."""
+        for wake in self._inline.get(type(event), ()):
+            try:
+                wake(event)
+            except Exception:
+                log.exception("event handler %s failed on %s", getattr(wake, "__qualname__", wake),
+                              type(event).__name__)
         for handler in self._handlers.get(type(event), ()):
             task = asyncio.create_task(self._run(handler, event))
             self._pending.add(task)

@@ -218,6 +218,7 @@ class LinkSigner:
         self._prefix = self.public_url + WRAP_PATH + "?"
         # Popular links (one shared link in a large channel) are verified once, not on every click.
         self._verified: LRUCache[tuple[str, str, str], DecodedLink] = LRUCache(maxsize=8192)
+        self._last_data: tuple[object, str] = (None, "")
 
     def is_wrapped(self, url: str) -> bool:
         """Our own links are never wrapped twice."""
@@ -227,8 +228,14 @@ class LinkSigner:
         if self.is_wrapped(url):
             return url
         issued = int((now or datetime.now(UTC)).timestamp())
-        ctx = LinkContext(**{**_ctx_dict(context), "issued_at": issued, "key_id": self.keyring.active})
-        data = ctx.encode()
+        memo = (context, issued, self.keyring.active)
+        if self._last_data[0] == memo:
+            # The links of one message share their context: encode it once per message, not per link.
+            data = self._last_data[1]
+        else:
+            ctx = LinkContext(**{**_ctx_dict(context), "issued_at": issued, "key_id": self.keyring.active})
+            data = ctx.encode()
+            self._last_data = (memo, data)
         key = self.keyring.key(self.keyring.active)
         assert key is not None
         sig = _mac(key, url, data)

@@ -148,3 +148,28 @@ def test_report_ids_are_time_ordered_and_unique() -> None:
     assert made == sorted(made) and len(set(made)) == len(made)
     assert all(len(i) == 36 and i[14] == "7" for i in made[:10])  # UUIDv7 shape
     assert ReportIds().new(1.0) != ReportIds().new(1.0)  # separate processes don't collide
+
+
+async def test_event_bus_runs_plain_handlers_inline_and_coroutines_as_tasks() -> None:
+    """A plain handler (a wake-up) runs during publish; a coroutine handler runs later as a task."""
+    from shared.events import EventBus, VerdictChanged
+
+    bus = EventBus()
+    seen: list[str] = []
+
+    def wake(event: VerdictChanged) -> None:
+        seen.append("inline")
+
+    async def slow(event: VerdictChanged) -> None:
+        seen.append("task")
+
+    def broken(event: VerdictChanged) -> None:
+        raise RuntimeError("a bad subscriber must not break publishing")
+
+    bus.subscribe(VerdictChanged, broken)
+    bus.subscribe(VerdictChanged, wake)
+    bus.subscribe(VerdictChanged, slow)
+    bus.publish(VerdictChanged(1, "e.example/", "unknown", "malicious", (), "admin", "", T0))
+    assert seen == ["inline"]
+    await bus.drain()
+    assert seen == ["inline", "task"]

@@ -85,10 +85,10 @@ class AlertEngine:
         bus.subscribe(ClickRecorded, self._on_click)
         bus.subscribe(VerdictChanged, self._on_change)
 
-    async def _on_click(self, _: ClickRecorded) -> None:
+    def _on_click(self, _: ClickRecorded) -> None:
         self._wake_clicks.set()
 
-    async def _on_change(self, _: VerdictChanged) -> None:
+    def _on_change(self, _: VerdictChanged) -> None:
         self._wake_changes.set()
 
     async def run(self) -> None:

@@ -66,7 +66,7 @@ class VerdictEngine:
     def _cache_counts(self) -> list[tuple[tuple[tuple[str, str], ...], float]]:
         return [((("result", "hit"),), self.cache_hits), ((("result", "miss"),), self.cache_misses)]
 
-    async def _on_change(self, _: VerdictChanged) -> None:
+    def _on_change(self, _: VerdictChanged) -> None:
         self.invalidate()
 
     def invalidate(self) -> None:
