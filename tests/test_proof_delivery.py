@@ -21,6 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from shared.store import open_database
+from shared.verdicts import Verdict
+from shared.verdicts.admin import AdminVerdicts
 from tests.delivery_rig import (
     StormyTeams,
     click,
@@ -76,7 +78,8 @@ async def settle(seconds: float) -> None:
 
 async def test_replicas_raise_and_notify_each_alert_once(seeded: str, teams: StormyTeams,
                                                          mail: tuple[Mailbox, int], tmp_path: Path) -> None:
-    """2 proxies, 2 workers, 2 bots; 20 malicious clicks (8 clicked through), 30 clean: 28 alerts, 20 cards, 28 mail."""
+    """2 proxies, 2 workers, 2 bots: 20 malicious clicks (8 clicked through), 30 clean, then 5 of the clean hosts
+    turn malicious: 33 alerts (5 from the look-back, run once), 25 cards, 33 e-mails, each exactly once."""
     box, port = mail
     cluster = replicas_for(tmp_path, seeded, teams, port)
     try:
@@ -90,14 +93,24 @@ async def test_replicas_raise_and_notify_each_alert_once(seeded: str, teams: Sto
                 *(click(http, proxies[n % 2], 100 + n, f"https://clean{n}.example/") for n in range(30)))
         assert statuses.count(303) == 8 and statuses.count(200) == 12 and statuses.count(302) == 30
         await eventually(lambda: _equals(count_alerts(seeded), 28), timeout=30)
-        await eventually(lambda: _true(len(teams.threads()) >= 20 and len(box.messages) >= 28), timeout=30)
+        db = await open_database(seeded)
+        try:
+            admin = AdminVerdicts(db)
+            for n in range(5):  # their earlier clicks now fall under the 48-hour look-back
+                await admin.set(f"clean{n}.example", Verdict.MALICIOUS, threat_types=("Phish",), reason="late")
+        finally:
+            await db.close()
+        await eventually(lambda: _equals(count_alerts(seeded), 33), timeout=30)
+        await eventually(lambda: _true(len(teams.threads()) >= 25 and len(box.messages) >= 33), timeout=30)
         await settle(3.0)
-        assert await count_alerts(seeded) == 28
+        assert await count_alerts(seeded) == 33
         threads = teams.threads()
-        assert len(threads) == 20, [sorted(urls_in(c)) for c in threads]
+        assert len(threads) == 25, [sorted(urls_in(c)) for c in threads]
         assert sorted(u for c in threads for u in urls_in(c)) == sorted(phish_url(n) for n in range(20))
-        assert len(box.messages) == 28
-        assert sorted(subjects(box)).count("[High] A user clicked through to a potentially malicious URL") == 8
+        assert len(box.messages) == 33
+        got = sorted(subjects(box))
+        assert got.count("[High] A user clicked through to a potentially malicious URL") == 8
+        assert got.count("[High] A potentially malicious URL click was detected") == 5
     finally:
         cluster.stop_all()
 
