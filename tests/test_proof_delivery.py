@@ -33,7 +33,7 @@ from tests.delivery_rig import (
     subjects,
     urls_in,
 )
-from tests.processes import eventually
+from tests.processes import Replica, eventually
 from tests.smtp_server import Mailbox, smtp_server
 from tests.teams_standin import CHANNEL_ID, GROUP_CHAT_ID, TEAM_ID, user
 
@@ -222,3 +222,51 @@ def _free_port() -> int:
     return free_port()
 
 
+
+
+async def leading_worker(url: str, workers: list[Replica]) -> Replica:
+    """The worker process whose connection holds the alert engine's advisory lock."""
+    import asyncpg
+    import psutil
+
+    from shared.store.postgres import split_url
+
+    conn = await asyncpg.connect(split_url(url)[0])
+    try:
+        port = await conn.fetchval(
+            "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND "
+            "((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(current_schema() || ':alerts:engine', 0)")
+    finally:
+        await conn.close()
+    for worker in workers:
+        if any(c.laddr.port == port for c in psutil.Process(worker.proc.pid).net_connections(kind="tcp")):
+            return worker
+    raise AssertionError(f"no worker holds the engine's lock (port {port})")
+
+
+async def test_leading_worker_killed_mid_stream_alerts_once(seeded: str, teams: StormyTeams,
+                                                           mail: tuple[Mailbox, int], tmp_path: Path) -> None:
+    """SIGKILL of the worker running the alert engine while clicks arrive: the standby takes over, every alert
+    is raised once, and every e-mail arrives (a copy re-sent from the kill window keeps its Message-ID)."""
+    box, port = mail
+    cluster = replicas_for(tmp_path, seeded, teams, port)
+    try:
+        proxy = await cluster.start("proxy")
+        workers = list(await asyncio.gather(cluster.start("worker"), cluster.start("worker")))
+        async with aiohttp.ClientSession() as http:
+            for n in range(30):
+                assert await click(http, proxy, n, phish_url(n)) == 200
+                if n == 12:
+                    await eventually(lambda: _true(len(box.messages) >= 5), timeout=20)
+                    (await leading_worker(seeded, workers)).kill()
+                await asyncio.sleep(0.05)
+        await eventually(lambda: _equals(count_alerts(seeded), 30), timeout=30)
+        await eventually(lambda: _true(len({m["Message-ID"] for m in box.messages}) >= 30), timeout=30)
+        await settle(2.0)
+        assert await count_alerts(seeded) == 30
+        assert len({m["Message-ID"] for m in box.messages}) == 30
+        assert len(box.messages) <= 31, "at most the one e-mail in flight at the kill may arrive twice"
+        assert sum(w.proc.poll() is None for w in workers) == 1
+    finally:
+        cluster.stop_all()

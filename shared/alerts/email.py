@@ -108,6 +108,10 @@ class EmailSender:
         if not cfg.host:
             raise RetryLater("no SMTP server configured (SAFELINKS_SMTP_HOST)", after=300)
         message = build_message(item.payload, cfg.sender)
+        # One Message-ID per outbox item, the same on every attempt: a copy re-sent after a worker died
+        # between the server's "250 OK" and the outbox's "done" is recognisably the same message.
+        del message["Message-ID"]
+        message["Message-ID"] = f"<safelinks.outbox.{item.id}@{cfg.sender.rpartition('@')[2] or 'localhost'}>"
         try:
             errors, response = await aiosmtplib.send(
                 message,
