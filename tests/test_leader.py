@@ -158,3 +158,23 @@ async def test_lead_forever_runs_one_loop_and_hands_over(db_url: str) -> None:
         await b
     for db in dbs:
         await db.close()
+
+
+async def test_sqlite_lease_of_a_killed_local_process_is_taken_at_once(tmp_path: object) -> None:
+    """A lease held by a process on this host that no longer exists does not make the next one wait."""
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
+    now = time.time()
+    await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
+                     ("alerts:engine", f"{socket.gethostname()}/{gone.stdout.strip()}/abc", now, now + 30))
+    async with leader(db, "alerts:engine") as lead:
+        assert lead
+    await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
+                     ("alerts:engine", "elsewhere.example/1/abc", now, now + 30))
+    async with leader(db, "alerts:engine") as lead:
+        assert not lead  # another host's holder may be alive: its lease is respected
+    await db.close()

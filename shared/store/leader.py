@@ -16,10 +16,11 @@ PostgreSQL: a session-level ``pg_try_advisory_lock`` on a dedicated connection, 
 whole block. If the process dies the server drops the connection and the lock with it at once; a
 watchdog pings the connection and sets ``lost`` when it breaks.
 
-SQLite: a row in ``leases`` naming the holder (one random id per acquisition, so two tasks of
-one process and two processes on one file are told apart alike) with an expiry, renewed while
-held. A holder that dies stops renewing and its lease lapses after ``ttl`` seconds; a holder
-that cannot renew in time marks itself lost.
+SQLite: a row in ``leases`` naming the holder (host, process id and a random id per acquisition,
+so two tasks of one process and two processes on one file are told apart alike) with an expiry,
+renewed while held. A holder that dies stops renewing and its lease lapses after ``ttl`` seconds —
+at once if it was a process on the same host that no longer exists; a holder that cannot renew in
+time marks itself lost.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -121,9 +124,7 @@ async def _ping(conn: Any, lead: Leadership, every: float) -> None:
             lead.lost.set()
 
 
-@asynccontextmanager
-async def _lease(db: Database, name: str, ttl: float) -> AsyncIterator[Leadership]:
-    holder = uuid.uuid4().hex
+async def _take_lease(db: Database, name: str, holder: str, ttl: float) -> bool:
     now = time.time()
     taken = await db.execute(
         "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?) "
@@ -131,7 +132,36 @@ async def _lease(db: Database, name: str, ttl: float) -> AsyncIterator[Leadershi
         "expires_at = excluded.expires_at WHERE leases.expires_at < ?",
         (name, holder, now, now + ttl, now),
     )
-    lead = Leadership(name, taken == 1, holder)
+    return taken == 1
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` names a process on this host that no longer runs (it was killed, or crashed)."""
+    host, _, rest = holder.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@asynccontextmanager
+async def _lease(db: Database, name: str, ttl: float) -> AsyncIterator[Leadership]:
+    # host/pid/random: unique per acquisition, and telling whether a holder on this host is still alive.
+    holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+    taken = await _take_lease(db, name, holder, ttl)
+    if not taken:
+        row = await db.fetchone("SELECT holder FROM leases WHERE name = ?", (name,))
+        if row is not None and _dead_here(str(row["holder"])):
+            # A process on this host that was killed cannot renew; do not make the next one wait out its lease.
+            await db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, row["holder"]))
+            taken = await _take_lease(db, name, holder, ttl)
+    lead = Leadership(name, taken, holder)
     if not lead.held:
         yield lead
         return
