@@ -8,8 +8,9 @@ defaults; the environment wins over the file. Nothing else in the project reads 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -21,7 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.verdicts.heuristics import HeuristicsConfig
 
@@ -74,8 +75,8 @@ class Settings(BaseSettings):
     db_unavailable: Literal["error-page", "wait"] = "error-page"
 
     # People and API access.
-    admins: list[str] = Field(default_factory=list)
-    api_tokens: list[SecretStr] = Field(default_factory=list)
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     # Bot Framework identity and channel endpoints.
     microsoft_app_id: str = _bf("MicrosoftAppId", "SAFELINKS_MICROSOFT_APP_ID")
@@ -120,7 +121,7 @@ class Settings(BaseSettings):
     feed_demo: bool = True
     heuristics_enabled: bool = True
     heuristics: HeuristicsConfig = Field(default_factory=HeuristicsConfig)
-    tenant_domains: list[str] = Field(default_factory=list)
+    tenant_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     scan_api_url: str = ""
     scan_api_key: SecretStr = SecretStr("")
     scan_visibility: Literal["public", "unlisted", "private"] = "private"
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
     safebrowsing_api_key: SecretStr = SecretStr("")
     safebrowsing_url: str = "https://safebrowsing.googleapis.com"
     safebrowsing_client_id: str = "teams-safelinks"
-    safebrowsing_threat_types: list[str] = Field(
+    safebrowsing_threat_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["MALWARE", "SOCIAL_ENGINEERING", "UNWANTED_SOFTWARE",
                                  "POTENTIALLY_HARMFUL_APPLICATION"]
     )
@@ -144,13 +145,6 @@ class Settings(BaseSettings):
     alert_retention_days: int = Field(default=180, ge=1)
     outbox_retention_days: int = Field(default=7, ge=1)
     retention_every_hours: float = Field(default=6.0, gt=0, le=24 * 7)
-
-    @field_validator("tenant_domains", "safebrowsing_threat_types", mode="before")
-    @classmethod
-    def _split_source_lists(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("scan_api_url", "safebrowsing_url")
     @classmethod
@@ -167,11 +161,15 @@ class Settings(BaseSettings):
             raise ValueError(f"required when SAFELINKS_SAFEBROWSING_MODE is {info.data['safebrowsing_mode']}")
         return value
 
-    @field_validator("admins", "api_tokens", mode="before")
+    @field_validator("admins", "api_tokens", "tenant_domains", "safebrowsing_threat_types", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
+        # Lists come from the environment as "a,b" (or a JSON array); from YAML as lists.
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator("public_url")

@@ -151,3 +151,14 @@ def test_config_file_supplies_settings(capsys: pytest.CaptureFixture[str], tmp_p
     cfg.write_text("public_url: https://from-file.example\n")
     code, out, _ = run(capsys, "--config", str(cfg), "wrap", "https://example.com/")
     assert code == 0 and out.startswith("https://from-file.example/v1/url?")
+
+
+@pytest.mark.parametrize("value", ["aad-1,aad-2", " aad-1 , aad-2 ", '["aad-1", "aad-2"]'])
+def test_list_settings_accept_commas_or_json(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """SAFELINKS_ADMINS=a,b (or a JSON array) reads as a list, not a crash."""
+    from shared.config import load_settings
+
+    monkeypatch.setenv("SAFELINKS_ADMINS", value)
+    monkeypatch.setenv("SAFELINKS_TENANT_DOMAINS", "contoso.com,fabrikam.com")
+    settings = load_settings()
+    assert settings.admins == ["aad-1", "aad-2"] and settings.tenant_domains == ["contoso.com", "fabrikam.com"]
