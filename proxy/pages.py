@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +44,9 @@ class _InliningLoader(jinja2.PackageLoader):
 
     _INCLUDE = re.compile(r'{%-?\s*include\s+"([^"]+)"\s*-?%}')
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool] | None]:
         source, filename, uptodate = super().get_source(environment, template)
 
         def paste(match: re.Match[str]) -> str:
@@ -66,9 +69,9 @@ class Pages:
         )
         self._templates: dict[str, jinja2.Template] = {}
         # The icons never change: render their SVG once instead of importing the macro on every page.
-        macros = self._env.get_template("_icons.html").module
+        icon = getattr(self._env.get_template("_icons.html").module, "icon")  # noqa: B009 (a template macro)
         kinds = ("danger", "blocked", "pending", "done", "shield")
-        self._env.globals["icons"] = {kind: Markup(str(macros.icon(kind))) for kind in kinds}
+        self._env.globals["icons"] = {kind: Markup(str(icon(kind))) for kind in kinds}
 
     def render(self, template: str, *, status: int = 200, branding: Branding | None = None,
                **context: Any) -> web.Response:
