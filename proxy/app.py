@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy import routes
-from proxy.pages import Pages, security_headers
+from proxy.pages import Pages
 from shared.clicks import ReportIds
 from shared.metrics import Histogram
 from shared.services import SERVICES
@@ -16,8 +16,6 @@ def setup_proxy(app: web.Application) -> None:
     app[routes.PAGES] = Pages()
     app[routes.REPORT_IDS] = ReportIds()
     app[routes.LATENCY] = Histogram("safelinks_click_seconds", "Time to answer a click, recording included.")
-    if security_headers not in app.middlewares:
-        app.middlewares.append(security_headers)
     app.on_startup.append(_register_latency)
     app.router.add_get("/v1/url", routes.click)  # add_get also routes HEAD here: answered as a non-click
     app.router.add_route("POST", "/v1/url/continue", routes.click_through)

@@ -13,7 +13,7 @@ from proxy import tokens
 from proxy.agents import is_automated
 from proxy.decision import Outcome, Page, decide
 from proxy.linkparams import BadLink, check_target, location_header, parse_link_query
-from proxy.pages import Branding, Pages, host_of, redirect
+from proxy.pages import SECURITY_HEADERS, Branding, Pages, host_of, redirect
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
 from shared.metrics import Histogram
@@ -31,6 +31,7 @@ LATENCY: web.AppKey[Histogram] = web.AppKey("click-latency", Histogram)
 REPORT_IDS: web.AppKey[ReportIds] = web.AppKey("report-ids", ReportIds)
 _SCAN_REFRESH_SECONDS = 5
 _STATIC = {"safelinks.css": "text/css", "safelinks.js": "text/javascript"}
+_PLAIN_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def _branding(policy: SafeLinksPolicy) -> Branding:
@@ -273,19 +274,20 @@ async def healthz(request: web.Request) -> web.Response:
         db_ok = False
     sources = services.verdicts.health_report()
     body = {"status": "ok" if db_ok else "degraded", "database": db_ok, "verdict_sources": sources}
-    return web.json_response(body, status=200 if db_ok else 503)
+    return web.json_response(body, status=200 if db_ok else 503, headers=_PLAIN_HEADERS)
 
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=request.app[SERVICES].metrics.render(), content_type="text/plain",
-                        charset="utf-8", headers={"Cache-Control": "no-store"})
+                        charset="utf-8", headers=_PLAIN_HEADERS)
 
 
 async def static(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     kind = _STATIC.get(name)
     if kind is None:
-        raise web.HTTPNotFound()
+        return request.app[PAGES].error(404, "Not found", "There is nothing here.")
     body = resources.files("proxy").joinpath("static", name).read_bytes()
-    return web.Response(body=body, content_type=kind, headers={"Cache-Control": "public, max-age=3600"})
+    return web.Response(body=body, content_type=kind,
+                        headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
 

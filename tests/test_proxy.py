@@ -55,8 +55,12 @@ async def test_clean_link_redirects_and_is_recorded(proxy: Proxy) -> None:
 async def test_redirect_and_pages_carry_security_headers(proxy: Proxy) -> None:
     """302s and pages alike: no-store, no-referrer, a CSP without inline script, nosniff, no framing."""
     await proxy.services.admin_verdicts.set(EVIL, Verdict.MALICIOUS)
-    for url in ("https://example.com/", EVIL):
-        r = await proxy.click(proxy.link(url))
+    token = token_of(await (await proxy.click(proxy.link(EVIL))).text())
+    through = await proxy.click("/v1/url/continue", method="POST", data={"token": token})
+    for r in [await proxy.click(proxy.link(u)) for u in ("https://example.com/", EVIL)] + [
+        through, await proxy.click(proxy.link("https://example.com/"), method="HEAD"),
+        await proxy.click("/v1/back"), await proxy.click("/v1/url/continue"),
+    ]:
         assert r.headers["Cache-Control"] == "no-store"
         assert r.headers["Referrer-Policy"] == "no-referrer"
         assert r.headers["X-Content-Type-Options"] == "nosniff"
@@ -355,6 +359,7 @@ async def test_bad_input_gets_an_error_page_and_the_server_keeps_serving(
     r = await proxy.click(make_path(proxy))
     assert r.status == status and "Location" not in r.headers
     assert r.headers["Content-Type"].startswith("text/html") and "Go back" in await r.text()
+    assert r.headers["Cache-Control"] == "no-store" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert await proxy.stored() == []
     ok = await proxy.click(proxy.link("https://example.com/after"))
     assert ok.status == 302
