@@ -144,3 +144,34 @@ async def test_webhook_refused_for_good_is_kept_as_failed(make_settings: Callabl
         await _drain(system.outbox, clock)
         items = await system.outbox.list()
     assert [(i.status, i.last_error) for i in items] == [("failed", "HTTP 410: gone")]
+
+
+async def test_webhook_hears_of_changes_after_creation(make_settings: Callable[..., Settings], tmp_path: Path,
+                                                       aiohttp_server: AiohttpServer) -> None:
+    """Resolving or classifying an alert sends alert.updated with the new state, after alert.created."""
+    from shared.alerts.actions import Actor, Changes
+    from shared.alerts.webhooks import EVENT_HEADER
+
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append((request.headers[EVENT_HEADER], json.loads(await request.read())))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    server = await aiohttp_server(app)
+    settings = make_settings()
+    rules = load_rules(_rules(tmp_path, f"      webhooks:\n        - url: http://127.0.0.1:{server.port}/hook\n"
+                                        "          secret: s3cret\n"), settings)
+    clock = FakeClock()
+    async with alerting(settings, clock, rules=rules) as (services, system):
+        await services.clicks.record(click(clock.now, through=True))
+        await system.engine.process_clicks()
+        [alert], _ = await system.writer.alerts.page(AlertFilter())
+        await system.actions.update_alert(alert.id, Changes(status="resolved", classification="truePositive"),
+                                          Actor("aad-soc", "Ana"))
+        await _drain(system.outbox, clock)
+    assert [event for event, _ in received] == ["alert.created", "alert.updated"]
+    updated = received[1][1]
+    assert updated["status"] == "resolved" and updated["classification"] == "truePositive"

@@ -144,6 +144,7 @@ class AlertActions:
         async with self.db.transaction() as tx:
             await AlertStore.set_fields(tx, alert_id, fields)
             await self._record(tx, alert_id, alert.incident_id, changes, actor, now)
+            await self.writer.announce_update(tx, alert_id, now)
             if alert.incident_id is not None:
                 await Correlator.refresh(tx, alert.incident_id, now=now)
                 await self.writer.update_card(tx, alert.incident_id, channel, note or self._note(changes, actor))
@@ -194,6 +195,9 @@ class AlertActions:
                 )
             await IncidentStore.set_fields(tx, incident_id, inc_fields)
             await self._record(tx, None, incident_id, changes, actor, now)
+            if alert_fields:
+                for row in await tx.fetchall("SELECT id FROM alerts WHERE incident_id = ?", (incident_id,)):
+                    await self.writer.announce_update(tx, int(row["id"]), now)
             await self.writer.update_card(tx, incident_id, channel, self._note(changes, actor))
 
     async def _record(

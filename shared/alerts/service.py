@@ -73,6 +73,7 @@ def build_alerting(
         admins=settings.admins,
     )
     ruleset = rules or rules_from_settings(settings)
+    writer.rules = ruleset
     engine = AlertEngine(
         services.db,
         ruleset,

@@ -23,6 +23,7 @@ from shared.alerts.drafts import Draft
 from shared.alerts.graph import alert_json, build_evidence
 from shared.alerts.incidents import Correlator
 from shared.alerts.ports import CardPoster, EvidenceSource, NoEvidence
+from shared.alerts.rules import RuleSet
 from shared.outbox import Outbox
 from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor
@@ -87,6 +88,8 @@ class AlertWriter:
     public_url: str = ""
     # The verdict engine's current opinion, to say why a click rule fired (clicks keep no reasons).
     explain: Callable[[str], Awaitable[VerdictResult]] | None = None
+    # The rules, to find whom to tell when an alert changes after it was raised.
+    rules: RuleSet | None = None
 
     def __post_init__(self) -> None:
         self.alerts = AlertStore(self.db)
@@ -279,6 +282,25 @@ class AlertWriter:
         if notes:
             details = {**alert.details, "notes": alert.details.get("notes", []) + notes}
             await AlertStore.set_fields(tx, alert_id, {"details": json.dumps(details)})
+
+    async def announce_update(self, tx: Executor, alert_id: int, now: float) -> None:
+        """Send the alert as it now stands to its rule's webhooks (``alert.updated``), so a SOAR that
+        received ``alert.created`` also learns of resolution, classification and assignment."""
+        if self.rules is None:
+            return
+        alert = await self.alerts.get(alert_id, tx)
+        rule = self.rules.get(alert.rule_id) if alert is not None else None
+        if alert is None or rule is None or not rule.notifications.webhooks:
+            return
+        document = alert_json(alert, public_url=self.public_url)
+        for n, hook in enumerate(rule.notifications.webhooks):
+            await self.outbox.enqueue(
+                webhooks.KIND,
+                webhooks.payload(hook.url, hook.secret, "alert.updated", document),
+                key=f"webhook:{hook.url}",  # after the alert's own alert.created, in order
+                dedupe_key=f"alert:{alert.key}:webhook:{n}:updated:{now!r}",
+                tx=tx,
+            )
 
     async def _card(self, tx: Executor, incident_id: int, channel: str | None, *, note: str | None) -> None:
         if self.post_card is None or not channel:
