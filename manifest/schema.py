@@ -10,7 +10,6 @@ runs read it from there without touching npm again.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -76,6 +75,7 @@ def install_command(cache_dir: Path) -> list[str]:
         str(cache_dir),
         "--no-audit",
         "--no-fund",
+        "--no-update-notifier",
         "--no-save",
         f"{NPM_PACKAGE}@{NPM_VERSION}",
     ]
@@ -106,7 +106,6 @@ def install_schemas(cache_dir: Path = DEFAULT_CACHE_DIR) -> None:
             text=True,
             timeout=NPM_TIMEOUT_SECONDS,
             check=False,
-            env={**os.environ, "npm_config_update_notifier": "false"},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SchemaUnavailable("schema", f"npm install failed to run: {exc}") from exc
