@@ -66,6 +66,12 @@ async def click(request: web.Request) -> web.StreamResponse:
         }.get(decoded.status, "This link has been altered since it was made, so it can't be trusted.")
         return _reject(request, services, pages, BadLink(400, "This link is not valid", message, params.url))
     ctx = decoded.context
+    max_age = services.settings.link_max_age_days
+    if max_age and ctx.issued_at and services.clock().timestamp() - ctx.issued_at > max_age * 86400:
+        return _reject(request, services, pages, BadLink(
+            410, "This link has expired",
+            f"Links are valid for {max_age} days after they were shared. Ask the sender for a fresh one.",
+            params.url))
     why_not = is_automated(request.method, request.headers.get("User-Agent"),
                            request.headers.get("Sec-Purpose") or request.headers.get("Purpose"))
     if why_not is not None:

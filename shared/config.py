@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # Link signing: "kid:secret" pairs, comma separated; secrets are base64url or hex, >= 16 bytes.
     signing_keys: SecretStr = SecretStr("")
     signing_key_id: str = ""
-    link_max_age_days: int = Field(default=0, ge=0)
+    link_max_age_days: int = Field(default=0, ge=0)  # 0: wrapped links never expire
 
     # Click handling.
     policy_file: Path | None = None

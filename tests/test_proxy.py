@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +390,15 @@ async def test_percent_escapes_reach_the_browser_unchanged(proxy: Proxy) -> None
     assert r.headers["Location"] == "https://example.com/a%2Fb?next=%2Fhome&q=caf%C3%A9"
     r = await proxy.click(proxy.link("https://b\u00fccher.example/x"))
     assert r.headers["Location"] == "https://xn--bcher-kva.example/x"
+
+
+async def test_links_expire_when_a_maximum_age_is_set(aiohttp_client: Any, make_settings: Any) -> None:
+    """With SAFELINKS_LINK_MAX_AGE_DAYS, an older link gets a 410 page and no redirect; a fresh one opens."""
+    clock = FakeClock()
+    proxy = Proxy(await aiohttp_client(create_app(make_settings(link_max_age_days=7), role="proxy", clock=clock)))
+    fresh = proxy.link("https://example.com/")  # signed now (real time), clock set to the same instant
+    clock.now = datetime.now(UTC)
+    assert (await proxy.click(fresh)).status == 302
+    clock.now += timedelta(days=8)
+    r = await proxy.click(fresh)
+    assert r.status == 410 and "Location" not in r.headers and "expired" in await r.text()
