@@ -173,3 +173,24 @@ async def test_event_bus_runs_plain_handlers_inline_and_coroutines_as_tasks() ->
     assert seen == ["inline"]
     await bus.drain()
     assert seen == ["inline", "task"]
+
+
+async def test_a_held_write_lock_never_freezes_the_event_loop(tmp_path: Path) -> None:
+    """While another process holds SQLite's write lock, clicks wait for it off the loop, then commit."""
+    path = tmp_path / "db.sqlite"
+    db = await open_database(f"sqlite:///{path}")
+    store = ClickStore(db)
+    store.start()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # e.g. a long feed import from the command line
+    pending = asyncio.create_task(store.record(make_click(1)))
+    ticks = 0
+    for _ in range(20):  # the loop keeps turning while the write waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and not pending.done()
+    other.execute("COMMIT")
+    await asyncio.wait_for(pending, 10)
+    assert await store.count() == 1
+    await store.close()
+    await db.close()

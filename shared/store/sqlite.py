@@ -18,6 +18,7 @@ from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
 
 T = TypeVar("T")
+_BUSY_TIMEOUT_MS = 30_000
 
 
 def _translate(exc: sqlite3.Error) -> StoreError:
@@ -34,7 +35,7 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     return conn
 
 
@@ -122,17 +123,18 @@ class SQLiteDatabase:
             return await _Tx(self._writer).execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """All rows in one transaction, run on the event loop's own thread.
+        """All rows in one transaction, run on the event loop's own thread when the file is free.
 
         This is the group-commit path of the click log. Handing it to the writer thread looks kinder to
         the loop but is slower under load: the thread must win the GIL from a busy loop, which takes up
         to a switch interval (5 ms) per batch, and every waiting click waits with it. A batch insert
-        without fsync (WAL, synchronous=NORMAL) takes well under a millisecond.
+        without fsync (WAL, synchronous=NORMAL) takes well under a millisecond. If another process
+        holds the write lock (a CLI feed import, say), waiting for it must not freeze the loop: then
+        the batch goes to the writer thread, which waits with the normal busy timeout.
         """
         batch = [tuple(r) for r in rows]
 
-        def run(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")
+        def insert(c: sqlite3.Connection) -> None:
             try:
                 c.executemany(sql, batch)
             except BaseException:
@@ -140,11 +142,28 @@ class SQLiteDatabase:
                 raise
             c.execute("COMMIT")
 
+        def begin_now(c: sqlite3.Connection) -> bool:
+            c.execute("PRAGMA busy_timeout=0")
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False  # the write lock is taken elsewhere
+            finally:
+                c.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            return True
+
+        def begin_waiting(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            insert(c)
+
         async with self._lock:
             try:
-                run(self._writer.conn)
+                if begin_now(self._writer.conn):
+                    insert(self._writer.conn)
+                    return
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
+            await self._writer.run(begin_waiting)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._reader.run(lambda c: [dict(r) for r in c.execute(sql, tuple(params))])
