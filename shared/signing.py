@@ -137,6 +137,7 @@ class Keyring:
                 raise KeyConfigError(f"signing key id {kid!r} must be 1-32 chars without : , or quotes")
         self._keys = dict(keys)
         self.active = active
+        self._derived: dict[tuple[str, str], bytes] = {}
 
     @property
     def key_ids(self) -> list[str]:
@@ -147,8 +148,11 @@ class Keyring:
 
     def derived(self, purpose: str, kid: str | None = None) -> bytes:
         """A separate key per purpose, so a MAC made for one thing never verifies as another."""
-        base = self._keys[kid or self.active]
-        return hmac.new(base, purpose.encode("ascii"), hashlib.sha256).digest()
+        slot = (purpose, kid or self.active)
+        key = self._derived.get(slot)
+        if key is None:  # derived once per key and purpose, not on every warning page
+            key = self._derived[slot] = hmac.new(self._keys[slot[1]], purpose.encode("ascii"), hashlib.sha256).digest()
+        return key
 
     @classmethod
     def parse(cls, spec: str, active: str = "") -> Keyring:

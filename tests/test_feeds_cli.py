@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from safelinks.cli import main
-from tests.conftest import TEST_KEYS
+from tests.conftest import TEST_KEYS, run_cli
 from tests.feed_fixtures import DATA
 
 
@@ -24,11 +23,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+run = run_cli
 
 
 @pytest.fixture

@@ -24,9 +24,11 @@ class CliError(Exception):
         self.code = code
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
+    """The settings, with ``--config`` and any command-line overrides applied."""
     try:
-        overrides = {"config_file": args.config} if getattr(args, "config", None) else {}
+        if getattr(args, "config", None):
+            overrides["config_file"] = args.config
         return load_settings(**overrides)
     except ConfigError as exc:
         raise CliError(f"bad configuration: {exc}", 2) from None

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from safelinks.cli.context import CliError, settings_from
 from shared.clicks import Workload
-from shared.config import ConfigError, load_settings
 from shared.policy import PolicyError, load_policies
 from shared.services import keyring_from
 from shared.signing import LinkContext, LinkSigner, SigningError
@@ -27,15 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    base = settings_from(args)
     overrides = {k: v for k, v in (("role", args.role), ("host", args.host), ("port", args.port)) if v}
-    if overrides:
-        try:
-            settings = load_settings(**{**({"config_file": args.config} if args.config else {}), **overrides})
-        except ConfigError as exc:
-            raise CliError(f"bad configuration: {exc}", 2) from None
-    else:
-        settings = base
+    settings = settings_from(args, **overrides)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from safelinks.server import create_app

@@ -106,24 +106,22 @@ class AlertFilter:
     skip: int = 0
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("status", self.status),
-            ("severity", self.severity),
-            ("incident_id", self.incident_id),
-            ("rule_id", self.rule_id),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if self.since is not None:
-            clauses.append("created_at >= ?")
-            params.append(self.since.timestamp())
-        if self.until is not None:
-            clauses.append("created_at < ?")
-            params.append(self.until.timestamp())
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return where_clause(
+            {"status": self.status, "severity": self.severity, "incident_id": self.incident_id,
+             "rule_id": self.rule_id},
+            self.since, self.until,
+        )
+
+
+def where_clause(equal: dict[str, Any], since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """``WHERE`` for listings: each given column equal to its value, ``created_at`` within [since, until)."""
+    clauses = [f"{column} = ?" for column, value in equal.items() if value is not None]
+    params: list[Any] = [value for value in equal.values() if value is not None]
+    for op, bound in ((">=", since), ("<", until)):
+        if bound is not None:
+            clauses.append(f"created_at {op} ?")
+            params.append(bound.timestamp())
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 class AlertStore:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.alerts.model import Classification, Incident, IncidentStatus, Severity
-from shared.store.alerts import comments_from, ts
+from shared.store.alerts import comments_from, ts, where_clause
 from shared.store.database import Database, Executor, Row
 
 
@@ -41,21 +41,7 @@ class IncidentFilter:
     skip: int = 0
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.status is not None:
-            clauses.append("status = ?")
-            params.append(self.status)
-        if self.severity is not None:
-            clauses.append("severity = ?")
-            params.append(self.severity)
-        if self.since is not None:
-            clauses.append("created_at >= ?")
-            params.append(self.since.timestamp())
-        if self.until is not None:
-            clauses.append("created_at < ?")
-            params.append(self.until.timestamp())
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return where_clause({"status": self.status, "severity": self.severity}, self.since, self.until)
 
 
 class IncidentStore:
