@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from importlib import resources
 
 from aiohttp import web
@@ -12,14 +13,15 @@ from aiohttp import web
 from proxy import tokens
 from proxy.agents import is_automated
 from proxy.decision import Outcome, Page, decide
-from proxy.linkparams import BadLink, check_target, location_header, parse_link_query
+from proxy.linkparams import BadLink, check_target, location_header
 from proxy.pages import SECURITY_HEADERS, Branding, Pages, host_of, redirect
+from proxy.verified import VerifiedLinks
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
 from shared.metrics import Histogram
 from shared.policy import SafeLinksPolicy
 from shared.services import SERVICES, Services
-from shared.signing import LinkContext, LinkStatus
+from shared.signing import LinkContext
 from shared.store import DuplicateKey, StoreError
 from shared.tabl import TablAction
 from shared.urls import URLError
@@ -29,6 +31,7 @@ log = logging.getLogger("safelinks.proxy")
 PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
 LATENCY: web.AppKey[Histogram] = web.AppKey("click-latency", Histogram)
 REPORT_IDS: web.AppKey[ReportIds] = web.AppKey("report-ids", ReportIds)
+LINKS: web.AppKey[VerifiedLinks] = web.AppKey("verified-links", VerifiedLinks)
 _SCAN_REFRESH_SECONDS = 5
 _STATIC = {"safelinks.css": "text/css", "safelinks.js": "text/javascript"}
 _PLAIN_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -55,23 +58,16 @@ async def click(request: web.Request) -> web.StreamResponse:
     pages = request.app[PAGES]
     started = time.perf_counter()
     try:
-        params = parse_link_query(request.rel_url.raw_query_string)
+        link = request.app[LINKS].admit(request.rel_url.raw_query_string)
     except BadLink as exc:
         return _reject(request, services, pages, exc)
-    decoded = services.signer.verify(params.url, params.data, params.sig)
-    if decoded.status is not LinkStatus.VALID or decoded.context is None:
-        message = {
-            LinkStatus.UNKNOWN_KEY: "This link was signed with a key this service no longer has.",
-            LinkStatus.MALFORMED: "The link's context could not be read.",
-        }.get(decoded.status, "This link has been altered since it was made, so it can't be trusted.")
-        return _reject(request, services, pages, BadLink(400, "This link is not valid", message, params.url))
-    ctx = decoded.context
+    ctx = link.context
     max_age = services.settings.link_max_age_days
     if max_age and ctx.issued_at and services.clock().timestamp() - ctx.issued_at > max_age * 86400:
         return _reject(request, services, pages, BadLink(
             410, "This link has expired",
             f"Links are valid for {max_age} days after they were shared. Ask the sender for a fresh one.",
-            params.url))
+            link.url))
     why_not = is_automated(request.method, request.headers.get("User-Agent"),
                            request.headers.get("Sec-Purpose") or request.headers.get("Purpose"))
     if why_not is not None:
@@ -83,37 +79,40 @@ async def click(request: web.Request) -> web.StreamResponse:
     resolution = services.policies.resolve(ctx.recipient)
     policy = resolution.policy
     now = services.clock()
-    tenant = services.tenant_list.match(params.url, now)
+    tenant = services.tenant_list.match(link.url, now)
     verdict: VerdictResult | None = None
     error_status = 503
     if tenant is None:
         try:
             if policy.scan_urls:
-                verdict = await services.verdicts.wait_for(params.url, policy.scan_wait_seconds)
+                verdict = await services.verdicts.wait_for(link.url, policy.scan_wait_seconds)
             else:
-                verdict = await services.verdicts.check(params.url)
+                verdict = await services.verdicts.check(link.url)
         except URLError as exc:
             # A signed link to an address that has no canonical form: a real click, answered with the error page.
-            log.warning("cannot check %r: %s", params.url[:200], exc)
+            log.warning("cannot check %r: %s", link.url[:200], exc)
             error_status = 400
         except Exception:  # fail closed: an answer we could not make is an error page, not a redirect
-            log.exception("verdict lookup failed for %s", host_of(params.url))
+            log.exception("verdict lookup failed for %s", link.host)
     outcome = decide(policy, ctx.workload, tenant.action if tenant else None, verdict)
-    record = _click(services, request, ctx, params.url, outcome, verdict, policy.name, policy.track_clicks)
+    record = _click(services, request, ctx, link.url, outcome, verdict, policy, now)
     try:
         await _record(services, record)
     except StoreError as exc:
         log.error("click not recorded, answering with an error page: %s", exc)
         return pages.error(503, "Safe Links can't check this link right now",
-                           "The link could not be checked. Try again in a minute.", url=params.url,
+                           "The link could not be checked. Try again in a minute.", url=link.url,
                            branding=_branding(policy))
     services.bus.publish(ClickRecorded(record))
     request.app[LATENCY].observe(time.perf_counter() - started)
-    return _answer(services, pages, outcome, record, verdict, policy, error_status)
+    if outcome.page is Page.REDIRECT:
+        return redirect(302, link.location)
+    return _page(services, pages, outcome, record, verdict, policy, error_status)
 
 
 def _click(services: Services, request: web.Request, ctx: LinkContext, url: str, outcome: Outcome,
-           verdict: VerdictResult | None, policy_name: str, track: bool) -> Click:
+           verdict: VerdictResult | None, policy: SafeLinksPolicy, now: datetime) -> Click:
+    track = policy.track_clicks
     ip = _client_ip(request, services)
     if services.settings.anonymize_ip:
         ip = anonymize_ip(ip)
@@ -123,7 +122,7 @@ def _click(services: Services, request: web.Request, ctx: LinkContext, url: str,
         methods = ("TenantBlocked",)
     return Click(
         report_id=request.app[REPORT_IDS].new(),
-        timestamp=services.clock(),
+        timestamp=now,
         url=url,
         action_type=outcome.action,
         workload=ctx.workload,
@@ -144,7 +143,7 @@ def _click(services: Services, request: web.Request, ctx: LinkContext, url: str,
         sender=ctx.sender,
         recipient=ctx.recipient,
         user_agent=(request.headers.get("User-Agent") or "")[:512] if track else None,
-        policy=policy_name,
+        policy=policy.name,
         verdict_source=outcome.source,
     )
 
@@ -175,15 +174,14 @@ async def _record(services: Services, record: Click) -> None:
             return
 
 
-def _answer(services: Services, pages: Pages, outcome: Outcome, record: Click,
-            verdict: VerdictResult | None, policy: SafeLinksPolicy, error_status: int) -> web.StreamResponse:
+def _page(services: Services, pages: Pages, outcome: Outcome, record: Click,
+          verdict: VerdictResult | None, policy: SafeLinksPolicy, error_status: int) -> web.StreamResponse:
+    """Every answer to a counted click but the plain redirect."""
     branding = _branding(policy)
     url, host = record.url, host_of(record.url)
     token = (tokens.issue(services.keyring, record.report_id, services.settings.click_through_token_ttl,
                           now=record.timestamp.timestamp())
              if outcome.click_through else None)
-    if outcome.page is Page.REDIRECT:
-        return redirect(302, location_header(url))
     if outcome.page is Page.WARNING:
         return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
                             verdict=outcome.verdict.value,

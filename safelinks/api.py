@@ -8,6 +8,7 @@ now such as ``24h`` or ``7d``). Bad input is answered 400 with the reason, as JS
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -41,7 +42,20 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-@web.middleware
+def _guarded(handler: Handler) -> Handler:
+    """The token check and the error answers, wrapped around each API handler.
+
+    A wrapper rather than a middleware: any middleware, even on a sub-application, makes aiohttp run
+    its middleware machinery on every request of the whole server, the click path included.
+    """
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        return await _api_errors(request, handler)
+
+    return guarded
+
+
 async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     services = request.config_dict[SERVICES]
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -219,13 +233,12 @@ async def post_clicks(request: web.Request) -> web.Response:
 
 def setup_api(app: web.Application) -> None:
     """Mount ``/api/v1``; the alerting system must be set under ``ALERTING`` before start."""
-    # A sub-application: the token check runs for /api/v1 only, never on the click path.
-    api = web.Application(middlewares=[_api_errors])
-    api.router.add_get("/alerts", list_alerts)
-    api.router.add_get("/alerts/{id}", get_alert)
-    api.router.add_patch("/alerts/{id}", patch_alert)
-    api.router.add_get("/incidents", list_incidents)
-    api.router.add_get("/incidents/{id}", get_incident)
-    api.router.add_patch("/incidents/{id}", patch_incident)
-    api.router.add_post("/clicks", post_clicks)
+    api = web.Application()
+    api.router.add_get("/alerts", _guarded(list_alerts))
+    api.router.add_get("/alerts/{id}", _guarded(get_alert))
+    api.router.add_patch("/alerts/{id}", _guarded(patch_alert))
+    api.router.add_get("/incidents", _guarded(list_incidents))
+    api.router.add_get("/incidents/{id}", _guarded(get_incident))
+    api.router.add_patch("/incidents/{id}", _guarded(patch_incident))
+    api.router.add_post("/clicks", _guarded(post_clicks))
     app.add_subapp("/api/v1/", api)

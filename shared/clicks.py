@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 
@@ -138,6 +139,7 @@ class Click:
         }
 
 
+@lru_cache(maxsize=4096)
 def anonymize_ip(ip: str | None) -> str | None:
     """Keep the network, drop the host: IPv4 /24, IPv6 /48 (as analytics tools customarily do)."""
     if not ip:

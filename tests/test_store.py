@@ -183,7 +183,7 @@ async def test_a_held_write_lock_never_freezes_the_event_loop(tmp_path: Path) ->
     store.start()
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # e.g. a long feed import from the command line
-    pending = asyncio.create_task(store.record(make_click(1)))
+    pending = asyncio.ensure_future(store.record(make_click(1)))
     ticks = 0
     for _ in range(20):  # the loop keeps turning while the write waits
         await asyncio.sleep(0.01)

@@ -34,13 +34,17 @@ class BatchWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="batch-writer")
 
-    async def write(self, params: Sequence[Any]) -> None:
-        """Queue a row and wait until it is committed (raises the store's error if it is not)."""
+    def write(self, params: Sequence[Any]) -> asyncio.Future[None]:
+        """Queue a row; the future is done when it is committed (or holds the store's error).
+
+        A future rather than a coroutine: awaiting it directly saves a frame on every resumption of the
+        hot path that waits for its click to be committed.
+        """
         if self._task is None:
             raise StoreError("batch writer is not running")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((params, fut))
-        await fut
+        return fut
 
     async def close(self) -> None:
         """Commit what is queued, then stop."""

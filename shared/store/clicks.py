@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,13 +23,23 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 
 
+@lru_cache(maxsize=4096)
+def _rhost(url: str) -> str:
+    return reversed_host(urlsplit(url).hostname or "")
+
+
+@lru_cache(maxsize=4096)
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(items)
+
+
 def _params(c: Click) -> tuple[Any, ...]:
-    host = urlsplit(c.url).hostname or ""
+    # The same links are clicked over and over: their derived columns are computed once.
     return (
         c.report_id,
         c.timestamp.timestamp(),
         c.url,
-        reversed_host(host),
+        _rhost(c.url),
         c.action_type.value,
         c.account_upn,
         c.account_object_id,
@@ -38,7 +49,7 @@ def _params(c: Click) -> tuple[Any, ...]:
         ",".join(c.detection_methods),
         c.ip_address,
         c.is_clicked_through,
-        json.dumps(c.url_chain),
+        _json_list(c.url_chain),
         c.tenant_id,
         c.team_id,
         c.channel_id,
@@ -126,9 +137,9 @@ class ClickStore:
     async def close(self) -> None:
         await self._writer.close()
 
-    async def record(self, click: Click) -> None:
-        """Write a click and wait for its commit. A repeated click-through raises DuplicateKey."""
-        await self._writer.write(_params(click))
+    def record(self, click: Click) -> Awaitable[None]:
+        """Write a click; awaiting the result waits for its commit. A repeated click-through raises DuplicateKey."""
+        return self._writer.write(_params(click))
 
     async def get_view(self, report_id: str) -> Click | None:
         """The warning-page view (not the click-through) with this ReportId."""
