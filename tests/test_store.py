@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,6 +47,40 @@ async def test_database_is_wal(tmp_path: Path) -> None:
     await db.close()
     conn = sqlite3.connect(tmp_path / "db.sqlite")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _wal_progress(db_path: Path) -> tuple[int, int]:
+    """(frames in the log, frames already copied into the database), read from the WAL index without
+    touching it: mxFrame sits at byte 16 of the -shm file, nBackfill at byte 96, in native order."""
+    shm = Path(f"{db_path}-shm").read_bytes()
+    return int.from_bytes(shm[16:20], sys.byteorder), int.from_bytes(shm[96:100], sys.byteorder)
+
+
+async def test_write_ahead_log_is_copied_back_off_the_commit_path(tmp_path: Path) -> None:
+    """A thread of the store's own checkpoints the log; commits keep only a far safety-net limit."""
+    def checkpointers() -> int:
+        return sum(t.name == "sqlite-checkpoint" for t in threading.enumerate())
+
+    before = checkpointers()
+    path = tmp_path / "db.sqlite"
+    db = await open_database(f"sqlite:///{path}")
+    async with db.transaction() as tx:
+        limit = await tx.fetchone("PRAGMA wal_autocheckpoint")
+    store = ClickStore(db)
+    store.start()
+    await asyncio.gather(*(store.record(make_click(i)) for i in range(2000)))
+    assert checkpointers() == before + 1
+    frames, copied = _wal_progress(path)
+    for _ in range(50):  # it runs a few times a second
+        if frames > 0 and copied == frames:
+            break
+        await asyncio.sleep(0.1)
+        frames, copied = _wal_progress(path)
+    await store.close()
+    await db.close()
+    assert copied == frames > 0
+    assert checkpointers() == before
+    assert limit == {"wal_autocheckpoint": 10_000}
 
 
 async def test_concurrent_clicks_are_all_committed(db_url: str) -> None:
