@@ -8,7 +8,6 @@ click-through row's key (ReportId, IsClickedThrough) is unique.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
 
@@ -22,7 +21,7 @@ class TokenError(Exception):
 
 
 def _mac(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()
+    digest = hmac.digest(key, payload.encode("ascii"), "sha256")  # one-shot: several times faster than hmac.new
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

@@ -1,0 +1,53 @@
+"""Rendered pages are kept with a slot for the token: a kept page is byte for byte a fresh rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.pages import Branding, Pages
+
+HOSTILE = 'https://evil.example/"><script>alert(1)</script>'
+CASES = [
+    ("warning.html", dict(url=HOSTILE, host="evil.example", verdict="malicious", threats=["Phish"],
+                          reasons=["<b>listed</b>"], notice=None)),
+    ("scan.html", dict(url=HOSTILE, host="evil.example", refresh_seconds=5,
+                       continue_label="Continue without waiting (not recommended)")),
+]
+
+
+@pytest.mark.parametrize(("template", "context"), CASES)
+def test_kept_page_equals_a_fresh_rendering_for_each_token(template: str, context: dict[str, object]) -> None:
+    """Each click's token lands where a fresh rendering puts it, escaped, and nowhere else."""
+    kept = Pages()
+    branding = Branding("Contoso", None, "Ask IT <it@contoso.com>")
+    for token in ("tok-1.1700000000.k1.mac", "tok-2.1700000000.k1.other", "a<b>&\"'"):
+        body = kept.render(template, branding=branding, token=token, **context).body
+        fresh = Pages().render(template, branding=branding, token=token, **context).body
+        assert body == fresh
+        assert b"<script>alert(1)" not in body
+
+
+def test_page_without_token_is_kept_too() -> None:
+    """A page with no click-through (token None) is the same page every time."""
+    p = Pages()
+    first = p.render("blocked.html", url=HOSTILE, host="evil.example", token=None).body
+    assert p.render("blocked.html", url=HOSTILE, host="evil.example", token=None).body == first
+    assert b'name="token"' not in first
+
+
+def test_different_inputs_are_different_pages() -> None:
+    """Anything shown on a page is part of what the kept copy is found by."""
+    p = Pages()
+    a = p.render("warning.html", url="https://a.example/", host="a.example", token="t", verdict="malicious",
+                 threats=["Phish"], reasons=[], notice=None).body
+    b = p.render("warning.html", url="https://b.example/", host="b.example", token="t", verdict="malicious",
+                 threats=["Malware"], reasons=[], notice=None).body
+    assert b"a.example" in a and b"b.example" in b and b"a.example" not in b
+
+
+def test_kept_pages_are_bounded() -> None:
+    """Past the bound the oldest page is dropped; a flood of distinct error pages takes no more room."""
+    p = Pages(keep=5)
+    for n in range(20):
+        p.error(400, "This link is damaged", "x", url=f"https://junk{n}.example/")
+    assert p.kept == 5
