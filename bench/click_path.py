@@ -84,8 +84,10 @@ async def click(request):
     await request.app["clicks"].record(Click(
         report_id=ids.new(now), timestamp=__import__("datetime").datetime.fromtimestamp(now),
         url=TARGET, action_type=ActionType.CLICK_ALLOWED, workload=Workload.TEAMS, verdict="clean",
-        account_upn="alice@contoso.com", ip_address="127.0.0.0", url_chain=(TARGET,), recipient="alice@contoso.com",
-        user_agent=request.headers.get("User-Agent", "")[:512], policy="Built-in protection", verdict_source="cache"))
+        account_upn="alice@contoso.com", network_message_id="1700000000000", ip_address="127.0.0.0",
+        url_chain=(TARGET,), tenant_id="00000000-0000-0000-0000-000000000001", conversation_id="19:bench@thread.v2",
+        message_id="1700000000000", sender="bob@contoso.com", recipient="alice@contoso.com",
+        user_agent=request.headers.get("User-Agent", "")[:512], policy="Built-in protection", verdict_source="admin"))
     return redirect(302, TARGET)
 app = web.Application()
 app.cleanup_ctx.append(store_ctx)
@@ -221,8 +223,12 @@ def links(port: int, env: dict[str, str]) -> tuple[str, str]:
                               capture_output=True, text=True).stdout.strip()
 
     cli("verdict", "set", "https://malware.bench.example/payload", "malicious", "--threat", "malware")
-    clean = cli("wrap", "https://example.com/some/path?a=1", "--recipient", "alice@contoso.com")
-    bad = cli("wrap", "https://malware.bench.example/payload", "--recipient", "alice@contoso.com")
+    # The context the bot puts on a link in a Teams chat, so each stored click is a full row.
+    context = ["--recipient", "alice@contoso.com", "--sender", "bob@contoso.com", "--tenant",
+               "00000000-0000-0000-0000-000000000001", "--conversation", "19:bench@thread.v2", "--message",
+               "1700000000000"]
+    clean = cli("wrap", "https://example.com/some/path?a=1", *context)
+    bad = cli("wrap", "https://malware.bench.example/payload", *context)
     return clean, bad
 
 
