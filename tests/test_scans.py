@@ -16,6 +16,7 @@ from safelinks.server import create_app
 from shared.events import EventBus, VerdictChanged
 from shared.metrics import Registry
 from shared.store import Database, open_database
+from shared.store.feeds import FeedSpec
 from shared.verdicts import Verdict
 from shared.verdicts.changes import ChangeLog
 from shared.verdicts.engine import VerdictEngine
@@ -23,6 +24,7 @@ from shared.verdicts.heuristic_source import HeuristicsProvider
 from shared.verdicts.scans import ScanProvider
 from shared.verdicts.urlscan import UrlscanClient
 from tests.conftest import FakeClock
+from tests.feed_fixtures import feed_rig
 from tests.proxy_fixtures import Proxy
 from tests.scan_standin import ScanStandin, scan_standin
 from tests.test_netguard import TableResolver
@@ -178,3 +180,20 @@ async def test_click_during_slow_scan_gets_scan_page(aiohttp_client: Any, make_s
         assert resp.status == 200
         [click] = await proxy.stored()
         assert click.action_type.value == "UrlScanInProgress" and click.verdict == "pending"
+
+
+async def test_urls_a_feed_lists_are_never_sent_to_the_scanner(tmp_path: Path) -> None:
+    """Feeds and scans share a tier, but a scan is submitted only for a URL no feed knows."""
+    feed_file = tmp_path / "listed.txt"
+    feed_file.write_text("evil.example.com/login\n")
+    async with feed_rig(tmp_path) as feeds, scan_rig(tmp_path, polls=1) as rig:
+        await feeds.registry.add(FeedSpec("f", str(feed_file), "plain", None, 3600.0), now=feeds.clock().timestamp())
+        assert (await feeds.updater.update("f")).status == "updated"
+        engine = VerdictEngine([feeds.provider, rig.provider, HeuristicsProvider()], metrics=Registry(),
+                               cache_ttl=0)
+        listed = await engine.check("http://evil.example.com/login")
+        assert (listed.verdict, listed.source) == (Verdict.MALICIOUS, "feed:f")
+        unknown = await engine.check("http://fine.example.com/page")
+        assert (unknown.verdict, unknown.source) == (Verdict.PENDING, "scan")
+        await engine.wait_for("http://fine.example.com/page", 3.0)  # the submission runs in the background
+        assert rig.standin.submitted == ["http://fine.example.com/page"]

@@ -3,7 +3,8 @@
 A source that fails or stalls is skipped for that click (logged, counted, shown in health); it never
 blocks a click. Tiers: admin verdicts (0) win outright over feeds and scans (1), which win over
 heuristics (2). Within a tier the worst verdict wins, so one feed listing a URL as malicious is
-enough. The cache is keyed by canonical URL and cleared whenever any source changes its mind.
+enough; last-resort sources of a tier (scans) are asked only when the rest of it is silent. The
+cache is keyed by canonical URL and cleared whenever any source changes its mind.
 """
 
 from __future__ import annotations
@@ -93,15 +94,18 @@ class VerdictEngine:
     async def _decide(self, canon: str, exprs: list[str]) -> VerdictResult:
         for tier in self._tiers:
             sources = [p for p in self.providers if p.tier == tier and p.enabled]
-            if not sources:
-                continue
-            if len(sources) == 1:
-                found = [await self._ask(sources[0], canon, exprs)]
-            else:
-                found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in sources))
-            results = [r for r in found if r is not None and r.verdict != Verdict.UNKNOWN]
-            if results:
-                return max(results, key=lambda r: SEVERITY[r.verdict])
+            # Within a tier, last-resort sources (scans) speak only when the others are silent.
+            for group in ([p for p in sources if not getattr(p, "last_resort", False)],
+                          [p for p in sources if getattr(p, "last_resort", False)]):
+                if not group:
+                    continue
+                if len(group) == 1:
+                    found = [await self._ask(group[0], canon, exprs)]
+                else:
+                    found = await asyncio.gather(*(self._ask(p, canon, exprs) for p in group))
+                results = [r for r in found if r is not None and r.verdict != Verdict.UNKNOWN]
+                if results:
+                    return max(results, key=lambda r: SEVERITY[r.verdict])
         return UNKNOWN
 
     async def _ask(self, provider: VerdictProvider, canon: str, exprs: list[str]) -> VerdictResult | None:

@@ -72,7 +72,10 @@ class VerdictProvider(Protocol):
     """A source of verdicts. ``tier`` orders sources: lower tiers win outright over higher ones.
 
     Tiers: 0 admin verdicts, 1 feeds and scans, 2 heuristics (the tenant allow/block list is
-    consulted before any of them, by the click decision itself).
+    consulted before any of them, by the click decision itself). A source may also set
+    ``last_resort = True``: it is asked only when the other sources of its tier have no opinion.
+    Scans do: submitting a URL costs the scanner's quota and tells a third party what was clicked,
+    which is not worth it for a URL a feed already lists.
     """
 
     name: str

@@ -38,10 +38,11 @@ _PENDING_REASON = "scan in progress"
 
 
 class ScanProvider:
-    """Tier 1: scanners' verdicts, and `pending` while a scan runs."""
+    """Tier 1, last resort: scanners' verdicts, and `pending` while a scan runs, for URLs no feed knows."""
 
     name = NAME
     tier = 1
+    last_resort = True
 
     def __init__(
         self,
