@@ -35,11 +35,11 @@ class Outcome(NamedTuple):
 
 def protected(policy: SafeLinksPolicy, workload: Workload) -> bool:
     """Whether the policy turns Safe Links on for the place the link was shown."""
-    return {
-        Workload.TEAMS: policy.enable_safe_links_for_teams,
-        Workload.EMAIL: policy.enable_safe_links_for_email,
-        Workload.OFFICE: policy.enable_safe_links_for_office,
-    }[workload]
+    if workload == Workload.TEAMS:
+        return policy.enable_safe_links_for_teams
+    if workload == Workload.EMAIL:
+        return policy.enable_safe_links_for_email
+    return policy.enable_safe_links_for_office
 
 
 def decide(

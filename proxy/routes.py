@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
+from functools import lru_cache
 from importlib import resources
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from proxy.pages import SECURITY_HEADERS, Branding, Pages, host_of, redirect
 from proxy.verified import VerifiedLinks
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
-from shared.metrics import Histogram
+from shared.metrics import Counter, Histogram, Labels
 from shared.policy import SafeLinksPolicy
 from shared.services import SERVICES, Services
 from shared.signing import LinkContext
@@ -150,7 +151,7 @@ def _click(services: Services, request: web.Request, ctx: LinkContext, url: str,
 
 async def _record(services: Services, record: Click) -> None:
     """Write the click before answering; with ``db_unavailable=wait`` keep trying for a while."""
-    deadline = time.monotonic() + (15.0 if services.settings.db_unavailable == "wait" else 0.0)
+    deadline = 0.0  # set on the first failure: the common path never reads the clock for it
     delay = 0.1
     retried = False
     while True:
@@ -162,6 +163,8 @@ async def _record(services: Services, record: Click) -> None:
             # An earlier try did commit; only its answer was lost with the connection. Stored once: done.
             return
         except StoreError:
+            if not retried:
+                deadline = time.monotonic() + (15.0 if services.settings.db_unavailable == "wait" else 0.0)
             if time.monotonic() + delay > deadline:
                 raise
             await asyncio.sleep(delay)
@@ -169,9 +172,14 @@ async def _record(services: Services, record: Click) -> None:
             retried = True
             continue
         else:
-            services.metrics.counter("safelinks_clicks_total", "Clicks recorded, by action.").inc(
-                action=record.action_type.value, clicked_through=str(record.is_clicked_through).lower())
+            services.metrics.counter("safelinks_clicks_total", "Clicks recorded, by action.").inc_key(
+                _click_labels(record.action_type, record.is_clicked_through))
             return
+
+
+@lru_cache(maxsize=64)
+def _click_labels(action: ActionType, clicked_through: bool) -> Labels:
+    return Counter.key(action=action.value, clicked_through=str(clicked_through).lower())
 
 
 def _page(services: Services, pages: Pages, outcome: Outcome, record: Click,

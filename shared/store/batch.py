@@ -29,10 +29,14 @@ class BatchWriter:
         self._max = max_batch
         self._queue: asyncio.Queue[tuple[Sequence[Any], asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="batch-writer")
+            # Kept rather than looked up per row: on CPython 3.11 every asyncio.get_running_loop() makes
+            # a getpid() system call, which costs microseconds on a virtual machine.
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name="batch-writer")
 
     def write(self, params: Sequence[Any]) -> asyncio.Future[None]:
         """Queue a row; the future is done when it is committed (or holds the store's error).
@@ -40,9 +44,9 @@ class BatchWriter:
         A future rather than a coroutine: awaiting it directly saves a frame on every resumption of the
         hot path that waits for its click to be committed.
         """
-        if self._task is None:
+        if self._task is None or self._loop is None:
             raise StoreError("batch writer is not running")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = self._loop.create_future()
         self._queue.put_nowait((params, fut))
         return fut
 
