@@ -243,6 +243,10 @@ def main() -> None:
     client = "wrk" if shutil.which("wrk") else "aiohttp load client"
     print(f"client: {client}, {args.connections} connections, {args.seconds}s x {args.rounds} rounds, "
           f"pinned: {'yes' if pin(0) else 'no'}", flush=True)
+    if client != "wrk":
+        print("note: a Python load client is slower than the servers it loads, so it limits every row alike and "
+              "the ratios come out too high; install wrk (apt install wrk) for figures that mean something.",
+              flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             port = free_port()
