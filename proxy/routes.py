@@ -81,9 +81,10 @@ async def click(request: web.Request) -> web.StreamResponse:
     policy = resolution.policy
     now = services.clock()
     tenant = services.tenant_list.match(link.url, now)
-    verdict: VerdictResult | None = None
+    # A cached verdict (never a pending one) answers without entering a coroutine: the common case.
+    verdict = None if tenant is not None else services.verdicts.cached(link.url)
     error_status = 503
-    if tenant is None:
+    if tenant is None and verdict is None:
         try:
             if policy.scan_urls:
                 verdict = await services.verdicts.wait_for(link.url, policy.scan_wait_seconds)

@@ -76,14 +76,21 @@ class VerdictEngine:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def check(self, url: str) -> VerdictResult:
-        """The combined verdict for a URL. Raises shared.urls.InvalidURL for a URL that has none."""
+    def cached(self, url: str) -> VerdictResult | None:
+        """The verdict for a URL if the cache holds it (pending verdicts never are): no coroutine needed."""
         if self.cache_ttl > 0:
             # Keyed by the URL as clicked: a repeat click skips canonicalisation too.
-            cached = self._cache.get(url)
-            if cached is not None:
+            hit = self._cache.get(url)
+            if hit is not None:
                 self.cache_hits += 1
-                return cached
+                return hit
+        return None
+
+    async def check(self, url: str) -> VerdictResult:
+        """The combined verdict for a URL. Raises shared.urls.InvalidURL for a URL that has none."""
+        hit = self.cached(url)
+        if hit is not None:
+            return hit
         self.cache_misses += 1
         canon = canonicalize(url)
         result = await self._decide(canon, expressions(canon))
