@@ -96,7 +96,7 @@ class Pages:
                 compiled = self._templates[template] = self._env.get_template(template)
             html = compiled.render(branding=branding, token=self._slot if token else token, **context)
             parts = tuple(html.split(self._slot)) if token else (html,)
-            if key is not None:
+            if key is not None and len(html) <= _KEEP_PAGE_CHARS:
                 if len(self._rendered) >= self._keep:
                     del self._rendered[next(iter(self._rendered))]
                 self._rendered[key] = parts
@@ -115,6 +115,9 @@ class Pages:
 
 
 _NO_BRANDING = Branding(None, None, None)
+# Pages showing very long addresses (up to 8 KB, often from rejected links) are not kept: the kept
+# pages stay within a few megabytes whatever arrives.
+_KEEP_PAGE_CHARS = 16_384
 
 
 def _key(template: str, branding: Branding, tokened: bool, context: dict[str, Any]) -> tuple[Any, ...] | None:

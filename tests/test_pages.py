@@ -51,3 +51,10 @@ def test_kept_pages_are_bounded() -> None:
     for n in range(20):
         p.error(400, "This link is damaged", "x", url=f"https://junk{n}.example/")
     assert p.kept == 5
+
+
+def test_pages_with_very_long_addresses_are_not_kept() -> None:
+    """A page showing an address of several kilobytes is rendered every time instead of kept."""
+    p = Pages()
+    body = p.error(414, "This link is too long", "x", url="https://long.example/" + "a" * 20_000).body
+    assert b"long.example" in body and p.kept == 0

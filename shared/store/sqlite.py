@@ -107,12 +107,20 @@ class _Checkpointer:
 
     def _run(self) -> None:
         conn = _connect(self._path, self._synchronous)
+        failing = False
         try:
             while not self._stop.wait(self._interval):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:  # a busy or vanished file: the next round tries again
-                    log.warning("checkpoint of %s failed: %s", self._path, exc)
+                    if not failing:  # once per outage, not five lines a second
+                        log.warning("checkpoints of %s are failing (the writer's own limit still applies): %s",
+                                    self._path, exc)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("checkpoints of %s work again", self._path)
+                    failing = False
         finally:
             conn.close()
 
