@@ -20,7 +20,7 @@ _COLUMNS = (
     "tenant_id, team_id, channel_id, conversation_id, message_id, sender, recipient, user_agent, "
     "policy, verdict, verdict_source"
 )
-_INSERT = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
+INSERT_CLICK = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 
 
 @lru_cache(maxsize=4096)
@@ -33,7 +33,8 @@ def _json_list(items: tuple[str, ...]) -> str:
     return json.dumps(items)
 
 
-def _params(c: Click) -> tuple[Any, ...]:
+def click_row(c: Click) -> tuple[Any, ...]:
+    """The parameters of ``INSERT_CLICK`` for a click."""
     # The same links are clicked over and over: their derived columns are computed once.
     return (
         c.report_id,
@@ -129,7 +130,7 @@ class ClickStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._writer = BatchWriter(db, _INSERT)
+        self._writer = BatchWriter(db, INSERT_CLICK)
 
     def start(self) -> None:
         self._writer.start()
@@ -139,7 +140,7 @@ class ClickStore:
 
     def record(self, click: Click) -> Awaitable[None]:
         """Write a click; awaiting the result waits for its commit. A repeated click-through raises DuplicateKey."""
-        return self._writer.write(_params(click))
+        return self._writer.write(click_row(click))
 
     async def get_view(self, report_id: str) -> Click | None:
         """The warning-page view (not the click-through) with this ReportId."""
