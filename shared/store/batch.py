@@ -33,8 +33,8 @@ class BatchWriter:
 
     def start(self) -> None:
         if self._task is None:
-            # Kept rather than looked up per row: on CPython 3.11 every asyncio.get_running_loop() makes
-            # a getpid() system call, which costs microseconds on a virtual machine.
+            # Kept rather than looked up for every row (on CPython 3.11 each lookup is also a getpid()
+            # system call).
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="batch-writer")
 
