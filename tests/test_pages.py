@@ -32,6 +32,7 @@ def test_page_without_token_is_kept_too() -> None:
     p = Pages()
     first = p.render("blocked.html", url=HOSTILE, host="evil.example", token=None).body
     assert p.render("blocked.html", url=HOSTILE, host="evil.example", token=None).body == first
+    assert p.kept == 1
     assert b'name="token"' not in first
 
 
