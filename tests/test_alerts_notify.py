@@ -55,7 +55,7 @@ async def test_alert_email_reaches_the_smtp_server(make_settings: Callable[..., 
     types = {part.get_content_type() for part in message.walk()}
     assert {"text/plain", "text/html"} <= types
     text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
-    assert b"adele@contoso.com" in text and b"https://login.contoso-phish.com/signin" in text
+    assert b"adele@contoso.com" in text and b"hxxps[:]//login[.]contoso-phish[.]com/signin" in text
 
 
 async def test_daily_limit_caps_email_and_says_so(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
