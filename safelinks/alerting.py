@@ -19,6 +19,7 @@ from aiohttp import web
 from bot import notify
 from bot.activity import CardAction
 from bot.errors import BotError
+from shared.alerts import webhooks
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.cards import VERBS
 from shared.alerts.errors import AlertError
@@ -181,6 +182,7 @@ def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.
         app[ALERT_OUTBOX] = outbox
         tasks: list[asyncio.Task[None]] = []
         if background:
+            await webhooks.drop_stored_secrets(services.db)  # left in queued deliveries by older versions
             system.engine.subscribe(services.bus)
             tasks = [
                 # One engine at a time across replicas: each look-back runs once; a standby takes over.

@@ -21,14 +21,12 @@ from shared.config import Settings
 from shared.verdicts.model import Verdict
 from tests.conftest import BROWSER_UA
 from tests.teams_standin import (
-    CHANNEL_ID,
     GROUP_CHAT_ID,
     PERSONAL_ID,
     TEAM_ID,
     BotHarness,
     Call,
     TeamsStandIn,
-    card_action,
     channel_post,
     group_chat_message,
     running_bot,
