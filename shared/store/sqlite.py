@@ -45,10 +45,8 @@ def _private_files(path: Path) -> None:
     if not parent.exists():
         parent.mkdir(parents=True, mode=0o700, exist_ok=True)
         os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         with contextlib.suppress(OSError):
             if name.stat().st_mode & 0o077:
