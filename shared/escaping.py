@@ -92,7 +92,7 @@ class SafeLogRecords(logging.Filter):
     """A handler filter: each record's message becomes ``log_text`` of itself (one line, no secrets).
 
     Installed on the handlers, so every logger's output passes it whatever the logging call did.
-    Tracebacks are left as they are: they are ours, and many lines by nature.
+    A traceback keeps its lines (they are ours), but the URLs in it are redacted too.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -101,6 +101,9 @@ class SafeLogRecords(logging.Filter):
         except (TypeError, ValueError):
             message = str(record.msg)
         record.msg, record.args = log_text(message), None
+        if record.exc_info and not record.exc_text:
+            # The formatter keeps a traceback already rendered: render it here, redacted.
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -78,11 +78,17 @@ def test_log_lines_are_one_line_without_secrets() -> None:
         install_log_safety(logger)
         logger.warning("feed %s failed: %s", "https://u:hunter2@h.example/x?token=t0k3n",
                        "bad\nINFO forged line")
+        first = stream.getvalue()
+        try:
+            raise ConnectionError("cannot reach https://u:hunter2@h.example/x")
+        except ConnectionError:
+            logger.exception("fetch failed")
     finally:
         logger.removeHandler(handler)
     out = stream.getvalue()
-    assert out.count("\n") == 1 and "\\nINFO forged line" in out
-    assert not any(s in out for s in SECRETS) and "https://***@h.example/x?token=***" in out
+    assert first.count("\n") == 1 and "\\nINFO forged line" in first
+    assert "https://***@h.example/x?token=***" in first and "ConnectionError" in out
+    assert not any(s in out for s in SECRETS), out
 
 
 async def test_data_directory_and_database_files_are_private(tmp_path: Path) -> None:
