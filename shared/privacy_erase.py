@@ -16,6 +16,7 @@ from shared.alerts import webhooks
 from shared.alerts.cards import alert_card
 from shared.alerts.graph import alert_json, user_account
 from shared.alerts.model import Alert
+from shared.signing import LinkContext, SigningError
 from shared.store.alerts import alert_from_row
 from shared.store.database import Executor, Row
 from shared.store.incidents import incident_from_row
@@ -94,12 +95,19 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
          for r in found])
     changed["alert_actions"] = len(found)
 
-    found = await _outbox_rows(tx, queries["outbox"], alerts_found)
-    await tx.executemany(
-        "UPDATE outbox SET payload = ?, result = ?, last_error = ? WHERE id = ?",
-        [(_json(await _rendered_again(tx, r["kind"], _load(r["payload"])), scrub), scrub.document(r["result"]),
-          scrub.text(r["last_error"]), r["id"]) for r in found])
-    changed["outbox"] = len(found)
+    # Reply cards in the chats they wrote in, and in their own chat with the bot, hold links wrapped
+    # for them (their UPN is inside each link's encoded context).
+    chats = {conversation for conversation, _ in subject.messages}
+    chats |= {str(r["conversation_id"]) for r in await rows("teams_conversations")}
+    updates = []
+    for r in await _outbox_rows(tx, queries["outbox"], alerts_found, sorted(chats)):
+        payload = _erase_links(await _rendered_again(tx, r["kind"], _load(r["payload"])), subject)
+        now = (_unless_same(r["payload"], payload, scrub), _unless_same(r["result"], _load(r["result"]), scrub),
+               scrub.text(r["last_error"]))
+        if now != (r["payload"], r["result"], r["last_error"]):
+            updates.append((*now, r["id"]))
+    await tx.executemany("UPDATE outbox SET payload = ?, result = ?, last_error = ? WHERE id = ?", updates)
+    changed["outbox"] = len(updates)
 
     found = await rows("teams_conversations")
     await tx.executemany("UPDATE teams_conversations SET reference = ? WHERE conversation_id = ?",
@@ -135,6 +143,14 @@ def _json(value: Any, scrub: Scrubber) -> str | None:
     if isinstance(value, str):
         return scrub.text(value)
     return json.dumps(scrub.node(value), separators=(",", ":"))
+
+
+def _unless_same(stored: str | None, value: Any, scrub: Scrubber) -> str | None:
+    """``value`` scrubbed, as stored JSON; the stored text itself when that changes nothing."""
+    after = _json(value, scrub)
+    if stored is None or after is None or _load(after) == _load(stored):
+        return stored
+    return after
 
 
 def _is_type(item: Any, kind: str) -> bool:
@@ -188,9 +204,16 @@ def _details(details: Any, subject: Subject, scrub: Scrubber, *, clicked: bool) 
     return {**details, "click": click}
 
 
-async def _outbox_rows(tx: Executor, query: tuple[str, list[Any]], alerts: list[Row]) -> list[Row]:
-    """Outbox rows that mention the person, and those that copied one of the alerts found."""
+async def _outbox_rows(tx: Executor, query: tuple[str, list[Any]], alerts: list[Row], chats: list[str]
+                       ) -> list[Row]:
+    """Outbox rows that mention the person, those that copied one of the alerts found, and the Teams
+    messages to ``chats``."""
     sql, params = query
+    if chats:
+        where = sql.split(" WHERE ", 1)[1].rsplit(" ORDER BY", 1)[0]
+        marks = ", ".join("?" for _ in chats)
+        sql = f"SELECT * FROM outbox WHERE {where} OR (kind = 'teams' AND key IN ({marks})) ORDER BY id"
+        params = [*params, *chats]
     extra: list[str] = []
     for r in alerts:
         # The outbox's own JSON (compact separators): an e-mail's alert id, a webhook body's, a card's key.
@@ -207,6 +230,32 @@ async def _outbox_rows(tx: Executor, query: tuple[str, list[Any]], alerts: list[
 
 
 _ALERT_TYPE = "#microsoft.graph.security.alert"
+_LINK = re.compile(r"https?://[^\s\"'<>()\[\]]+")
+_CONTEXT = re.compile(r"[?&]data=([A-Za-z0-9_-]+)")
+ERASED_LINK = "https://erased.invalid/"
+
+
+def _erase_links(value: Any, subject: Subject) -> Any:
+    """Wrapped links whose encoded context names the person replaced by ``ERASED_LINK``."""
+    if isinstance(value, str):
+        return _LINK.sub(lambda m: ERASED_LINK if _names_them(m.group(0), subject) else m.group(0), value)
+    if isinstance(value, list):
+        return [_erase_links(v, subject) for v in value]
+    if isinstance(value, dict):
+        return {k: _erase_links(v, subject) for k, v in value.items()}
+    return value
+
+
+def _names_them(link: str, subject: Subject) -> bool:
+    found = _CONTEXT.search(link)
+    if found is None:
+        return False
+    try:
+        context = LinkContext.decode(found.group(1))
+    except SigningError:
+        return False
+    ids = subject.object_ids | subject.user_ids
+    return any(_is(v, subject) or v in ids for v in (context.sender, context.recipient, context.recipient_id))
 
 
 async def _alert(tx: Executor, alert_id: int) -> Alert | None:

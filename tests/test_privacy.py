@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -11,17 +12,21 @@ from typing import Any
 
 import pytest
 
+from bot import notify
+from bot.cards import CardLink, reply_card
 from safelinks.alerting import BotEvidence
 from shared.alerts.service import Alerting, build_alerting
-from shared.clicks import ActionType
+from shared.clicks import ActionType, Workload
 from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.outbox import Outbox
 from shared.privacy import PrivacyError, erase_subject, export_subject, find_subject, pseudonym
 from shared.retention import RetentionPolicy, purge
 from shared.services import Services, open_services
+from shared.signing import LinkContext
 from shared.store import Database
 from shared.store.evidence import ConversationStore, EvidenceStore, StoredUser
+from shared.verdicts.model import Verdict
 from tests.alerts_harness import click
 from tests.conftest import FakeClock
 
@@ -134,7 +139,10 @@ async def traces_in(db: Database) -> list[str]:
         "SELECT name FROM sqlite_master WHERE type = 'table'" if db.dialect == "sqlite" else
         "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()")]
     dump = json.dumps({t: await db.fetchall(f"SELECT * FROM {t}") for t in tables}, default=str,
-                      ensure_ascii=False).lower()
+                      ensure_ascii=False)
+    # Wrapped links carry their context (recipient, sender) encoded: read those too.
+    contexts = [LinkContext.decode(d) for d in re.findall(r"[?&]data=([A-Za-z0-9_-]+)", dump)]
+    dump = (dump + json.dumps([[c.sender, c.recipient, c.recipient_id] for c in contexts])).lower()
     return [t for t in ZOE_TRACES if any(form in dump for form in _forms(t))]
 
 
@@ -166,6 +174,16 @@ async def zoe(make_settings: Callable[..., Settings], db_url: str) -> AsyncItera
         for c in (grady, own, own.clicked_through(T0 + timedelta(seconds=5), ZOE_IP, "Zoë's browser")):
             await services.clicks.record(c)
         assert await system.engine.process_clicks() == 3
+        # The bot's reply to Zoë's message: its link is wrapped for her (her UPN inside the link's context).
+        wrapped = services.signer.wrap("https://login.contoso-phish.com/signin", LinkContext(
+            workload=Workload.TEAMS, conversation="19:chat-1@unq.gbl.spaces", message="1700000000009",
+            sender="zoe@contoso.com", recipient="zoe@contoso.com", recipient_id="aad-zoe"))
+        await notify.enqueue(outbox, target="19:chat-1@unq.gbl.spaces", card=reply_card(
+            [CardLink("https://login.contoso-phish.com/signin", wrapped, Verdict.MALICIOUS)]),
+            card_key="reply:19:chat-1@unq.gbl.spaces:1700000000009")
+        other = services.signer.wrap("https://ok.example/", LinkContext(workload=Workload.TEAMS, sender=GRADY))
+        await notify.enqueue(outbox, target="19:other@thread.v2", card=reply_card(
+            [CardLink("https://ok.example/", other, Verdict.CLEAN)]), card_key="reply:19:other@thread.v2:1")
         yield World(services, system, clock)
 
 
@@ -178,12 +196,16 @@ async def test_erasure_leaves_no_copy_anywhere(zoe: World, tmp_path: Path) -> No
         assert await db.fetchone("PRAGMA secure_delete") == {"secure_delete": 1}
     kinds = {r["kind"] for r in await db.fetchall("SELECT kind FROM outbox")}
     assert kinds == {"teams", "email", "webhook"}
+    untouched = (await db.fetchone("SELECT payload FROM outbox WHERE key = '19:other@thread.v2'") or {})["payload"]
     done = await erase_subject(db, "zoe@contoso.com", KEY)
     assert await traces_in(db) == []
     after = await everything(db)
     assert done.alias in after and GRADY in after and "grady archie" in after
     grady = await db.fetchone("SELECT ip_address FROM clicks WHERE report_id = 'r-grady'")
     assert grady == {"ip_address": "203.0.113.0"}  # another person's click keeps its address
+    rows = {r["key"]: r["payload"] for r in await db.fetchall("SELECT key, payload FROM outbox WHERE kind = 'teams'")}
+    assert untouched == rows["19:other@thread.v2"]  # a message that is not about her stays as it was
+    assert done.changed["outbox"] == 9  # every card, e-mail and webhook about her, and the reply to her message
     if db.dialect == "sqlite":
         path = Path(db.path)
         wal = Path(f"{path}-wal")
