@@ -13,6 +13,8 @@ shown goes through the function of the output it lands in, and nowhere else:
   since mail clients link them too.
 - ``html_text``: text inside HTML (the e-mail's HTML part): entities, and addresses defanged.
 - ``csv_cell``: a CSV cell that a spreadsheet will not run (OWASP "CSV injection").
+- ``terminal_line``: a cell of the command line's tables: one line, no control character (so no
+  ANSI escape can recolour the terminal or plant an OSC 8 link); addresses stay whole, to be copied.
 - ``log_text`` and ``SafeLogRecords``: one log line per record, with secrets in URLs redacted.
 """
 
@@ -66,6 +68,11 @@ def card_text(value: object) -> str:
 def plain_line(value: object) -> str:
     """``value`` as one line of plain text (e-mail text part)."""
     return defang(_one_line(str(value)))
+
+
+def terminal_line(value: object) -> str:
+    """``value`` as one line for a terminal: control characters (escape sequences among them) become spaces."""
+    return _one_line(str(value))
 
 
 def html_text(value: object) -> str:

@@ -153,6 +153,18 @@ def test_csv_export_neutralises_formulas(capsys: pytest.CaptureFixture[str], env
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r.values())
 
 
+def test_tables_print_outside_text_as_one_plain_line() -> None:
+    """A table cell holds no control character: no ANSI colour, no OSC 8 terminal link, no second line."""
+    from safelinks.cli.table import print_table
+
+    out = io.StringIO()
+    print_table(["User", "Url"], [("Mallory\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07\nforged row",
+                                   "https://evil.example/\x1b[31mred")], out=out)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and len(text.splitlines()) == 3
+    assert "https://evil.example/" in text  # addresses stay whole on the command line, to be copied
+
+
 def test_bad_configuration_names_the_key(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad setting exits 2 naming the environment variable."""
     monkeypatch.setenv("SAFELINKS_PORT", "eighty")
