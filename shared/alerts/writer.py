@@ -274,7 +274,7 @@ class AlertWriter:
             for n, hook in enumerate(target.webhooks):
                 await self.outbox.enqueue(
                     webhooks.KIND,
-                    webhooks.payload(hook.url, hook.secret, "alert.created", document),
+                    webhooks.payload(hook.url, "alert.created", document),
                     key=f"webhook:{hook.url}",
                     dedupe_key=f"alert:{alert.key}:webhook:{n}",
                     tx=tx,
@@ -296,7 +296,7 @@ class AlertWriter:
         for n, hook in enumerate(rule.notifications.webhooks):
             await self.outbox.enqueue(
                 webhooks.KIND,
-                webhooks.payload(hook.url, hook.secret, "alert.updated", document),
+                webhooks.payload(hook.url, "alert.updated", document),
                 key=f"webhook:{hook.url}",  # after the alert's own alert.created, in order
                 dedupe_key=f"alert:{alert.key}:webhook:{n}:updated:{now!r}",
                 tx=tx,
