@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from safelinks.cli.clicks import parse_since
+from safelinks.cli.clicks import SINCE_FORMATS, parse_since
 from safelinks.cli.context import CliError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.alerts.actions import Actor, Changes
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     res.add_argument("--json", action="store_true")
     res.set_defaults(func=_resolve_alert)
     rp = verbs.add_parser("replay", help="run the rules again over stored clicks and verdict changes")
-    rp.add_argument("--since", required=True, help="7d, 12h, or an ISO date")
+    rp.add_argument("--since", required=True, help=SINCE_FORMATS)
     rp.add_argument("--apply", action="store_true", help="store the alerts (default: only show them)")
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=_replay)
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status")
     p.add_argument("--severity", choices=[s.value for s in Severity])
-    p.add_argument("--since", help="7d, 12h, or an ISO date")
+    p.add_argument("--since", help=SINCE_FORMATS)
     p.add_argument("--top", type=int, default=50)
     p.add_argument("--skip", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.context import CliError, done, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.services import Services
 from shared.urls import URLError
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("verdict", help="clean, suspicious, malicious, pending, or unknown (removes it)")
     s.add_argument("--threat", action="append", default=[], help="threat type, e.g. phish, malware")
     s.add_argument("--reason", default="", help="why")
-    s.set_defaults(func=_set)
+    s.set_defaults(func=_set, changes=True)
     g = verbs.add_parser("get", help="the verdict on a URL and why")
     g.add_argument("url")
     g.add_argument("--json", action="store_true")
@@ -43,9 +43,12 @@ def _set(args: argparse.Namespace) -> int:
         except URLError as exc:
             raise CliError(f"{args.target!r}: {exc}", 2) from None
         if change is None:
-            print(f"unchanged: {args.target} is already {verdict.value}")
+            done(args, f"unchanged: {args.target} is already {verdict.value}", target=args.target,
+                 verdict=verdict.value, changed=False)
         else:
-            print(f"{change.expression}: {change.old_verdict} -> {change.new_verdict}")
+            done(args, f"{change.expression}: {change.old_verdict} -> {change.new_verdict}",
+                 target=args.target, expression=change.expression, old_verdict=change.old_verdict,
+                 verdict=change.new_verdict, changed=True)
         return 0
 
     return with_services(args, work)
