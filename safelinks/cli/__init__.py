@@ -42,6 +42,15 @@ class CommandParser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(2, f"{ERROR_PREFIX}{message}\n")
 
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # argparse leaves these to the top parser; the subcommand they were typed after says it.
+            leaf: argparse.ArgumentParser = getattr(parsed, "_parser", self)
+            leaf.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(
@@ -79,6 +88,7 @@ def leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
 
 
 def _add_shared_flags(leaf: argparse.ArgumentParser) -> None:
+    leaf.set_defaults(_parser=leaf)
     flags = {opt for action in leaf._actions for opt in action.option_strings}
     if "--config" not in flags:
         # SUPPRESS: when not given after the verb, the value given before it (or none) stands.
