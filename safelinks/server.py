@@ -37,7 +37,7 @@ def create_app(
     role = role or settings.role
     # aiohttp refuses request lines over 8 KB before any handler runs; allow more so an over-long
     # wrapped link gets our own 414 page instead of a bare 400.
-    # Request ids cost a middleware on every request (about 5 µs a click): only when the logs use them.
+    # Request ids cost a middleware on every request (a few µs a click): only when the logs use them.
     middlewares = [request_ids] if wants_request_ids(settings) else []
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares,
                           handler_args={"max_line_size": 64 * 1024, "max_field_size": 16 * 1024})
