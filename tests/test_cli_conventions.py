@@ -110,7 +110,9 @@ def test_usage_errors_show_the_subcommand_usage(capsys: pytest.CaptureFixture[st
         (["clicks", "purge", "--older-than", "soon"], "--older-than 'soon'"),
         (["clicks", "list", "--since", "soon"], "--since 'soon'"),
         (["block", "add", "x.example", "--expires", "tomorrow"], "--expires 'tomorrow'"),
-        (["feeds", "add", "f", "/x", "--format", "plain", "--every", "often"], "often"),
+        (["feeds", "add", "f", "/x", "--format", "plain", "--every", "often"], "--every: interval 'often'"),
+        (["wrap", "https://example.com/", "--workload", "Fax"], "--workload: "),
+        (["alerts", "list", "--status", "wat"], "--status: "),
     ],
 )
 def test_errors_name_the_flag_typed(capsys: pytest.CaptureFixture[str], argv: list[str], flag: str) -> None:

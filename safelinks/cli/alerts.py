@@ -94,7 +94,7 @@ def _common(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
     try:
         status = parse_enum(kind, args.status, "status").value if args.status else None
     except AlertError as exc:
-        raise CliError(str(exc), 2) from None
+        raise CliError(f"--status: {exc}", 2) from None
     return {
         "status": status,
         "severity": args.severity,

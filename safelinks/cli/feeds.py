@@ -143,8 +143,13 @@ def _show(args: argparse.Namespace) -> bool:
 
 
 def _add(args: argparse.Namespace) -> int:
+    try:
+        every_given = parse_every(args.every) if args.every else None
+    except FeedRegistryError as exc:
+        raise CliError(f"--every: {exc}", 2) from None
+
     async def work(s: Services) -> int:
-        every = parse_every(args.every) if args.every else s.settings.feed_every_default
+        every = s.settings.feed_every_default if every_given is None else every_given
         updater = _updater(s)
         record = await updater.registry.add(FeedSpec(args.name, args.source, args.format, args.column, every),
                                             now=time.time())

@@ -58,7 +58,7 @@ def wrap(args: argparse.Namespace) -> int:
     except BadLink as exc:
         raise CliError(f"{args.url!r}: {exc.message}", 2) from None
     except ValueError as exc:
-        raise CliError(str(exc), 2) from None
+        raise CliError(f"--workload: {exc}", 2) from None
     ctx = LinkContext(workload=workload, tenant=args.tenant, conversation=args.conversation,
                       message=args.message, sender=args.sender, recipient=args.recipient,
                       recipient_id=args.recipient_id)

@@ -45,7 +45,8 @@ def show_policy(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         policies = load_policies(path)
     except PolicyError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
+        named = "--file" if args.file else "bad configuration: SAFELINKS_POLICY_FILE"
+        raise CliError(f"{named}: {exc}", 2) from None
     resolution = policies.resolve(args.user)
     settings = resolution.policy.settings()
     if args.json:
