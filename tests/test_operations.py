@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -12,13 +13,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from safelinks.server import create_app
 from safelinks.version import installed_version
+from shared.config import Settings
 from shared.store.migrations import available
 from tests.conftest import BROWSER_UA, run_cli
 from tests.processes import free_port
@@ -138,3 +142,18 @@ def test_migrate_dry_run_lists_and_changes_nothing(capsys: pytest.CaptureFixture
     assert code == 0 and json.loads(out)["applied"] == names
     code, out, _ = run_cli(capsys, "migrate", "--dry-run")
     assert code == 0 and out.strip() == "no pending migrations"
+
+
+async def test_metrics_reference_covers_every_metric(make_settings: Callable[..., Settings]) -> None:
+    """Every metric /metrics exposes is described in docs/deployment.md's metrics reference."""
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "deployment.md").read_text()
+    reference = docs[docs.index("## Metrics and alerting"):docs.index("## Troubleshooting")]
+    client = TestClient(TestServer(create_app(make_settings()), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        await client.get("/v1/url?url=x", headers={"User-Agent": BROWSER_UA})  # a rejected request counts
+        text = await (await client.get("/metrics")).text()
+    finally:
+        await client.close()
+    exposed = set(re.findall(r"^# TYPE (safelinks_\w+) ", text, re.M))
+    assert exposed and {m for m in exposed if m not in reference} == set()
