@@ -107,9 +107,11 @@ class AccessLogger(AbstractAccessLogger):
         app = getattr(request, "app", None)
         if app is None or SERVICES not in app or app[SERVICES].settings.anonymize_ip:
             remote = anonymize_ip(remote)
+        # The raw (still percent-encoded) path: a decoded one could carry line breaks into a text log.
+        path = request.raw_path.split("?", 1)[0]
         self.logger.info(
-            "%s %s %s", request.method, request.path, response.status,
-            extra={"method": request.method, "path": request.path, "status": response.status,
+            "%s %s %s", request.method, path, response.status,
+            extra={"method": request.method, "path": path, "status": response.status,
                    "bytes": response.body_length, "duration_ms": round(time * 1000, 2),
                    "remote": remote or "", "request_id": REQUEST_ID.get()},
         )

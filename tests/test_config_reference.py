@@ -109,6 +109,7 @@ def test_config_check_prints_effective_settings_with_secrets_redacted(
     for key, value in secrets.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("SAFELINKS_DATABASE_URL", "postgresql://sl:db-pass-word@db.internal/safelinks")
+    monkeypatch.setenv("SAFELINKS_ALERT_WEBHOOK_URLS", "https://hooks.example.com/T0/B0/webhook-token-x,https://siem.example")
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"MicrosoftAppId: {APP_ID}\npublic_url: https://links.contoso.com\n")
     code, out, _ = run_cli(capsys, "config", "check", "--config", str(cfg), "--json")
@@ -120,7 +121,8 @@ def test_config_check_prints_effective_settings_with_secrets_redacted(
     assert shown["SAFELINKS_SIGNING_KEYS"] == "(set, redacted)"
     assert shown["SAFELINKS_API_TOKENS"] == ["(set, redacted)"] * 2
     assert shown["SAFELINKS_DATABASE_URL"] == "postgresql://sl:***@db.internal/safelinks"
-    for value in [*secrets.values(), "db-pass-word", "tok-one-secret"]:
+    assert shown["SAFELINKS_ALERT_WEBHOOK_URLS"] == "https://hooks.example.com/(redacted),https://siem.example"
+    for value in [*secrets.values(), "db-pass-word", "tok-one-secret", "webhook-token-x"]:
         assert value not in out
     code, text, _ = run_cli(capsys, "config", "check", "--config", str(cfg))
     assert code == 0 and "pa55-w0rd-value" not in text and "configuration is valid" in text

@@ -70,6 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         _get(f"{base}/v1/url?url=https%3A%2F%2Fexample.com%2F&data=x&sig=y", {
             "User-Agent": BROWSER_UA, "X-Request-Id": "req-from-the-balancer-1"})
         _get(f"{base}/privacy", {"User-Agent": BROWSER_UA})
+        _get(f"{base}/no%0Aline%20break?q=1", {"User-Agent": BROWSER_UA})
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
@@ -114,6 +115,7 @@ def test_access_log_keeps_least_data(served: Served) -> None:
     assert click["remote"] == "127.0.0.0"
     assert all("example.com" not in json.dumps(e) for e in access)
     assert any(e["path"] == "/privacy" and e["status"] == 200 for e in access)
+    assert any(e["path"] == "/no%0Aline%20break" and e["status"] == 404 for e in access)  # kept encoded
 
 
 def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:

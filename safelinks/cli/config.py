@@ -22,6 +22,7 @@ from shared.policy import PolicyError, load_policies
 
 REDACTED = "(set, redacted)"
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_ORIGIN = re.compile(r"^([a-z]+://[^/?#]*)[/?#].*$", re.S)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,6 +77,9 @@ def effective(settings: Settings) -> dict[str, Any]:
     for name in Settings.model_fields:
         out[env_name(name)] = _redacted(getattr(settings, name))
     out["SAFELINKS_DATABASE_URL"] = _PASSWORD.sub(r"\1***@", settings.database_url)
+    # An incoming-webhook URL is itself the credential (Teams, Slack): show where it goes, not the rest.
+    out["SAFELINKS_ALERT_WEBHOOK_URLS"] = ",".join(
+        _ORIGIN.sub(r"\1/(redacted)", url.strip()) for url in settings.alert_webhook_urls.split(",") if url.strip())
     return out
 
 
