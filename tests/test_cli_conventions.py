@@ -116,9 +116,13 @@ def test_usage_errors_show_the_subcommand_usage(capsys: pytest.CaptureFixture[st
     ],
 )
 def test_errors_name_the_flag_typed(capsys: pytest.CaptureFixture[str], argv: list[str], flag: str) -> None:
-    """A bad value given on the command line is reported under the flag the user typed, with the one prefix."""
+    """A bad value given on the command line is reported under the flag the user typed, after the usage of
+    that subcommand, as argparse's own errors are."""
     code, _, err = run_cli(capsys, *argv)
-    assert code == 2 and err.startswith("safelinks: error: ") and flag in err
+    lines = err.strip().splitlines()
+    command = " ".join(a for a in argv[:2] if not a.startswith(("-", "http")))
+    assert code == 2 and lines[0].startswith(f"usage: safelinks {command}")
+    assert lines[-1].startswith("safelinks: error: ") and flag in lines[-1]
     assert "SAFELINKS_PORT" not in err
 
 
@@ -151,7 +155,8 @@ def test_feeds_add_of_an_unreadable_source(capsys: pytest.CaptureFixture[str], t
 def test_wrap_refuses_what_is_not_a_url(capsys: pytest.CaptureFixture[str], text: str) -> None:
     """wrap refuses anything but an absolute http(s) URL, with exit 2 and the prefix."""
     code, out, err = run_cli(capsys, "wrap", text)
-    assert code == 2 and out == "" and err.startswith("safelinks: error: ")
+    assert code == 2 and out == "" and err.startswith("usage: safelinks wrap")
+    assert err.strip().splitlines()[-1].startswith("safelinks: error: ")
 
 
 def test_help_lists_every_accepted_choice() -> None:

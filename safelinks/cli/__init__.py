@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from safelinks.cli.context import ERROR_PREFIX, CliError
+from safelinks.cli.context import ERROR_PREFIX, CliError, UsageError
 from safelinks.version import installed_version
 
 # Modules that add subcommands; each exposes ``register(subparsers)``.
@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = args.func(args)
     except CliError as exc:
+        if isinstance(exc, UsageError):
+            getattr(args, "_parser", parser).print_usage(sys.stderr)
         print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         code = exc.code
     except KeyboardInterrupt:

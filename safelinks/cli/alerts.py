@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from safelinks.cli.clicks import SINCE_FORMATS, parse_since
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.context import CliError, UsageError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
@@ -94,7 +94,7 @@ def _common(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
     try:
         status = parse_enum(kind, args.status, "status").value if args.status else None
     except AlertError as exc:
-        raise CliError(f"--status: {exc}", 2) from None
+        raise UsageError(f"--status: {exc}") from None
     return {
         "status": status,
         "severity": args.severity,

@@ -9,7 +9,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 
-from safelinks.cli.context import CliError, done, settings_from, with_services
+from safelinks.cli.context import UsageError, done, settings_from, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.clicks import EXPORT_COLUMNS
 from shared.services import Services
@@ -28,7 +28,7 @@ def parse_since(text: str, now: datetime | None = None, *, flag: str = "--since"
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise CliError(f"{flag} {text!r}: use {SINCE_FORMATS}", 2) from None
+        raise UsageError(f"{flag} {text!r}: use {SINCE_FORMATS}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

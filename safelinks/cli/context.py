@@ -26,6 +26,13 @@ class CliError(Exception):
         self.code = code
 
 
+class UsageError(CliError):
+    """A value on the command line is unusable: reported like argparse's own errors, with the usage."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 2)
+
+
 def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
     """The settings, with ``--config`` and any command-line overrides applied.
 
@@ -41,7 +48,7 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
     except ConfigError as exc:
         if exc.problems and all(key in flags for key, _ in exc.problems):
             named = "; ".join(f"{flags[key]}: {msg}" for key, msg in exc.problems)
-            raise CliError(named, 2) from None
+            raise UsageError(named) from None
         message = str(exc)
         if "config_file" in flags and message.startswith("config_file: "):
             message = "--config: " + message.removeprefix("config_file: ")

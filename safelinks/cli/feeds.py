@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from safelinks.cli.context import CliError, done, with_services
+from safelinks.cli.context import CliError, UsageError, done, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.services import Services
 from shared.store.feeds import FORMAT_NAMES, FeedRecord, FeedRegistryError, FeedSpec, format_every, parse_every
@@ -146,7 +146,7 @@ def _add(args: argparse.Namespace) -> int:
     try:
         every_given = parse_every(args.every) if args.every else None
     except FeedRegistryError as exc:
-        raise CliError(f"--every: {exc}", 2) from None
+        raise UsageError(f"--every: {exc}") from None
 
     async def work(s: Services) -> int:
         every = s.settings.feed_every_default if every_given is None else every_given

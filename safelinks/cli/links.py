@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from safelinks.cli.context import CliError, done, settings_from
+from safelinks.cli.context import CliError, UsageError, done, settings_from
 from safelinks.cli.table import print_json, print_pairs
 from shared.clicks import Workload
 from shared.services import keys_from
@@ -56,9 +56,9 @@ def wrap(args: argparse.Namespace) -> int:
         check_target(args.url)
         workload = Workload.parse(args.workload)
     except BadLink as exc:
-        raise CliError(f"{args.url!r}: {exc.message}", 2) from None
+        raise UsageError(f"{args.url!r}: {exc.message}") from None
     except ValueError as exc:
-        raise CliError(f"--workload: {exc}", 2) from None
+        raise UsageError(f"--workload: {exc}") from None
     ctx = LinkContext(workload=workload, tenant=args.tenant, conversation=args.conversation,
                       message=args.message, sender=args.sender, recipient=args.recipient,
                       recipient_id=args.recipient_id)

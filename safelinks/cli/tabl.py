@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from safelinks.cli.context import CliError, Results, with_services
+from safelinks.cli.context import Results, UsageError, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.services import Services
 from shared.tabl import TablAction, TablEntry, TablError
@@ -37,13 +37,13 @@ def _expiry(args: argparse.Namespace) -> datetime | None:
     now = datetime.now(UTC)
     if args.days is not None:
         if args.days < 1:
-            raise CliError("--days must be at least 1", 2)
+            raise UsageError("--days must be at least 1")
         return now + timedelta(days=args.days)
     if args.expires:
         try:
             return datetime.fromisoformat(args.expires).replace(tzinfo=UTC)
         except ValueError:
-            raise CliError(f"--expires {args.expires!r}: use YYYY-MM-DD", 2) from None
+            raise UsageError(f"--expires {args.expires!r}: use YYYY-MM-DD") from None
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from safelinks.cli.context import CliError, done, with_services
+from safelinks.cli.context import UsageError, done, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.services import Services
 from shared.urls import URLError
@@ -34,14 +34,14 @@ def _set(args: argparse.Namespace) -> int:
     try:
         verdict = Verdict.parse(args.verdict)
     except ValueError as exc:
-        raise CliError(str(exc), 2) from None
+        raise UsageError(str(exc)) from None
 
     async def work(s: Services) -> int:
         try:
             change = await s.admin_verdicts.set(args.target, verdict, threat_types=tuple(args.threat),
                                                 reason=args.reason, set_by="cli")
         except URLError as exc:
-            raise CliError(f"{args.target!r}: {exc}", 2) from None
+            raise UsageError(f"{args.target!r}: {exc}") from None
         if change is None:
             done(args, f"unchanged: {args.target} is already {verdict.value}", target=args.target,
                  verdict=verdict.value, changed=False)
@@ -61,7 +61,7 @@ def _get(args: argparse.Namespace) -> int:
         try:
             result = await s.verdicts.check(args.url)
         except URLError as exc:
-            raise CliError(f"{args.url!r}: {exc}", 2) from None
+            raise UsageError(f"{args.url!r}: {exc}") from None
         blocked = s.tenant_list.match(args.url)
         body = result.to_json()
         body["url"] = args.url
