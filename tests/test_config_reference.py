@@ -134,3 +134,20 @@ def test_config_check_warns_about_an_unauthenticated_public_bot(capsys: pytest.C
     monkeypatch.setenv("SAFELINKS_PUBLIC_URL", "https://links.contoso.com")
     code, out, _ = run_cli(capsys, "config", "check", "--json")
     assert code == 0 and any("MicrosoftAppId is not set" in w for w in json.loads(out)["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "named"),
+    [
+        ("SAFELINKS_SIGNING_KEYS", "k1:abcd", "SAFELINKS_SIGNING_KEYS: signing key 'k1' is shorter"),
+        ("SAFELINKS_ALERT_RULES_FILE", "/nonexistent/rules.yaml", "SAFELINKS_ALERT_RULES_FILE: "),
+        ("SAFELINKS_POLICY_FILE", "/nonexistent/policies.yaml", "SAFELINKS_POLICY_FILE: "),
+        ("SAFELINKS_PORT", "http", "SAFELINKS_PORT: "),
+    ],
+)
+def test_config_check_refuses_what_serve_would(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                               env: str, value: str, named: str) -> None:
+    """`config check` exits 2 naming the setting for every problem `serve` would stop on."""
+    monkeypatch.setenv(env, value)
+    code, out, err = run_cli(capsys, "config", "check")
+    assert code == 2 and out == "" and err.startswith(f"safelinks: error: bad configuration: {named}")

@@ -17,8 +17,11 @@ from pydantic import BaseModel, SecretStr
 from safelinks.cli.context import CliError, settings_from
 from safelinks.cli.table import print_json, print_pairs
 from shared import settings_reference
+from shared.alerts.errors import RulesError
+from shared.alerts.rules import rules_from_settings
 from shared.config import Settings, env_name
 from shared.policy import PolicyError, load_policies
+from shared.signing import Keyring, SigningError
 
 REDACTED = "(set, redacted)"
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -55,10 +58,16 @@ def _check(args: argparse.Namespace) -> int:
         load_policies(settings.policy_file)
     except PolicyError as exc:
         raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
-    for name in ("alert_rules_file",):
-        path = getattr(settings, name)
-        if path is not None and not Path(path).is_file():
-            raise CliError(f"bad configuration: {env_name(name)}: no such file: {path}", 2)
+    try:
+        rules_from_settings(settings)
+    except RulesError as exc:
+        raise CliError(f"bad configuration: SAFELINKS_ALERT_RULES_FILE: {exc}", 2) from None
+    spec = settings.signing_keys.get_secret_value()
+    if spec:
+        try:
+            Keyring.parse(spec, settings.signing_key_id)
+        except SigningError as exc:
+            raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
     shown = effective(settings)
     notes = warnings(settings)
     if args.json:
