@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from shared.clicks import Workload
@@ -16,6 +20,8 @@ from shared.services import open_services
 from shared.signing import KeyConfigError, Keyring, LinkContext, LinkSigner, LinkStatus, b64e
 from shared.signing_keys import PROBE_FRESH_SECONDS, check_replicas, load_keyring, renew_probe
 from shared.store import open_database
+from tests.conftest import BROWSER_UA
+from tests.processes import free_port
 
 BASE = "https://links.contoso.com"
 CTX = LinkContext(workload=Workload.TEAMS, recipient="alice@contoso.com")
@@ -134,3 +140,39 @@ async def test_serving_services_refuse_a_disagreeing_replica(tmp_path: Path) -> 
                 pass
     async with open_services(bad):  # the first replica stopped cleanly: nothing disagrees any more
         pass
+
+
+async def test_three_postgresql_replicas_without_keys_accept_each_others_links(pg_url: str, tmp_path: Path) -> None:
+    """Three `serve` replicas on one PostgreSQL, no keys configured, separate data dirs: every replica's
+    sample link is redirected by every replica (none calls another's link tampered)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFELINKS_", "Microsoft"))}
+    procs, bases, samples = [], [], []
+    try:
+        for n in range(3):
+            port = free_port()
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "safelinks", "serve", "--role", "proxy"], stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, text=True,
+                env={**env, "SAFELINKS_DATABASE_URL": pg_url, "SAFELINKS_DATA_DIR": str(tmp_path / f"host{n}"),
+                     "SAFELINKS_PORT": str(port), "SAFELINKS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                     "SAFELINKS_LOG_LEVEL": "warning", "SAFELINKS_FEED_DEMO": "false"}))
+            bases.append(f"http://127.0.0.1:{port}")
+        for proc in procs:
+            assert proc.stdout is not None
+            line = ""
+            while "try a link:" not in line:
+                line = await asyncio.to_thread(proc.stdout.readline)
+                assert line, "a replica exited before its banner"
+            samples.append(line.split("try a link:")[1].strip())
+        async with aiohttp.ClientSession() as http:
+            for sample in samples:
+                query = sample.split("?", 1)[1]
+                for base in bases:
+                    async with http.get(f"{base}/v1/url?{query}", allow_redirects=False,
+                                        headers={"User-Agent": BROWSER_UA}) as r:
+                        assert r.status == 302 and r.headers["Location"] == "https://www.example.com/", base
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(15)
