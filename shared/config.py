@@ -4,6 +4,12 @@ Environment variables carry the prefix ``SAFELINKS_`` (``SAFELINKS_PORT=8080``),
 own names, which keep theirs (``MicrosoftAppId``, ``MicrosoftAppPassword``, ``MicrosoftAppType``,
 ``MicrosoftAppTenantId``). A YAML file named by ``SAFELINKS_CONFIG_FILE`` (or ``--config``) supplies
 defaults; the environment wins over the file. Nothing else in the project reads ``os.environ``.
+
+Every source accepts the same names: the field name (``public_url``), the environment name
+(``SAFELINKS_PUBLIC_URL``) and Bot Framework's names. A name that is none of these — a key in the file,
+a ``SAFELINKS_*`` variable, a keyword — is refused with the nearest real one, so a typo cannot drop a
+setting silently. Each field's ``description`` is its documentation: ``safelinks config reference``
+and the README's table are made from it (``shared/settings_reference.py``).
 """
 
 from __future__ import annotations
