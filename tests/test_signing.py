@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -95,14 +94,6 @@ def test_own_links_are_not_wrapped_twice() -> None:
     s = signer()
     link = s.wrap("https://example.com/x", ctx())
     assert s.wrap(link, ctx()) == link
-
-
-def test_generated_key_is_made_once_and_reused(tmp_path: Path) -> None:
-    """With no keys configured, one is generated into the data directory and reused on the next start."""
-    first = Keyring.load_or_create(tmp_path)
-    second = Keyring.load_or_create(tmp_path)
-    assert first.active == second.active and first.key(first.active) == second.key(second.active)
-    assert (tmp_path / "signing-keys.json").stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from safelinks.cli.clicks import parse_since
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.clicks import SINCE_FORMATS, parse_since
+from safelinks.cli.context import CliError, UsageError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     res.add_argument("--json", action="store_true")
     res.set_defaults(func=_resolve_alert)
     rp = verbs.add_parser("replay", help="run the rules again over stored clicks and verdict changes")
-    rp.add_argument("--since", required=True, help="7d, 12h, or an ISO date")
+    rp.add_argument("--since", required=True, help=SINCE_FORMATS)
     rp.add_argument("--apply", action="store_true", help="store the alerts (default: only show them)")
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=_replay)
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status")
     p.add_argument("--severity", choices=[s.value for s in Severity])
-    p.add_argument("--since", help="7d, 12h, or an ISO date")
+    p.add_argument("--since", help=SINCE_FORMATS)
     p.add_argument("--top", type=int, default=50)
     p.add_argument("--skip", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -95,7 +95,7 @@ def _common(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
     try:
         status = parse_enum(kind, args.status, "status").value if args.status else None
     except AlertError as exc:
-        raise CliError(str(exc), 2) from None
+        raise UsageError(f"--status: {exc}") from None
     return {
         "status": status,
         "severity": args.severity,
