@@ -146,7 +146,19 @@ class Settings(BaseSettings):
     outbox_retention_days: int = Field(default=7, ge=1)
     retention_every_hours: float = Field(default=6.0, gt=0, le=24 * 7)
 
-    @field_validator("scan_api_url", "safebrowsing_url")
+    # Quarantine and message reports (shared/quarantine, shared/graph): hide messages whose links are
+    # malicious through Microsoft Graph (policyViolation). Graph credentials default to the bot's.
+    teams_quarantine: Literal["off", "malicious", "risky"] = "off"
+    graph_client_id: str = ""
+    graph_client_secret: SecretStr = SecretStr("")
+    graph_client_certificate: Path | None = None  # PEM: private key and certificate, instead of a secret
+    graph_tenant_id: str = ""
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    graph_token_url: str = ""  # default: the Entra v2 token endpoint of graph_tenant_id
+    graph_model: Literal["", "A", "B"] = ""  # Graph's licensing model parameter ("model=A"), when required
+    graph_timeout: float = Field(default=30.0, gt=0, le=300)
+
+    @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url")
     @classmethod
     def _service_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -197,6 +209,24 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'safelinks.db').as_posix()}"
+
+    @property
+    def graph_client(self) -> str:
+        return self.graph_client_id or self.microsoft_app_id
+
+    @property
+    def graph_secret(self) -> str:
+        return self.graph_client_secret.get_secret_value() or self.microsoft_app_password.get_secret_value()
+
+    @property
+    def graph_tenant(self) -> str:
+        return self.graph_tenant_id or self.microsoft_app_tenant_id
+
+    @property
+    def graph_token_endpoint(self) -> str:
+        if self.graph_token_url:
+            return self.graph_token_url
+        return f"https://login.microsoftonline.com/{self.graph_tenant or 'organizations'}/oauth2/v2.0/token"
 
     @property
     def bot_authenticated(self) -> bool:
