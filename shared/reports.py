@@ -122,6 +122,16 @@ class ReportDesk:
             alert_id = int(row["alert_id"]) if row and row["alert_id"] is not None else None
             return ReportOutcome(report_id, alert_id, verdict, True)
         draft = self.draft(report_id, ev, reporter, note, links, now, quarantine_on=self.quarantine_on)
+        held = await self.db.fetchone(
+            "SELECT id, state, requested_by, released_by, state_detail FROM quarantined_messages "
+            "WHERE conversation_id = ? AND message_id = ?", (ev.conversation_id, ev.message_id))
+        if held is not None and draft.overrides is not None:
+            # Already quarantined: the card offers Release, not Hide.
+            details = json.loads(draft.overrides["details"])
+            details["quarantine"] = {"available": self.quarantine_on, "id": int(held["id"]), "state": held["state"],
+                                     "requested_by": held["requested_by"], "released_by": held["released_by"],
+                                     "why": held["state_detail"]}
+            draft.overrides["details"] = json.dumps(details)
 
         async def link_alert(tx: Executor) -> None:
             await tx.execute(

@@ -1,0 +1,270 @@
+"""Quarantine end to end over HTTP: Teams stand-in in, Graph stand-in out, the record, API, CLI and page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config import Settings
+from shared.graph import MessageRef
+from shared.verdicts.model import Verdict
+from tests.conftest import FakeClock, run_cli
+from tests.graph_standin import GraphStandIn, graph_standin
+from tests.teams_standin import (
+    CHANNEL_ID,
+    GROUP_CHAT_ID,
+    TEAM_ID,
+    BotHarness,
+    TeamsStandIn,
+    channel_post,
+    group_chat_message,
+    running_bot,
+    sender_of,
+    user,
+)
+
+ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
+TOKEN = "quarantine-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PHISH = "https://login.contoso-phish.com/reset"
+AAD_GROUP = "0b6c1f2e-8d4a-4e3b-9c7d-5a6b7c8d9e0f"
+CHAT_PATH = f"/chats/{GROUP_CHAT_ID}/messages/1730462400101"
+POLICIES = """
+policies:
+  - {name: Staff, EnableForInternalSenders: true, AllowClickThrough: true, reply_mode: always}
+rules:
+  - {name: Staff, policy: Staff, priority: 0, recipient_domain_is: [contoso.example]}
+"""
+
+
+@pytest.fixture
+def teams() -> Iterator[TeamsStandIn]:
+    people = [ALICE, BOB, SOC]
+    standin = TeamsStandIn(members={TEAM_ID: people, CHANNEL_ID: people, GROUP_CHAT_ID: people}).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[GraphStandIn]:
+    async with graph_standin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def q_settings(make_settings: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn,
+               tmp_path: Path) -> Callable[..., Settings]:
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(POLICIES, encoding="utf-8")
+
+    def make(**overrides: Any) -> Settings:
+        values = {"policy_file": policy, "admins": SOC["aadObjectId"], "api_tokens": TOKEN,
+                  "teams_quarantine": "malicious", **teams.bot_settings(), **graph.settings()}
+        return make_settings(**{**values, **overrides})
+
+    return make
+
+
+async def send(bot: BotHarness, teams: TeamsStandIn, activity: dict[str, Any]) -> Any:
+    response = await bot.post(activity, teams.token())
+    assert response.status in (200, 201), await response.text()
+    return response
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    for _ in range(int(timeout / 0.05)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("not within the time allowed")
+
+
+async def records(bot: BotHarness, **params: str) -> list[dict[str, Any]]:
+    async with bot.client.get("/api/v1/quarantine", params=params, headers=AUTH) as r:
+        assert r.status == 200, await r.text()
+        return list((await r.json())["value"])
+
+
+def in_state(bot: BotHarness, state: str, n: int = 1) -> Callable[[], Any]:
+    async def check() -> list[dict[str, Any]] | None:
+        found = await records(bot, state=state)
+        return found if len(found) >= n else None
+
+    return check
+
+
+async def mark(bot: BotHarness, host: str, verdict: Verdict, *, now: float | None = None) -> None:
+    change = await bot.services.admin_verdicts.set(host, verdict, threat_types=("Phish",), reason="phishing kit",
+                                                   now=now)
+    bot.services.verdicts.invalidate()
+    if change is not None:
+        bot.services.bus.publish(change)
+
+
+@pytest.mark.parametrize(("ref", "path"), [
+    (MessageRef("m1", chat_id="19:abc@thread.v2"), "/chats/19:abc@thread.v2/messages/m1"),
+    (MessageRef("m1", team_id="g", channel_id="19:c@thread.tacv2"), "/teams/g/channels/19:c@thread.tacv2/messages/m1"),
+    (MessageRef("m1", team_id="g", channel_id="c", root_id="m1"), "/teams/g/channels/c/messages/m1"),
+    (MessageRef("m2", team_id="g", channel_id="c", root_id="m1"), "/teams/g/channels/c/messages/m1/replies/m2"),
+    (MessageRef("a/b?c#d", chat_id="x/../y"), "/chats/x%2F..%2Fy/messages/a%2Fb%3Fc%23d"),
+])
+def test_graph_message_paths(ref: MessageRef, path: str) -> None:
+    """Chats, channel posts and replies each get Graph's path; ids never add path segments or a query."""
+    assert ref.path() == path
+
+
+async def test_malicious_on_arrival_is_hidden_then_released(
+        q_settings: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A malicious link hides its message through Graph (BlockAccess, sender may dispute, tip links to the page);
+    the API releases it (dlpAction None); the reply card still went out; list shows who did what."""
+    graph.add_message(CHAT_PATH)
+    settings = q_settings()
+    async with running_bot(settings) as bot:
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        await send(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"reset here: {PHISH}"))
+        (hidden,) = await eventually(in_state(bot, "hidden"))
+        (call,) = graph.patches()
+        assert call.path == CHAT_PATH and call.status == 200
+        violation = call.body["policyViolation"]
+        assert violation["dlpAction"] == "BlockAccess"
+        assert violation["verdictDetails"] == "AllowFalsePositiveOverride"
+        assert PHISH in violation["policyTip"]["generalText"]
+        page_url = violation["policyTip"]["complianceUrl"]
+        assert page_url.startswith(settings.public_url + "/v1/quarantine/")
+        assert hidden["sender"] and hidden["links"][0]["url"] == PHISH and hidden["cause"] == "arrival"
+        await teams.wait_for(lambda s: any(c.conversation_id == GROUP_CHAT_ID for c in s.delivered()))
+
+        page = await bot.client.get(page_url.removeprefix(settings.public_url))
+        assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
+        assert "login.contoso-phish.com" in await page.text()
+        assert (await bot.client.get("/v1/quarantine/" + "x" * 24)).status == 404
+
+        released = await bot.client.post(f"/api/v1/quarantine/{hidden['id']}/release", json={"by": "Sam Analyst"},
+                                         headers=AUTH)
+        assert released.status == 202, await released.text()
+        (done,) = await eventually(in_state(bot, "released"))
+        assert done["releasedBy"] == "Sam Analyst" and done["releasedAt"]
+        assert graph.patches()[-1].body == {"policyViolation": {"dlpAction": "None", "verdictDetails": "None"}}
+        assert graph.messages[CHAT_PATH]["policyViolation"]["dlpAction"] == "None"
+        again = await bot.client.post(f"/api/v1/quarantine/{hidden['id']}/release", headers=AUTH)
+        assert again.status == 400 and "already released" in await again.text()
+        assert (await bot.client.post("/api/v1/quarantine/999/release", headers=AUTH)).status == 404
+        assert (await bot.client.get("/api/v1/quarantine")).status == 401
+
+    config = tmp_path / "cli.yaml"
+    config.write_text(f"data_dir: {settings.data_dir}\n", encoding="utf-8")
+    code, out, _ = await asyncio.to_thread(run_cli, capsys, "--config", str(config), "quarantine", "list", "--json")
+    assert code == 0
+    (listed,) = json.loads(out)
+    assert (listed["state"], listed["releasedBy"], listed["conversation"]) == ("released", "Sam Analyst",
+                                                                                GROUP_CHAT_ID)
+    code, out, _ = await asyncio.to_thread(run_cli, capsys, "--config", str(config), "quarantine", "list")
+    assert code == 0 and "released" in out and "Sam Analyst" in out
+    code, _, err = await asyncio.to_thread(run_cli, capsys, "--config", str(config), "quarantine", "release",
+                                           str(listed["id"]))
+    assert code == 1 and "already released" in err
+
+
+@pytest.mark.parametrize(("mode", "verdict", "hidden"), [
+    ("off", Verdict.MALICIOUS, False),
+    ("malicious", Verdict.SUSPICIOUS, False),
+    ("malicious", Verdict.MALICIOUS, True),
+    ("risky", Verdict.SUSPICIOUS, True),
+])
+async def test_mode_decides_which_verdicts_hide(q_settings: Callable[..., Settings], teams: TeamsStandIn,
+                                                graph: GraphStandIn, mode: str, verdict: Verdict,
+                                                hidden: bool) -> None:
+    """off hides nothing; malicious hides malicious only; risky adds suspicious."""
+    graph.add_message(CHAT_PATH)
+    async with running_bot(q_settings(teams_quarantine=mode)) as bot:
+        await mark(bot, "contoso-phish.com", verdict)
+        await send(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"see {PHISH}"))
+        await teams.wait_for(lambda s: any(c.conversation_id == GROUP_CHAT_ID for c in s.delivered()))
+        if hidden:
+            await eventually(in_state(bot, "hidden"))
+        else:
+            await asyncio.sleep(0.8)
+            assert await records(bot) == [] and graph.patches() == []
+
+
+async def test_verdict_change_hides_messages_of_the_last_48_hours_only(
+        q_settings: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """A link turns malicious: its message delivered within 48 hours is hidden, one delivered before is not."""
+    graph.add_message(CHAT_PATH)
+    old_path = f"/chats/{GROUP_CHAT_ID}/messages/1730462400999"
+    graph.add_message(old_path)
+    clock = FakeClock(datetime(2026, 11, 1, 13, 0, tzinfo=UTC))
+    async with running_bot(q_settings(), clock=clock) as bot:
+        await send(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"new {PHISH}"))
+        old = group_chat_message(teams.service_url, sender_of(ALICE), f"old {PHISH}", activity_id="1730462400999")
+        old["timestamp"] = "2026-10-30T12:59:00Z"
+        await send(bot, teams, old)
+        await asyncio.sleep(0.3)
+        assert graph.patches() == []
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS, now=clock.now.timestamp())
+        (hidden,) = await eventually(in_state(bot, "hidden"))
+        await asyncio.sleep(0.5)
+        assert [c.path for c in graph.patches()] == [CHAT_PATH]
+        assert hidden["cause"] == "verdict-change" and "phishing kit" in hidden["reason"]
+
+
+async def test_other_organisation_refused_keeps_the_warning(q_settings: Callable[..., Settings],
+                                                            teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """Graph answers 403 for a message from another organisation: the record says why, the reply card stays."""
+    graph.add_message(CHAT_PATH, external=True)
+    async with running_bot(q_settings()) as bot:
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        await send(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"reset here: {PHISH}"))
+        (failed,) = await eventually(in_state(bot, "failed"))
+        assert "another organisation" in failed["why"] and failed["hiddenAt"] is None
+        assert [c.status for c in graph.patches()] == [403]
+        await teams.wait_for(lambda s: any(c.conversation_id == GROUP_CHAT_ID for c in s.delivered()))
+        refused = await bot.client.post(f"/api/v1/quarantine/{failed['id']}/release", headers=AUTH)
+        assert refused.status == 400 and "never hidden" in await refused.text()
+
+
+async def test_throttled_graph_is_retried_after_its_retry_after(q_settings: Callable[..., Settings],
+                                                                teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """429 with Retry-After: 1 and a 503: the same PATCH is sent again, no sooner than Graph asked, then succeeds."""
+    graph.add_message(CHAT_PATH)
+    graph.fail_next(429, retry_after="1")
+    graph.fail_next(503)
+    async with running_bot(q_settings()) as bot:
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        await send(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"reset here: {PHISH}"))
+        await eventually(in_state(bot, "hidden"), timeout=15)
+        calls = graph.patches()
+        assert [c.status for c in calls] == [429, 503, 200]
+        assert calls[1].at - calls[0].at >= 0.9
+        assert len(graph.token_requests) == 1  # the token is kept between calls
+
+
+async def test_channel_posts_and_replies_use_the_team_group_id(q_settings: Callable[..., Settings],
+                                                               teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """A channel post and a reply are hidden under /teams/{aadGroupId}/channels/…; a team whose group id was
+    never seen cannot be addressed, and the record says so without calling Graph."""
+    root_path = f"/teams/{AAD_GROUP}/channels/{CHANNEL_ID}/messages/1730462400001"
+    reply_path = f"/teams/{AAD_GROUP}/channels/{CHANNEL_ID}/messages/1730462400001/replies/1730462400002"
+    graph.add_message(root_path)
+    graph.add_message(reply_path)
+    async with running_bot(q_settings()) as bot:
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        unknown = channel_post(teams.service_url, sender_of(ALICE), f"look {PHISH}", activity_id="1730462400005")
+        await send(bot, teams, unknown)
+        (failed,) = await eventually(in_state(bot, "failed"))
+        assert "AAD group id" in failed["why"] and graph.patches() == []
+        for activity in (channel_post(teams.service_url, sender_of(ALICE), f"look {PHISH}"),
+                         channel_post(teams.service_url, sender_of(BOB), f"also {PHISH}", activity_id="1730462400002",
+                                      root="1730462400001")):
+            activity["channelData"]["team"]["aadGroupId"] = AAD_GROUP
+            await send(bot, teams, activity)
+        await eventually(in_state(bot, "hidden", 2))
+        assert sorted(c.path for c in graph.patches()) == sorted([root_path, reply_path])
