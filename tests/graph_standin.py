@@ -147,8 +147,8 @@ class GraphStandIn:
                                              "message": "injected"}},
                           {"Retry-After": retry_after} if retry_after else None)
         if not isinstance(body, dict) or set(body) != {"policyViolation"}:
-            return answer(400, {"error": {"code": "BadRequest",
-                                          "message": "only policyViolation may be changed with application permissions"}})
+            refusal = "only policyViolation may be changed with application permissions"
+            return answer(400, {"error": {"code": "BadRequest", "message": refusal}})
         message = self.messages.get(path)
         if message is None:
             return answer(404, {"error": {"code": "NotFound", "message": "message not found"}})

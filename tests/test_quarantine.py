@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +268,29 @@ async def test_channel_posts_and_replies_use_the_team_group_id(q_settings: Calla
             await send(bot, teams, activity)
         await eventually(in_state(bot, "hidden", 2))
         assert sorted(c.path for c in graph.patches()) == sorted([root_path, reply_path])
+
+
+async def test_retention_keeps_hidden_records_only(db_url: str) -> None:
+    """Past the message horizon, released and failed records and reports go; a still-hidden record stays."""
+    from shared.quarantine import JudgedLink, State
+    from shared.quarantine.store import QuarantineStore
+    from shared.retention import RetentionPolicy, purge
+    from shared.store import open_database
+
+    db = await open_database(db_url)
+    try:
+        old = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+        async with db.transaction() as tx:
+            for n, state in enumerate((State.HIDDEN, State.RELEASED, State.FAILED)):
+                await QuarantineStore.insert(
+                    tx, conversation_id="19:c@thread.v2", message_id=f"m{n}", target={}, sender="a@b.example",
+                    sender_aad_object_id=None, links=[JudgedLink(PHISH, "malicious")], reason="r", cause="arrival",
+                    state=state, state_detail=None, requested_by="Safe Links", now=old)
+            await tx.execute("INSERT INTO message_reports (conversation_id, message_id, reporter_id, reported_at) "
+                             "VALUES ('19:c@thread.v2', 'm0', '29:x', ?)", (old,))
+        done = await purge(db, RetentionPolicy(), datetime(2026, 11, 1, tzinfo=UTC))
+        assert (done["quarantine"], done["reports"]) == (2, 1)
+        left = await QuarantineStore(db).records()
+        assert [r.state for r in left] == [State.HIDDEN]
+    finally:
+        await db.close()
