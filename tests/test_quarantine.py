@@ -294,3 +294,43 @@ async def test_retention_keeps_hidden_records_only(db_url: str) -> None:
         assert [r.state for r in left] == [State.HIDDEN]
     finally:
         await db.close()
+
+
+async def test_two_replicas_hide_a_message_once(q_settings: Callable[..., Settings], teams: TeamsStandIn,
+                                                graph: GraphStandIn) -> None:
+    """Two replicas on one store both work the outbox and watch verdict changes: Graph is called once."""
+    graph.add_message(CHAT_PATH)
+    settings = q_settings()
+    async with running_bot(settings) as one, running_bot(settings) as two:
+        await send(one, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"see {PHISH}"))
+        await eventually(lambda: one.rows("teams_messages"))
+        change = await two.services.admin_verdicts.set("contoso-phish.com", Verdict.MALICIOUS, reason="kit",
+                                                       now=datetime(2026, 11, 1, 13, tzinfo=UTC).timestamp())
+        assert change is not None
+        for replica in (one, two):
+            replica.services.verdicts.invalidate()
+            replica.services.bus.publish(change)
+        await eventually(in_state(one, "hidden"))
+        await asyncio.sleep(1.5)
+        assert [c.status for c in graph.patches()] == [200]
+        assert len(await records(two)) == 1
+
+
+async def test_an_edit_does_not_undo_a_release(q_settings: Callable[..., Settings], teams: TeamsStandIn,
+                                               graph: GraphStandIn) -> None:
+    """Once an analyst released a message, editing it (the link still malicious) does not hide it again."""
+    from tests.teams_standin import edited
+
+    graph.add_message(CHAT_PATH)
+    async with running_bot(q_settings()) as bot:
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        original = group_chat_message(teams.service_url, sender_of(ALICE), f"see {PHISH}")
+        await send(bot, teams, original)
+        (hidden,) = await eventually(in_state(bot, "hidden"))
+        released = await bot.client.post(f"/api/v1/quarantine/{hidden['id']}/release", headers=AUTH)
+        assert released.status == 202
+        await eventually(in_state(bot, "released"))
+        await send(bot, teams, edited(original, f"see {PHISH} (fixed typo)"))
+        await asyncio.sleep(0.8)
+        assert [c.body["policyViolation"]["dlpAction"] for c in graph.patches()] == ["BlockAccess", "None"]
+        assert (await records(bot))[0]["state"] == "released"

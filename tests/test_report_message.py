@@ -147,11 +147,11 @@ async def press(bot: BotHarness, teams: TeamsStandIn, who: dict[str, Any], verb:
 
 
 async def test_report_of_a_malicious_message_is_high_and_release_is_for_admins(
-        settings_for: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn) -> None:
+        settings_for: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn, db_url: str) -> None:
     """A reported message whose link is malicious: a short confirmation within Teams' 5 s, a high alert with the
     reporter and the sender as entities on the security channel's card, which offers Release message (the
     message was hidden on arrival) to administrators only; the release shows on the alert with who did it."""
-    async with running_bot(settings_for()) as bot:
+    async with running_bot(settings_for(database_url=db_url)) as bot:
         await bot.services.admin_verdicts.set("contoso-phish.com", Verdict.MALICIOUS, reason="phishing kit")
         bot.services.verdicts.invalidate()
         await security_channel(bot, teams)

@@ -116,7 +116,8 @@ class Quarantine:
                    by: str = SAFE_LINKS, reason: str | None = None) -> int | None:
         """Ask Graph (through the outbox, in ``tx``) to hide the message; returns the record id.
 
-        A message already hidden or on its way is left alone; a released or failed one is hidden again.
+        A message already hidden or on its way is left alone; a released or failed one is hidden again on
+        a new verdict change or an analyst's request, not when it is merely edited.
         Personal chats with the bot are never hidden (only their sender reads them).
         """
         if ev.thread_sub_type not in ("channel", "groupChat"):
@@ -138,6 +139,9 @@ class Quarantine:
         else:
             record_id = existing.id
             if existing.state in (State.HIDING, State.HIDDEN):
+                return record_id
+            if cause is Cause.ARRIVAL and existing.state in (State.RELEASED, State.RELEASING, State.FAILED):
+                # An edit or a repeated delivery: a person's release (or Graph's refusal) stands.
                 return record_id
             if ref is None:
                 return record_id
