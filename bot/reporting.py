@@ -17,7 +17,7 @@ from bot.contracts import TaskReply
 from bot.links import links_in
 from shared.evidence import TeamsMessageEvidence, snippet_of
 from shared.quarantine import JudgedLink
-from shared.reports import ReportDesk, Reporter
+from shared.reports import ReportDesk, Reporter, ReportOutcome
 from shared.services import Services
 from shared.store.evidence import ConversationStore, EvidenceStore
 
@@ -44,6 +44,21 @@ class Reporting:
             return TaskReply(f"Unknown action {action.command_id[:64]!r}.")
         if self.desk is None:
             return TaskReply("Reports cannot be taken right now; please tell your security team directly.")
+        try:
+            outcome = await self._report(action, remember_group)
+        except Exception:  # the store may be away: say so now rather than let Teams time out
+            log.exception("report of message %s failed", action.message_id[:64])
+            return TaskReply("The report could not be saved just now. Please try again in a minute.")
+        if outcome.duplicate:
+            return TaskReply("You already reported this message; your security team has it.")
+        if outcome.verdict == "malicious":
+            return TaskReply("Thank you: reported to your security team. A link in this message is known to be "
+                             "malicious: do not open it.")
+        return TaskReply("Thank you: the message was reported to your security team.")
+
+    async def _report(self, action: MessageAction,
+                      remember_group: Callable[[str | None, str | None], Awaitable[None]]) -> ReportOutcome:
+        assert self.desk is not None
         conv = action.conversation
         await remember_group(conv.team_id, conv.team_aad_group_id)
         kept = await self.evidence.get(conv.base_id, action.message_id)
@@ -54,14 +69,8 @@ class Reporting:
                             stored.upn if stored else None)
         note = str(action.data.get("note") or "")[:1000]
         channel = await self.channel() if self.channel else None
-        outcome = await self.desk.report(ev, reporter, note, links, now=self.services.clock(), channel=channel,
-                                         keep_evidence=kept is None)
-        if outcome.duplicate:
-            return TaskReply("You already reported this message; your security team has it.")
-        if outcome.verdict == "malicious":
-            return TaskReply("Thank you: reported to your security team. A link in this message is known to be "
-                             "malicious: do not open it.")
-        return TaskReply("Thank you: the message was reported to your security team.")
+        return await self.desk.report(ev, reporter, note, links, now=self.services.clock(), channel=channel,
+                                      keep_evidence=kept is None)
 
     def _evidence(self, action: MessageAction) -> TeamsMessageEvidence:
         conv = action.conversation
