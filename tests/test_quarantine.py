@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +334,37 @@ async def test_an_edit_does_not_undo_a_release(q_settings: Callable[..., Setting
         await asyncio.sleep(0.8)
         assert [c.body["policyViolation"]["dlpAction"] for c in graph.patches()] == ["BlockAccess", "None"]
         assert (await records(bot))[0]["state"] == "released"
+
+
+@pytest.mark.parametrize(("expression", "hours_after", "found"), [
+    ("contoso-phish.com/", 1, ["m-phish"]),  # a host covers its URLs
+    ("login.contoso-phish.com/reset", 1, ["m-phish"]),  # an exact URL
+    ("login.contoso-phish.com/other", 1, []),  # another path of the host
+    ("contoso-phish.com/", 49, []),  # delivered more than 48 hours before the change
+    ("contoso-phish.com/", -1, []),  # delivered after the change
+    ("example.org/", 1, ["m-org"]),
+])
+async def test_lookback_covers_by_expression_within_the_window(db_url: str, expression: str, hours_after: float,
+                                                               found: list[str]) -> None:
+    """A change covers the messages holding a URL it covers, delivered in the 48 hours before it."""
+    from shared.events import VerdictChanged
+    from shared.evidence import TeamsMessageEvidence
+    from shared.quarantine.lookback import covered_messages
+    from shared.store import open_database
+    from shared.store.evidence import EvidenceStore
+
+    db = await open_database(db_url)
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    try:
+        kept = (("m-phish", PHISH, "groupChat"), ("m-org", "https://www.example.org/a", "channel"),
+                ("m-self", PHISH, "personal"))
+        for message_id, url, kind in kept:
+            await EvidenceStore(db).save(TeamsMessageEvidence(
+                conversation_id="19:c@thread.v2", message_id=message_id, thread_id="19:c@thread.v2",
+                thread_type="Chat", thread_sub_type=kind, received_at=at, urls=(url,)))
+        change = VerdictChanged(1, expression, "unknown", "malicious", (), "admin", "kit",
+                                at + timedelta(hours=hours_after))
+        hits = [ev.message_id async for ev, _ in covered_messages(db, [change], 48 * 3600.0)]
+        assert hits == found
+    finally:
+        await db.close()

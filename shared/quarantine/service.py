@@ -259,30 +259,28 @@ class Quarantine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
 
-    async def process_changes(self) -> int:
+    async def process_changes(self, batch: int = 2000) -> int:
         """Every verdict change after the cursor: messages delivered in the look-back before it are hidden."""
         from shared.alerts.engine import change_from_row
 
         alerts = AlertStore(self.db)
         hidden = 0
+        wanted = self.mode.verdicts
         while True:
             position = await alerts.cursor(CURSOR)
-            rows = await self.db.fetchall("SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT 50",
-                                          (position,))
+            rows = await self.db.fetchall(
+                f"SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT {int(batch)}", (position,))
             if not rows:
                 return hidden
-            for row in rows:
-                change = change_from_row(row)
-                wanted = self.mode.verdicts
-                found: list[tuple[TeamsMessageEvidence, list[str]]] = []
-                if change.new_verdict in wanted and change.old_verdict not in wanted:
-                    end = change.changed_at.timestamp()
-                    found = [m async for m in covered_messages(self.db, change.expression, end - self.lookback, end)]
-                async with self.db.transaction() as tx:
-                    for ev, urls in found:
-                        links = [JudgedLink(u, change.new_verdict, change.source, change.reason[:300]) for u in urls]
-                        if await self.hide(tx, ev, links, cause=Cause.VERDICT_CHANGE) is not None:
-                            hidden += 1
-                    await AlertStore.advance_cursor(tx, CURSOR, change.change_id)
-                if found:
-                    self.outbox.wake()
+            last = int(rows[-1]["id"])
+            changes = [c for c in map(change_from_row, rows)
+                       if c.new_verdict in wanted and c.old_verdict not in wanted]
+            found = [m async for m in covered_messages(self.db, changes, self.lookback)] if changes else []
+            async with self.db.transaction() as tx:
+                for ev, hits in found:
+                    links = [JudgedLink(url, c.new_verdict, c.source, c.reason[:300]) for url, c in hits]
+                    if await self.hide(tx, ev, links, cause=Cause.VERDICT_CHANGE) is not None:
+                        hidden += 1
+                await AlertStore.advance_cursor(tx, CURSOR, last)
+            if found:
+                self.outbox.wake()
