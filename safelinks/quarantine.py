@@ -65,17 +65,19 @@ def _text(record: QuarantineRecord) -> tuple[str, str]:
     return "Safe Links", f"Message could not be {verb} (quarantine #{record.id}): {record.state_detail}"
 
 
-def announcer(get: Callable[[], Alerting]) -> Callable[[QuarantineRecord], Any]:
+def announcer(get: Callable[[], Alerting]) -> Callable[[QuarantineRecord, list[int] | None], Any]:
     """Tell the alerts raised on the record's message what happened to it (comment, card, details)."""
 
-    async def announce(record: QuarantineRecord) -> None:
+    async def announce(record: QuarantineRecord, alert_ids: list[int] | None) -> None:
         system = get()
-        rows = await system.writer.db.fetchall(
-            "SELECT id FROM alerts WHERE conversation_id = ? AND message_id = ? ORDER BY id",
-            (record.conversation_id, record.message_id))
+        if alert_ids is None:
+            rows = await system.writer.db.fetchall(
+                "SELECT id FROM alerts WHERE conversation_id = ? AND message_id = ? ORDER BY id",
+                (record.conversation_id, record.message_id))
+            alert_ids = [int(r["id"]) for r in rows]
         who, text = _text(record)
-        for row in rows:
-            alert = await system.writer.alerts.get(int(row["id"]))
+        for alert_id in alert_ids:
+            alert = await system.writer.alerts.get(alert_id)
             if alert is None:
                 continue
             state = {**(alert.details.get("quarantine") or {}), "id": record.id, "state": record.state.value,

@@ -368,3 +368,44 @@ async def test_lookback_covers_by_expression_within_the_window(db_url: str, expr
         assert hits == found
     finally:
         await db.close()
+
+
+async def test_alert_raised_after_the_hide_shows_it_and_offers_release(
+        q_settings: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """A click on the reply card's link after the message was hidden raises an alert that learns the message is
+    hidden (a comment, and Release message on the security channel's card)."""
+    from urllib.parse import urlsplit
+
+    from shared.clicks import Workload
+    from shared.signing import LinkContext
+    from tests.conftest import BROWSER_UA
+
+    graph.add_message(CHAT_PATH)
+    async with running_bot(q_settings()) as bot:
+        before = len(teams.delivered())
+        await send(bot, teams, channel_post(teams.service_url, sender_of(SOC), "alerts here", mention=True,
+                                            activity_id="1730462409999"))
+        await teams.wait_for(lambda s: len(s.delivered()) > before)
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        await send(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"see {PHISH}"))
+        await eventually(in_state(bot, "hidden"))
+        context = LinkContext(workload=Workload.TEAMS, tenant="t", conversation=GROUP_CHAT_ID,
+                              message="1730462400101", sender=ALICE["userPrincipalName"],
+                              recipient=BOB["userPrincipalName"], recipient_id=BOB["aadObjectId"])
+        link = urlsplit(bot.services.signer.wrap(PHISH, context))
+        page = await bot.client.get(f"{link.path}?{link.query}", headers={"User-Agent": BROWSER_UA},
+                                    allow_redirects=False)
+        assert page.status == 200
+
+        async def told() -> Any:
+            async with bot.client.get("/api/v1/alerts", headers=AUTH) as r:
+                found = (await r.json())["value"]
+            return [a for a in found if any("hidden" in c["comment"] for c in a["comments"])]
+
+        (alert,) = await eventually(told)
+        assert alert["title"] == "User clicked a malicious link in Teams chat"
+
+        def release_offered(s: TeamsStandIn) -> bool:
+            return any("quarantine.release" in json.dumps(c.body) for c in s.delivered())
+
+        await teams.wait_for(release_offered)

@@ -40,7 +40,8 @@ KIND = "graph"
 CURSOR = "quarantine"
 LOOKBACK_SECONDS = 48 * 3600.0
 SAFE_LINKS = "Safe Links"
-Announcer = Callable[[QuarantineRecord], Awaitable[None]]
+ALERTS_CURSOR = "quarantine_alerts"
+Announcer = Callable[[QuarantineRecord, "list[int] | None"], Awaitable[None]]
 Check = Callable[[str], Awaitable[VerdictResult]]
 _FOREIGN = (
     "Graph refused to change the message (403): it is from another organisation, or the app lacks "
@@ -239,7 +240,7 @@ class Quarantine:
         record = await self.store.get(record_id)
         if record is not None and self.announce is not None:
             try:
-                await self.announce(record)
+                await self.announce(record, None)
             except Exception:  # the record is the truth; a card that lags is fixed by the next change
                 log.exception("quarantine %d: announcing %s failed", record_id, state.value)
 
@@ -254,10 +255,36 @@ class Quarantine:
             self._wake.clear()
             try:
                 await self.process_changes()
+                await self.process_alerts()
             except Exception:  # the store may be away; the cursor keeps our place
                 log.exception("quarantine round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    async def process_alerts(self, batch: int = 500) -> int:
+        """Alerts raised on a message after it was quarantined (a click on the reply card's link, a report)
+        learn its state too: the same comment and card as the alerts that were there when it settled."""
+        alerts = AlertStore(self.db)
+        told = 0
+        while True:
+            position = await alerts.cursor(ALERTS_CURSOR)
+            rows = await self.db.fetchall(
+                f"SELECT id, conversation_id, message_id FROM alerts WHERE id > ? ORDER BY id LIMIT {int(batch)}",
+                (position,))
+            if not rows:
+                return told
+            for row in rows:
+                if not row["conversation_id"] or not row["message_id"] or self.announce is None:
+                    continue
+                record = await self.store.of_message(row["conversation_id"], row["message_id"])
+                if record is None or record.state in (State.HIDING, State.RELEASING):
+                    continue  # nothing happened yet; settling it tells every alert of the message
+                alert = await alerts.get(int(row["id"]))
+                if alert is not None and (alert.details.get("quarantine") or {}).get("state") != record.state.value:
+                    await self.announce(record, [alert.id])
+                    told += 1
+            async with self.db.transaction() as tx:
+                await AlertStore.advance_cursor(tx, ALERTS_CURSOR, int(rows[-1]["id"]))
 
     async def process_changes(self, batch: int = 2000) -> int:
         """Every verdict change after the cursor: messages delivered in the look-back before it are hidden."""

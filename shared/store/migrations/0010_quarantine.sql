@@ -48,5 +48,7 @@ CREATE TABLE message_reports (
     UNIQUE (conversation_id, message_id, reporter_id)
 );
 
--- The quarantine's own place in the verdict change log (starts at the present: no retroactive sweep on upgrade).
+-- The quarantine's own places in the verdict change log and in the alerts (it tells alerts raised on a
+-- quarantined message what happened to it). Both start at the present: no retroactive sweep on upgrade.
 INSERT INTO alert_cursors (name, position) SELECT 'quarantine', COALESCE(MAX(id), 0) FROM verdict_changes;
+INSERT INTO alert_cursors (name, position) SELECT 'quarantine_alerts', COALESCE(MAX(id), 0) FROM alerts;
