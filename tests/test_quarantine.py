@@ -409,3 +409,29 @@ async def test_alert_raised_after_the_hide_shows_it_and_offers_release(
             return any("quarantine.release" in json.dumps(c.body) for c in s.delivered())
 
         await teams.wait_for(release_offered)
+
+
+async def test_a_message_not_addressable_at_first_is_hidden_on_the_next_change(
+        q_settings: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """A channel message that failed for want of the team's group id is hidden by a later verdict change once
+    the group id is known, and can then be released at the same Graph path."""
+    path = f"/teams/{AAD_GROUP}/channels/{CHANNEL_ID}/messages/1730462400005"
+    graph.add_message(path)
+    later = datetime(2026, 11, 1, 13, tzinfo=UTC).timestamp()
+    async with running_bot(q_settings()) as bot:
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS)
+        await send(bot, teams, channel_post(teams.service_url, sender_of(ALICE), f"look {PHISH}",
+                                            activity_id="1730462400005"))
+        (failed,) = await eventually(in_state(bot, "failed"))
+        learned = channel_post(teams.service_url, sender_of(BOB), "https://example.org/x", activity_id="1730462400006")
+        learned["channelData"]["team"]["aadGroupId"] = AAD_GROUP
+        await send(bot, teams, learned)
+        await mark(bot, "contoso-phish.com", Verdict.CLEAN, now=later - 60)
+        await mark(bot, "contoso-phish.com", Verdict.MALICIOUS, now=later)
+        (hidden,) = await eventually(in_state(bot, "hidden"))
+        assert hidden["id"] == failed["id"] and hidden["cause"] == "verdict-change"
+        released = await bot.client.post(f"/api/v1/quarantine/{hidden['id']}/release", headers=AUTH)
+        assert released.status == 202, await released.text()
+        await eventually(in_state(bot, "released"))
+        assert [(c.path, c.body["policyViolation"]["dlpAction"]) for c in graph.patches()] == [
+            (path, "BlockAccess"), (path, "None")]

@@ -148,7 +148,7 @@ class Quarantine:
                 return record_id
             found = await QuarantineStore.request(tx, record_id, action="hide", state=State.HIDING, by=by, now=now,
                                                   expect=(State.RELEASED, State.FAILED, State.RELEASING),
-                                                  reason=reason, cause=cause.value)
+                                                  reason=reason, cause=cause.value, target=ref.to_json())
             if found is None:
                 return record_id
             generation = found

@@ -77,7 +77,8 @@ class QuarantineStore:
 
     @staticmethod
     async def request(tx: Executor, record_id: int, *, action: str, state: State, by: str | None, now: float,
-                      expect: tuple[State, ...], reason: str | None = None, cause: str | None = None) -> int | None:
+                      expect: tuple[State, ...], reason: str | None = None, cause: str | None = None,
+                      target: dict[str, Any] | None = None) -> int | None:
         """Move a record to a new request (hide again, release); returns its new generation, or None when
         its state is not one of ``expect`` (someone else moved it first)."""
         marks = ", ".join("?" for _ in expect)
@@ -92,6 +93,9 @@ class QuarantineStore:
             if cause is not None:
                 sets += ", cause = ?"
                 params.append(cause)
+            if target is not None:
+                sets += ", target = ?"
+                params.append(json.dumps(target))
         else:
             sets += ", released_by = ?"
             params.append(by)
