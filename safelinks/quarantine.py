@@ -29,7 +29,7 @@ from shared.graph.token import Certificate
 from shared.outbox import Outbox
 from shared.quarantine import KIND, Cause, JudgedLink, Mode, Quarantine, QuarantineError, QuarantineRecord, State
 from shared.quarantine.cards import HIDE_VERB, RELEASE_VERB
-from shared.reports import ReportDesk
+from shared.reports import ReportDesk, report_rule
 from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore
 from shared.store.evidence import EvidenceStore
@@ -179,7 +179,8 @@ def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 
         app[QUARANTINE] = quarantine
         handling = app.get(HANDLING)
         if handling is not None:
-            handling.reporting.desk = ReportDesk(services.db, alerting().writer, quarantine_on=quarantine.enabled)
+            handling.reporting.desk = ReportDesk(services.db, alerting().writer, quarantine_on=quarantine.enabled,
+                                                 rule=report_rule(settings))
             handling.reporting.channel = alerting().channel
             handling.quarantine.lookback = quarantine.lookback
         tasks: list[asyncio.Task[None]] = []

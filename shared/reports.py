@@ -17,27 +17,39 @@ from typing import Any
 from shared.alerts.drafts import Draft
 from shared.alerts.graph import evidence_verdict, user_account
 from shared.alerts.model import Severity, iso
-from shared.alerts.rules import Rule, Trigger
+from shared.alerts.rules import Rule, build_rules
 from shared.alerts.writer import AlertWriter
 from shared.clicks import ActionType, Click, Workload
+from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.quarantine.model import JudgedLink
 from shared.store.database import Database, Executor
 from shared.store.evidence import EvidenceStore
 
 RULE_ID = "teams-message-reported"
-REPORTED = Rule(
-    id=RULE_ID,
-    title="Teams message reported by user as a security risk",
-    description="A user reported a Teams message as a security risk with the Report to security message action.",
-    recommended_actions=(
+_RULE = {
+    "id": RULE_ID,
+    "title": "Teams message reported by user as a security risk",
+    "description": "A user reported a Teams message as a security risk with the Report to security message action.",
+    "recommended_actions": (
         "Review the reported message and its links. Block a malicious URL, hide the message from its "
         "readers, and check whether other users clicked its links."
     ),
-    severity=Severity.INFORMATIONAL,
-    category="InitialAccess",
-    trigger=Trigger.CLICK,  # never run by the engine: the report itself raises it
-)
+    "severity": "informational",
+    "category": "InitialAccess",
+    "trigger": "click",  # never run by the engine (no click matches it): the report itself raises it
+    "conditions": {"action_type": []},
+}
+
+
+def report_rule(settings: Settings | None = None) -> Rule:
+    """The report alert's rule, notified like the built-in rules (e-mail and webhooks from the settings)."""
+    found = build_rules([_RULE], settings, "the report rule").get(RULE_ID)
+    assert found is not None
+    return found
+
+
+REPORTED = report_rule()
 _RANK = {"malicious": 4, "suspicious": 3, "pending": 2, "clean": 1, "unknown": 0}
 _NS = "#microsoft.graph.security."
 
@@ -86,10 +98,12 @@ def _evidence(ev: TeamsMessageEvidence, reporter: Reporter, links: list[JudgedLi
 class ReportDesk:
     """Stores reports and raises their alerts through ``writer``."""
 
-    def __init__(self, db: Database, writer: AlertWriter, *, quarantine_on: bool = False) -> None:
+    def __init__(self, db: Database, writer: AlertWriter, *, quarantine_on: bool = False,
+                 rule: Rule = REPORTED) -> None:
         self.db = db
         self.writer = writer
         self.quarantine_on = quarantine_on
+        self.rule = rule
         self.evidence = EvidenceStore(db)
 
     async def _record(self, tx: Executor, ev: TeamsMessageEvidence, reporter: Reporter, note: str,
@@ -121,7 +135,8 @@ class ReportDesk:
             row = await self.db.fetchone("SELECT alert_id FROM message_reports WHERE id = ?", (report_id,))
             alert_id = int(row["alert_id"]) if row and row["alert_id"] is not None else None
             return ReportOutcome(report_id, alert_id, verdict, True)
-        draft = self.draft(report_id, ev, reporter, note, links, now, quarantine_on=self.quarantine_on)
+        draft = self.draft(report_id, ev, reporter, note, links, now, quarantine_on=self.quarantine_on,
+                           rule=self.rule)
         held = await self.db.fetchone(
             "SELECT id, state, requested_by, released_by, state_detail FROM quarantined_messages "
             "WHERE conversation_id = ? AND message_id = ?", (ev.conversation_id, ev.message_id))
@@ -145,7 +160,7 @@ class ReportDesk:
 
     @staticmethod
     def draft(report_id: int, ev: TeamsMessageEvidence, reporter: Reporter, note: str, links: list[JudgedLink],
-              now: datetime, *, quarantine_on: bool = False) -> Draft:
+              now: datetime, *, quarantine_on: bool = False, rule: Rule = REPORTED) -> Draft:
         verdict = worst(links)
         severity = Severity.HIGH if verdict == "malicious" else Severity.INFORMATIONAL
         main = next((link for link in links if link.verdict == verdict), None)
@@ -183,4 +198,4 @@ class ReportDesk:
             "evidence": json.dumps(_evidence(ev, reporter, links, now)),
             "details": json.dumps(details),
         }
-        return Draft(REPORTED, key, (key,), (click,), verdict_json, overrides=overrides)
+        return Draft(rule, key, (key,), (click,), verdict_json, overrides=overrides)

@@ -265,3 +265,21 @@ def test_manifest_declares_the_report_action() -> None:
     assert extension["botId"] == app_id == manifest["bots"][0]["botId"]
     assert (command["id"], command["type"], command["context"], command["title"]) == (
         "reportMessage", "action", ["message"], "Report to security")
+
+
+async def test_report_alert_is_mailed_like_the_others(settings_for: Callable[..., Settings],
+                                                      teams: TeamsStandIn) -> None:
+    """The report alert goes to SAFELINKS_ALERT_EMAIL_TO like the built-in alerts, with its severity."""
+    from tests.smtp_server import smtp_server
+
+    with smtp_server() as (mailbox, port):
+        settings = settings_for(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+                                alert_email_to="soc@contoso.example")
+        async with running_bot(settings) as bot:
+            await post(bot, teams, report_invoke(teams.service_url, BOB, "hello https://example.org/x"))
+
+            async def mailed() -> bool:
+                return bool(mailbox.messages)
+
+            await eventually(mailed)
+    assert [m["Subject"] for m in mailbox.messages] == [f"[Informational] {TITLE}"]
