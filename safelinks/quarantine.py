@@ -53,6 +53,18 @@ def graph_client(settings: Settings, *, session: Any = None) -> GraphClient:
                        timeout=settings.graph_timeout)
 
 
+def graph_problems(settings: Settings) -> list[str]:
+    """What keeps the Graph client from getting a token, said in the settings' names."""
+    found = []
+    if not settings.graph_client:
+        found.append("no client id (SAFELINKS_GRAPH_CLIENT_ID or MicrosoftAppId)")
+    if not settings.graph_secret and settings.graph_client_certificate is None:
+        found.append("no secret or certificate (SAFELINKS_GRAPH_CLIENT_SECRET, _CERTIFICATE or MicrosoftAppPassword)")
+    if not settings.graph_tenant and not settings.graph_token_url:
+        found.append("no tenant (SAFELINKS_GRAPH_TENANT_ID or MicrosoftAppTenantId)")
+    return found
+
+
 def _text(record: QuarantineRecord) -> tuple[str, str]:
     """(who, what happened) for the alert comment and the card's note."""
     if record.state is State.HIDDEN:
@@ -172,6 +184,9 @@ def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 
             graph = graph_client(settings)
         except GraphError as exc:
             log.error("Microsoft Graph is not usable, quarantine cannot hide messages: %s", exc)
+        if settings.teams_quarantine != "off" and background:
+            for problem in graph_problems(settings):
+                log.warning("quarantine is on but %s: hiding will fail until it is set", problem)
         rule = alerting().rules.get("malicious-url-click")
         quarantine = Quarantine(services.db, outbox, mode=Mode(settings.teams_quarantine), clock=services.clock,
                                 public_url=settings.public_url, graph=graph, announce=announcer(alerting),

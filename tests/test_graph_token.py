@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -110,3 +111,18 @@ async def test_graph_answers_map_to_retry_or_refusal(graph: GraphStandIn) -> Non
         assert graph.patches()[-1].query == {"model": "A"}
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize(("overrides", "missing"), [
+    ({}, ["client id", "secret or certificate", "tenant"]),
+    ({"microsoft_app_id": "a", "microsoft_app_password": "p", "microsoft_app_tenant_id": "t"}, []),
+    ({"graph_client_id": "a", "graph_client_certificate": "/x.pem", "graph_token_url": "http://127.0.0.1:1/t"}, []),
+    ({"graph_client_id": "a", "graph_client_secret": "s"}, ["tenant"]),
+])
+def test_graph_credentials_default_to_the_bot_and_gaps_are_named(
+        make_settings: Any, overrides: dict[str, str], missing: list[str]) -> None:
+    """Graph credentials fall back to the bot's MicrosoftApp* values; what is still missing is named."""
+    from safelinks.quarantine import graph_problems
+
+    problems = graph_problems(make_settings(**overrides))
+    assert [next(m for m in missing if m in p) for p in problems] == missing
