@@ -356,11 +356,12 @@ async def test_lookback_covers_by_expression_within_the_window(db_url: str, expr
     db = await open_database(db_url)
     at = datetime(2026, 11, 1, 12, tzinfo=UTC)
     try:
-        kept = (("m-phish", PHISH, "groupChat"), ("m-org", "https://www.example.org/a", "channel"),
-                ("m-self", PHISH, "personal"))
-        for message_id, url, kind in kept:
+        kept = (("m-phish", PHISH, "groupChat", "19:c@thread.v2"),
+                ("m-org", "https://www.example.org/a", "channel", "19:c@thread.tacv2"),
+                ("m-self", PHISH, "personal", "a:1personal-chat-with-the-bot"))
+        for message_id, url, kind, conversation in kept:
             await EvidenceStore(db).save(TeamsMessageEvidence(
-                conversation_id="19:c@thread.v2", message_id=message_id, thread_id="19:c@thread.v2",
+                conversation_id=conversation, message_id=message_id, thread_id=conversation,
                 thread_type="Chat", thread_sub_type=kind, received_at=at, urls=(url,)))
         change = VerdictChanged(1, expression, "unknown", "malicious", (), "admin", "kit",
                                 at + timedelta(hours=hours_after))

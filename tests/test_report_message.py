@@ -76,7 +76,8 @@ def settings_for(make_settings: Callable[..., Settings], teams: TeamsStandIn, gr
 
 def report_invoke(service_url: str, reporter: dict[str, Any], text: str, *, message_id: str = "1730462400101",
                   author: dict[str, Any] = ALICE, note: str = "looks like phishing",
-                  command: str | None = "reportMessage") -> dict[str, Any]:
+                  command: str | None = "reportMessage",
+                  conversation: dict[str, Any] | None = None) -> dict[str, Any]:
     """A composeExtension/submitAction as Teams sends it for a message action run in a group chat."""
     value: dict[str, Any] = {
         "commandContext": "message", "data": {"note": note},
@@ -94,7 +95,8 @@ def report_invoke(service_url: str, reporter: dict[str, Any], text: str, *, mess
         "type": "invoke", "name": "composeExtension/submitAction", "id": "f:report-1",
         "timestamp": "2026-11-01T12:05:00.000Z", "serviceUrl": service_url, "channelId": "msteams",
         "from": sender_of(reporter), "recipient": {"id": BOT_ID, "name": "Safe Links"}, "locale": "en-US",
-        "conversation": {"isGroup": True, "conversationType": "groupChat", "tenantId": TENANT, "id": GROUP_CHAT_ID},
+        "conversation": conversation or {"isGroup": True, "conversationType": "groupChat", "tenantId": TENANT,
+                                         "id": GROUP_CHAT_ID},
         "channelData": {"tenant": {"id": TENANT}, "source": {"name": "message"}}, "value": value,
     }
 
@@ -283,3 +285,28 @@ async def test_report_alert_is_mailed_like_the_others(settings_for: Callable[...
 
             await eventually(mailed)
     assert [m["Subject"] for m in mailbox.messages] == [f"[Informational] {TITLE}"]
+
+
+@pytest.mark.parametrize(("chat_id", "hideable"), [
+    ("19:aad-0001_aad-0002@unq.gbl.spaces", True),  # a one-on-one chat between two people
+    ("a:1personal-chat-with-the-bot", False),  # only its sender reads it
+])
+async def test_reported_one_on_one_chat_message_can_be_hidden(
+        settings_for: Callable[..., Settings], teams: TeamsStandIn, graph: GraphStandIn, chat_id: str,
+        hideable: bool) -> None:
+    """A message reported from a one-on-one chat between people can be hidden at its Graph chat; one in a
+    personal chat with the bot cannot (the button says why)."""
+    path = f"/chats/{chat_id}/messages/1730462400777"
+    graph.add_message(path)
+    async with running_bot(settings_for()) as bot:
+        await security_channel(bot, teams)
+        personal = {"conversationType": "personal", "tenantId": TENANT, "id": chat_id}
+        await post(bot, teams, report_invoke(teams.service_url, BOB, "pay here https://example.org/pay",
+                                             message_id="1730462400777", conversation=personal))
+        (alert,) = await eventually(lambda: reported(bot))
+        answer = await press(bot, teams, SOC, "quarantine.hide", int(alert["id"]))
+        if hideable:
+            assert answer["statusCode"] == 200, answer
+            await graph.wait_for(lambda g: [c.path for c in g.patches()] == [path])
+        else:
+            assert answer["statusCode"] == 400 and "personal chat with the bot" in json.dumps(answer)

@@ -32,7 +32,7 @@ def _keyed(changes: Sequence[VerdictChanged]) -> dict[str, VerdictChanged]:
 async def covered_messages(db: Database, changes: Sequence[VerdictChanged], lookback: float
                            ) -> AsyncIterator[tuple[TeamsMessageEvidence, list[tuple[str, VerdictChanged]]]]:
     """(message, [(URL, the change covering it)]) for messages delivered within ``lookback`` seconds before
-    a change that covers one of their URLs; deleted messages and personal chats are left out."""
+    a change that covers one of their URLs; deleted messages and personal chats with the bot are left out."""
     keyed = _keyed(changes)
     if not keyed:
         return
@@ -40,7 +40,7 @@ async def covered_messages(db: Database, changes: Sequence[VerdictChanged], look
     end = max(c.changed_at.timestamp() for c in keyed.values())
     seen: dict[str, list[str]] = {}
     sql = ("SELECT * FROM teams_messages WHERE received_at >= ? AND received_at <= ? AND deleted_at IS NULL "
-           "AND thread_sub_type <> 'personal' ORDER BY received_at")
+           "AND (thread_sub_type <> 'personal' OR conversation_id LIKE '19:%') ORDER BY received_at")
     async for row in db.iterate(sql, (start, end)):
         try:
             urls = json.loads(row["urls"] or "[]")

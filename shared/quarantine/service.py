@@ -58,9 +58,18 @@ def target_of(ev: TeamsMessageEvidence, aad_group_id: str | None) -> tuple[Messa
             return None, "the channel id is unknown"
         return MessageRef(ev.message_id, team_id=aad_group_id, channel_id=ev.channel_id,
                           root_id=ev.parent_message_id), None
-    if ev.thread_sub_type == "groupChat":
+    if ev.thread_sub_type == "groupChat" or with_people(ev):
         return MessageRef(ev.message_id, chat_id=ev.conversation_id), None
     return None, "a personal chat with the bot: only its sender reads it"
+
+
+def with_people(ev: TeamsMessageEvidence) -> bool:
+    """Whether other people read the message: any chat or channel but a personal chat with the bot.
+
+    The bot's own personal chats have Bot Framework ids (``a:…``); a one-on-one chat between two people,
+    reported with the message action, has its Teams chat id (``19:…``), which Graph knows.
+    """
+    return ev.thread_sub_type in ("channel", "groupChat") or ev.conversation_id.startswith("19:")
 
 
 def reason_of(links: list[JudgedLink]) -> str:
@@ -121,7 +130,7 @@ class Quarantine:
         a new verdict change or an analyst's request, not when it is merely edited.
         Personal chats with the bot are never hidden (only their sender reads them).
         """
-        if ev.thread_sub_type not in ("channel", "groupChat"):
+        if not with_people(ev):
             return None
         group = await self.store.group_of(ev.team_id, tx) if ev.team_id else None
         ref, why_not = target_of(ev, group)
@@ -163,7 +172,7 @@ class Quarantine:
     async def hide_now(self, ev: TeamsMessageEvidence, links: list[JudgedLink], *, cause: Cause,
                        by: str = SAFE_LINKS, reason: str | None = None) -> QuarantineRecord:
         """``hide`` in a transaction of its own; raises when the message cannot be hidden."""
-        if ev.thread_sub_type not in ("channel", "groupChat"):
+        if not with_people(ev):
             raise QuarantineError("a message in a personal chat with the bot is read only by its sender")
         async with self.db.transaction() as tx:
             record_id = await self.hide(tx, ev, links, cause=cause, by=by, reason=reason)
