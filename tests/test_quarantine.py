@@ -436,3 +436,42 @@ async def test_a_message_not_addressable_at_first_is_hidden_on_the_next_change(
         await eventually(in_state(bot, "released"))
         assert [(c.path, c.body["policyViolation"]["dlpAction"]) for c in graph.patches()] == [
             (path, "BlockAccess"), (path, "None")]
+
+
+async def test_export_and_erasure_cover_quarantine_and_reports(db_url: str) -> None:
+    """A person's export lists the quarantined messages they sent or released and their reports; erasure
+    leaves none of their identifiers or words there."""
+    from shared.privacy import erase_subject, export_subject
+    from shared.quarantine import JudgedLink, State
+    from shared.quarantine.store import QuarantineStore
+    from shared.store import open_database
+    from shared.store.evidence import ConversationStore, StoredUser
+
+    upn, at = "adele@contoso.example", datetime(2026, 11, 1, 12, tzinfo=UTC)
+    db = await open_database(db_url)
+    try:
+        await ConversationStore(db).remember_users([StoredUser("29:adele", "aad-adele", "Adele Vance", upn, None, at)])
+        async with db.transaction() as tx:
+            await QuarantineStore.insert(
+                tx, conversation_id="19:c@thread.v2", message_id="m1", target={}, sender=upn,
+                sender_aad_object_id="aad-adele", links=[JudgedLink(PHISH, "malicious")], reason="r", cause="arrival",
+                state=State.HIDDEN, state_detail=None, requested_by="Safe Links", now=at.timestamp())
+            await QuarantineStore.insert(
+                tx, conversation_id="19:c@thread.v2", message_id="m2", target={}, sender="grady@contoso.example",
+                sender_aad_object_id="aad-grady", links=[], reason="r", cause="manual", state=State.HIDDEN,
+                state_detail=None, requested_by="Adele Vance", now=at.timestamp())
+            await tx.execute("INSERT INTO message_reports (conversation_id, message_id, reporter_id, "
+                             "reporter_aad_object_id, reporter_name, note, reported_at) VALUES "
+                             "('19:c@thread.v2', 'm1', '29:adele', 'aad-adele', 'Adele Vance', 'adele says hi', ?)",
+                             (at.timestamp(),))
+        exported = await export_subject(db, upn, now=at)
+        assert (exported["counts"]["quarantined_messages"], exported["counts"]["message_reports"]) == (2, 1)
+        await erase_subject(db, upn, b"k" * 32)
+        rows = [*await db.fetchall("SELECT * FROM quarantined_messages"),
+                *await db.fetchall("SELECT * FROM message_reports")]
+        text = json.dumps([dict(r) for r in rows]).lower()
+        for trace in (upn, "aad-adele", "29:adele", "adele vance", "adele says hi"):
+            assert trace not in text, trace
+        assert "grady@contoso.example" in text
+    finally:
+        await db.close()
