@@ -21,6 +21,7 @@ from bot.activity import CardAction
 from bot.errors import BotError
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
+from shared.alerts.rules import RuleSet
 from shared.alerts.service import Alerting
 from shared.config import Settings
 from shared.events import VerdictChanged
@@ -192,10 +193,16 @@ def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 
                                 public_url=settings.public_url, graph=graph, announce=announcer(alerting),
                                 **({"lookback_seconds": rule.lookback_seconds} if rule is not None else {}))
         app[QUARANTINE] = quarantine
+        reporting = report_rule(settings)
+        writer = alerting().writer
+        if writer.rules is not None and writer.rules.get(reporting.id) is None:
+            # The writer finds an alert's rule to announce its updates (webhooks); the engine's own rule set,
+            # which decides what raises alerts, is left as it is.
+            writer.rules = RuleSet((*writer.rules.rules, reporting))
         handling = app.get(HANDLING)
         if handling is not None:
-            handling.reporting.desk = ReportDesk(services.db, alerting().writer, quarantine_on=quarantine.enabled,
-                                                 rule=report_rule(settings))
+            handling.reporting.desk = ReportDesk(services.db, writer, quarantine_on=quarantine.enabled,
+                                                 rule=reporting)
             handling.reporting.channel = alerting().channel
             handling.quarantine.lookback = quarantine.lookback
         tasks: list[asyncio.Task[None]] = []

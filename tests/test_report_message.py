@@ -271,12 +271,13 @@ def test_manifest_declares_the_report_action() -> None:
 
 async def test_report_alert_is_mailed_like_the_others(settings_for: Callable[..., Settings],
                                                       teams: TeamsStandIn) -> None:
-    """The report alert goes to SAFELINKS_ALERT_EMAIL_TO like the built-in alerts, with its severity."""
+    """The report alert goes to SAFELINKS_ALERT_EMAIL_TO and the webhooks like the built-in alerts, with its
+    severity, and its updates are announced to the webhooks too."""
     from tests.smtp_server import smtp_server
 
     with smtp_server() as (mailbox, port):
         settings = settings_for(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
-                                alert_email_to="soc@contoso.example")
+                                alert_email_to="soc@contoso.example", alert_webhook_urls="http://127.0.0.1:9/hook")
         async with running_bot(settings) as bot:
             await post(bot, teams, report_invoke(teams.service_url, BOB, "hello https://example.org/x"))
 
@@ -284,6 +285,12 @@ async def test_report_alert_is_mailed_like_the_others(settings_for: Callable[...
                 return bool(mailbox.messages)
 
             await eventually(mailed)
+            (alert,) = await reported(bot)
+            resolved = await bot.client.patch(f"/api/v1/alerts/{alert['id']}", json={"status": "resolved"},
+                                              headers=AUTH)
+            assert resolved.status == 200
+            events = [json.loads(r["payload"])["event"] for r in await bot.rows("outbox") if r["kind"] == "webhook"]
+            assert events == ["alert.created", "alert.updated"]
     assert [m["Subject"] for m in mailbox.messages] == [f"[Informational] {TITLE}"]
 
 
