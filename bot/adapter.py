@@ -201,6 +201,13 @@ class _TeamsHandler(TeamsActivityHandler):
             result = await self._logic.on_card_action(action)
             # A plain dict body: BotFrameworkAdapter.handle writes it as it is (serialised once).
             return InvokeResponse(status=200, body=result.body())
+        if turn_context.activity.name == "composeExtension/submitAction":
+            try:
+                message_action = wire.message_action(_json(turn_context.activity))
+            except BadActivity as exc:
+                return InvokeResponse(status=400, body={"error": {"code": "BadRequest", "message": str(exc)}})
+            reply = await self._logic.on_message_action(message_action)
+            return InvokeResponse(status=200, body=reply.body())
         return await super().on_invoke_activity(turn_context)
 
 

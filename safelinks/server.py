@@ -67,6 +67,9 @@ def create_app(
         from safelinks.alerting import setup_alerting
 
         setup_alerting(app, role=role)
+    from safelinks.quarantine import setup_quarantine
+
+    setup_quarantine(app, role=role)
     if role in ("all", "worker"):
         from safelinks.jobs import setup_jobs
 

@@ -218,7 +218,28 @@ class Settings(BaseSettings):
     terms_of_use: str = Field(default="", description="`/terms`: an https URL to redirect to, or a text file "
                               "to show; unset: the built-in terms")
 
-    @field_validator("scan_api_url", "safebrowsing_url")
+    # Quarantine and message reports (shared/quarantine, shared/graph): hide messages whose links are
+    # malicious through Microsoft Graph (policyViolation). Graph credentials default to the bot's.
+    teams_quarantine: Literal["off", "malicious", "risky"] = Field(default="off", description="hide Teams "
+                                                                   "messages whose links are malicious "
+                                                                   "(`risky`: or suspicious) through Graph")
+    graph_client_id: str = Field(default="", description="Entra app id for Microsoft Graph (default: "
+                                 "`MicrosoftAppId`)")
+    graph_client_secret: SecretStr = Field(default=SecretStr(""), description="its client secret (default: "
+                                           "`MicrosoftAppPassword`)")
+    graph_client_certificate: Path | None = Field(default=None, description="PEM file with its private key "
+                                                  "and certificate, instead of a secret")
+    graph_tenant_id: str = Field(default="", description="the tenant the Graph token is for (default: "
+                                 "`MicrosoftAppTenantId`)")
+    graph_url: str = Field(default="https://graph.microsoft.com/v1.0", description="Graph base URL "
+                           "(sovereign clouds, tests)")
+    graph_token_url: str = Field(default="", description="where the Graph token comes from (default: the "
+                                 "Entra v2 token endpoint of the tenant)")
+    graph_model: Literal["", "A", "B"] = Field(default="", description="Graph's licensing model parameter "
+                                               "(`model=A`), where required")
+    graph_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per Graph call")
+
+    @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url")
     @classmethod
     def _service_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -277,6 +298,24 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'safelinks.db').as_posix()}"
+
+    @property
+    def graph_client(self) -> str:
+        return self.graph_client_id or self.microsoft_app_id
+
+    @property
+    def graph_secret(self) -> str:
+        return self.graph_client_secret.get_secret_value() or self.microsoft_app_password.get_secret_value()
+
+    @property
+    def graph_tenant(self) -> str:
+        return self.graph_tenant_id or self.microsoft_app_tenant_id
+
+    @property
+    def graph_token_endpoint(self) -> str:
+        if self.graph_token_url:
+            return self.graph_token_url
+        return f"https://login.microsoftonline.com/{self.graph_tenant or 'organizations'}/oauth2/v2.0/token"
 
     @property
     def bot_authenticated(self) -> bool:

@@ -166,6 +166,23 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
         "verdicts": ("SELECT * FROM verdicts WHERE LOWER(set_by) = ?", [s.upn]),
         "bot_settings": (f"SELECT * FROM bot_settings WHERE LOWER(updated_by) = ? OR {_in('updated_by', s.ids)[0]}",
                          [s.upn, *s.ids]),
+        **_quarantine_queries(s),
+    }
+
+
+def _quarantine_queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
+    """Quarantined messages they sent or acted on, and the messages they reported."""
+    names = sorted(s.names | {s.upn})
+    sender, sender_p = _in("sender_aad_object_id", sorted(s.object_ids))
+    by, by_p = _in("LOWER(requested_by)", [n.lower() for n in names])
+    rel, rel_p = _in("LOWER(released_by)", [n.lower() for n in names])
+    reporter, reporter_p = _in("reporter_id", sorted(s.user_ids))
+    reporter_oid, reporter_oid_p = _in("reporter_aad_object_id", sorted(s.object_ids))
+    return {
+        "quarantined_messages": (f"SELECT * FROM quarantined_messages WHERE LOWER(sender) = ? OR {sender} OR {by} "
+                                 f"OR {rel} ORDER BY id", [s.upn, *sender_p, *by_p, *rel_p]),
+        "message_reports": (f"SELECT * FROM message_reports WHERE {reporter} OR {reporter_oid} ORDER BY id",
+                            [*reporter_p, *reporter_oid_p]),
     }
 
 

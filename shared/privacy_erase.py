@@ -120,7 +120,34 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
         await tx.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
                              [(alias if _is(r[column], subject) else oid(r[column]), r[key]) for r in found])
         changed[table] = len(found)
+
+    found = await rows("quarantined_messages")
+    await tx.executemany(
+        "UPDATE quarantined_messages SET sender = ?, sender_aad_object_id = ?, requested_by = ?, released_by = ? "
+        "WHERE id = ?",
+        [(_person(r["sender"], subject, alias), oid(r["sender_aad_object_id"]),
+          _person(r["requested_by"], subject, alias), _person(r["released_by"], subject, alias), r["id"])
+         for r in found])
+    changed["quarantined_messages"] = len(found)
+
+    found = await rows("message_reports")
+    await tx.executemany(
+        "UPDATE message_reports SET reporter_id = ?, reporter_aad_object_id = ?, reporter_name = ?, note = '' "
+        "WHERE id = ?",
+        [(oid(r["reporter_id"]), oid(r["reporter_aad_object_id"]), ERASED_NAME, r["id"]) for r in found])
+    changed["message_reports"] = len(found)
     return changed
+
+
+def _person(value: Any, subject: Subject, alias: str) -> Any:
+    """A UPN or display name of the person as the alias (or the erased name); anyone else's as it was."""
+    from shared.privacy import ERASED_NAME
+
+    if _is(value, subject):
+        return alias
+    if isinstance(value, str) and value.casefold() in {n.casefold() for n in subject.names}:
+        return ERASED_NAME
+    return value
 
 
 def _theirs(row: Row, subject: Subject) -> bool:

@@ -241,7 +241,8 @@ async def test_retention_purges_each_table_past_its_horizon(world: World) -> Non
     unread = click(T0 - timedelta(days=400), user=GRADY, report_id="r-unread")
     await world.services.clicks.record(unread)  # not yet seen by the alert engine: must stay
     done = await purge(db, RetentionPolicy(), T0)
-    assert done == {"clicks": 1, "messages": 1, "users": 1, "incidents": 1, "alerts": 1, "outbox": 1}
+    assert done == {"clicks": 1, "messages": 1, "users": 1, "quarantine": 0, "reports": 0, "incidents": 1, "alerts": 1,
+                    "outbox": 1}
     left = await counts(db)
     assert left["clicks"] == 4 and left["alerts"] == 2 and left["incidents"] == 1 and left["outbox"] == 2
     assert {r["incident_id"] for r in await db.fetchall("SELECT incident_id FROM alert_events e JOIN alerts a "

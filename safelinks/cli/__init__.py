@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.privacy",
     "safelinks.cli.config",
     "safelinks.cli.migrate",
+    "safelinks.cli.quarantine",
 )
 
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from shared.alerts.model import Alert, Incident
 from shared.escaping import card_text
+from shared.quarantine.cards import quarantine_actions, quarantine_fact, reported_who
 
 VERBS = ("alert.resolve", "alert.classify", "alert.block", "alert.allow", "alert.assign")
 _STYLE = {"high": "attention", "medium": "warning", "low": "accent", "informational": "default"}
@@ -101,6 +102,9 @@ def _user(alert: Alert) -> str:
 
 
 def _who(alert: Alert) -> str:
+    reported = reported_who(alert)
+    if reported:
+        return reported
     user = _user(alert)
     click = alert.details.get("click") or {}
     did = "clicked through the warning to" if click.get("IsClickedThrough") else "clicked"
@@ -152,6 +156,7 @@ def alert_card(alert: Alert, incident: Incident | None, *, note: str | None = No
                 ("Clicked through", "yes" if click.get("IsClickedThrough") else "no"),
                 ("IP address", click.get("IPAddress")),
                 ("Clicks", alert.event_count if alert.event_count > 1 else None),
+                quarantine_fact(alert) or ("", None),
             ]
         ),
         *_message_section(alert),
@@ -205,5 +210,6 @@ def alert_card(alert: Alert, incident: Incident | None, *, note: str | None = No
             _execute("Block URL", "alert.block", alert),
             _execute("Allow URL (false positive)", "alert.allow", alert),
             _execute("Assign to me", "alert.assign", alert),
+            *quarantine_actions(alert),
         ],
     }

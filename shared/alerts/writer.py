@@ -119,7 +119,7 @@ class AlertWriter:
                 if found.verdict.value == click.verdict and found.reasons:
                     verdict["reason"] = "; ".join(found.reasons)
                     verdict["expression"] = found.expression
-        return {
+        values = {
             "alert_key": draft.key,
             "rule_id": rule.id,
             "title": rule.title,
@@ -161,6 +161,9 @@ class AlertWriter:
             ),
             "comments": "[]",
         }
+        if draft.overrides:
+            values.update(draft.overrides)
+        return values
 
     async def write(
         self, drafts: Sequence[Draft], *, now: datetime, channel: str | None, tx_extra: Any = None
