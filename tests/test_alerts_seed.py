@@ -39,7 +39,7 @@ from tests.teams_standin import (
 )
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
-TOKEN = "seed-scenario-token-0123456789"
+TOKEN = "seed-scenario-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PHISH = "https://login.contoso-phish.com/reset"
 POLICIES = """

@@ -5,30 +5,23 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 
 from safelinks.cli.context import CliError, settings_from, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.clicks import EXPORT_COLUMNS
+from shared.durations import DurationError, parse_moment
 from shared.services import Services
 from shared.store.clicks import ClickFilter
-
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``7d``, ``12h``, ``30m`` back from now, or an ISO date/time (UTC unless it says otherwise)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CliError(f"--since {text!r}: use a duration like 7d or 12h, or an ISO date", 2) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_moment(text, now or datetime.now(UTC))
+    except DurationError as exc:
+        raise CliError(f"--since {exc}", 2) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

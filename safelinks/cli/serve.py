@@ -30,11 +30,16 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **overrides)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot import trust
     from safelinks.server import create_app
 
     try:
+        if settings.role in ("all", "bot"):
+            trust.check_start(settings)
         signer = LinkSigner(keyring_from(settings), settings.public_url)
         load_policies(settings.policy_file)  # refuse a broken policy file before listening
+    except trust.UnsafeStart as exc:
+        raise CliError(f"bad configuration: {exc}", 2) from None
     except SigningError as exc:
         raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
     except PolicyError as exc:
@@ -44,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  public URL:   {settings.public_url}", flush=True)
     print(f"  database:     {settings.effective_database_url.split('@')[-1]}", flush=True)
     if settings.role in ("all", "bot"):
-        mode = "authenticated" if settings.bot_authenticated else "LOCAL UNAUTHENTICATED (no MicrosoftAppId)"
+        mode, tenants = trust.describe(settings)
         print(f"  bot endpoint: {settings.public_url}/api/messages ({mode})", flush=True)
+        print(f"  bot {tenants}", flush=True)
     print(f"  try a link:   {sample}", flush=True)
     loop = _new_loop()
     asyncio.set_event_loop(loop)

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from shared.outbox import OutboxItem, PermanentFailure, RetryLater
+from shared.retry_after import parse_retry_after
 
 KIND = "webhook"
 SIGNATURE_HEADER = "X-SafeLinks-Signature"
@@ -41,13 +42,6 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
 def payload(url: str, secret: str, event: str, document: dict[str, Any]) -> dict[str, Any]:
     """The outbox payload for one webhook delivery."""
     return {"url": url, "secret": secret, "event": event, "document": document}
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 class WebhookSender:
@@ -78,7 +72,7 @@ class WebhookSender:
         try:
             async with self._session.post(p["url"], data=body, headers=headers) as response:
                 status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 text = (await response.text(errors="replace"))[:200]
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
