@@ -158,7 +158,7 @@ async def test_local_mode_calls_only_teams_or_loopback(
 
 async def test_authenticated_bot_calls_only_configured_connectors(
         standin: TeamsStandIn, victim: TeamsStandIn, make_settings: Callable[..., Settings]) -> None:
-    """A validly signed activity whose serviceUrl is an unlisted loopback service is refused; the service sees nothing."""
+    """A validly signed activity naming an unlisted loopback service is refused; that service sees nothing."""
     async with running_bot(make_settings(**standin.bot_settings())) as bot:
         activity = personal_message(victim.service_url, sender_of(ALICE), "look at https://example.com/offer")
         response = await bot.post(activity, standin.token(service_url=victim.service_url))
