@@ -65,7 +65,7 @@ async def test_click_through_must_come_from_our_page(proxy: Proxy, headers: dict
     assert len(through) == (1 if status == 303 else 0)
 
 
-async def test_over_plain_http_elsewhere_fetch_metadata_is_not_expected(aiohttp_client: Any, make_settings: Any) -> None:
+async def test_plain_http_elsewhere_expects_no_fetch_metadata(aiohttp_client: Any, make_settings: Any) -> None:
     """Browsers send no Sec-Fetch-Site to a non-loopback http origin, so its absence there is not held against them."""
     settings = make_settings(public_url="http://links.contoso.test:3978")
     proxy = Proxy(await aiohttp_client(create_app(settings, role="proxy", clock=FakeClock())))
