@@ -45,9 +45,8 @@ def _verdict(capsys: pytest.CaptureFixture[str], url: str) -> str:
 async def _healthz(settings: Settings) -> dict[str, Any]:
     from aiohttp.test_utils import TestClient, TestServer
 
-    async with TestClient(TestServer(create_app(settings, role="proxy"))) as client:
-        async with client.get("/healthz") as r:
-            return dict(await r.json())
+    async with TestClient(TestServer(create_app(settings, role="proxy"))) as client, client.get("/healthz") as r:
+        return dict(await r.json())
 
 
 def test_a_cut_feed_is_held_reported_and_forced(
