@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.durations import DurationError, parse_duration
 from shared.verdicts.heuristics import HeuristicsConfig
 
 Role = Literal["all", "bot", "proxy", "worker"]
@@ -190,6 +191,18 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("feed_every_default", "feed_timeout", "scan_poll_interval", "scan_timeout", "scan_result_ttl",
+                     "outbox_lease_seconds", "verdict_cache_ttl", "smtp_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # Settings in seconds take the one duration syntax too ("1h", "90s"); numbers stay numbers.
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except DurationError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("api_tokens", "api_delegated_tokens")

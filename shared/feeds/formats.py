@@ -49,7 +49,7 @@ _BARE_RE = re.compile(
 # the port, path, query or fragment.
 _HOST_OF = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)")
 # A last label the WHATWG host parser reads as an IPv4 number (decimal, hex or octal forms).
-_NUMERIC_LABEL = re.compile(r"(?:0[xX][0-9A-Fa-f]*|\d+)")
+_NUMERIC_LABEL = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)")
 _RESERVED_SUFFIXES = frozenset({"test", "example", "invalid"})  # RFC 2606
 _HTML_MARKERS = ("<!doctype html", "<html", "<head", "<body", "<?xml", "<title")
 _URLHAUS_COLUMNS = (
