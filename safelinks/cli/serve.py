@@ -49,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  public URL:   {settings.public_url}", flush=True)
     print(f"  database:     {settings.effective_database_url.split('@')[-1]}", flush=True)
     if settings.role in ("all", "bot"):
-        mode, tenants = trust.describe(settings)
+        mode, _ = trust.describe(settings)
         print(f"  bot endpoint: {settings.public_url}/api/messages ({mode})", flush=True)
-        print(f"  bot {tenants}", flush=True)
     print(f"  try a link:   {sample}", flush=True)
+    if settings.role in ("all", "bot"):
+        print(f"  bot {trust.describe(settings)[1]}", flush=True)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     app = create_app(settings)
