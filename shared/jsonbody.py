@@ -4,15 +4,19 @@
 RecursionError (an answer 500, and a deep stack on the event loop). Here the parser's own limit is
 caught, and what parses is then walked without recursion and refused past ``MAX_DEPTH`` levels, so
 nothing that reads the value later (the SDK's deserializer, ``json.dumps`` into the store) can
-recurse deeply either. Every refusal is a ``JSONBodyError`` whose message says what is wrong.
+recurse deeply either. The same walk refuses strings holding an unpaired UTF-16 surrogate (JSON's
+``"\ud800"``): valid JSON, but no UTF-8 encoder (the store's, the logger's) can write it back.
+Every refusal is a ``JSONBodyError`` whose message says what is wrong.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_DEPTH = 64  # an Adaptive Card nests a few levels per container; Teams' own cards stay far below
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JSONBodyError(ValueError):
@@ -31,23 +35,28 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise JSONBodyError(f"the JSON is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
         raise JSONBodyError(f"the body is not JSON: {exc}") from None
-    if depth_exceeds(value, max_depth):
-        raise JSONBodyError(f"the JSON is nested deeper than {max_depth} levels")
+    problem = _problem(value, max_depth)
+    if problem:
+        raise JSONBodyError(problem)
     return value
 
 
-def depth_exceeds(value: Any, max_depth: int) -> bool:
-    """Whether ``value`` nests objects and arrays more than ``max_depth`` levels deep (no recursion)."""
+def _problem(value: Any, max_depth: int) -> str | None:
+    """What is wrong with a parsed value: too deep, or a string no UTF-8 encoder can write (no recursion)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "the JSON holds an unpaired UTF-16 surrogate (such as \\ud800)"
+            continue
         if isinstance(item, dict):
-            children: Any = item.values()
+            children: Any = [*item.keys(), *item.values()]
         elif isinstance(item, list):
             children = item
         else:
             continue
         if depth > max_depth:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+            return f"the JSON is nested deeper than {max_depth} levels"
+        stack.extend((child, depth + 1) for child in children)
+    return None

@@ -145,6 +145,10 @@ async def test_bad_input_gets_a_clear_error(client: TestClient, method: str, pat
         ("PATCH", "/api/v1/alerts/1", {"comment": "x" * 4001}, "comment is longer than 4000"),
         ("PATCH", "/api/v1/alerts/1", {"assignedTo": "a" * 257}, "assignedTo is longer than 256"),
         ("PATCH", "/api/v1/alerts/1", {"determination": "d" * 65}, "determination is longer than 64"),
+        ("PATCH", "/api/v1/alerts/1", b'{"comment": "\\ud800"}', "unpaired UTF-16 surrogate"),
+        ("POST", "/api/v1/clicks", b'{"Timestamp": "2026-11-01T00:00:00Z", "Url": "http://[::1/"}', "Url"),
+        ("POST", "/api/v1/clicks", b'{"Timestamp": "9999-12-31T23:59:59-14:00", "Url": "https://a.contoso.com/"}',
+         "Timestamp '9999-12-31T23:59:59-14:00' is out of range"),
     ],
 )
 async def test_out_of_range_and_hostile_input_is_400(client: TestClient, method: str, path: str, body: Any,

@@ -216,7 +216,9 @@ def test_the_start_says_which_tenants_are_accepted(make_settings: Callable[..., 
      (b'{"type": "message", "x": ' + b"[" * 80 + b"]" * 80 + b"}", "application/json", 400),
      (b'{"type": "message"}', "text/plain; note=application/json", 415),
      (b'{"type": "message"}', "application/json-seq", 415),
-     (b'\xff{"type": "message"}', "application/json", 400)],
+     (b'\xff{"type": "message"}', "application/json", 400),
+     (json.dumps(personal_message("http://127.0.0.1:9/", sender_of(ALICE), "\ud800 https://example.com/x")).encode(),
+      "application/json", 400)],
 )
 async def test_hostile_bodies_are_4xx(make_settings: Callable[..., Settings], body: bytes, content_type: str,
                                       status: int) -> None:
