@@ -226,3 +226,27 @@ async def test_hostile_bodies_are_4xx(make_settings: Callable[..., Settings], bo
     async with running_bot(make_settings()) as bot:
         response = await bot.client.post("/api/messages", data=body, headers={"Content-Type": content_type})
         assert response.status == status
+
+
+async def test_serve_says_the_bot_mode_and_which_tenants(tmp_path: Any) -> None:
+    """``safelinks serve`` prints the bot's trust mode and, with no tenant configured, that every tenant is accepted."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_durability import free_port, wait_healthy
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFELINKS_", "Microsoft"))}
+    env.update(SAFELINKS_DATA_DIR=str(tmp_path), SAFELINKS_PORT=str(port), SAFELINKS_LOG_LEVEL="warning")
+    proc = subprocess.Popen([sys.executable, "-m", "safelinks", "serve"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", proc)  # type: ignore[arg-type]
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(6)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    text = "".join(lines)
+    assert "LOCAL UNAUTHENTICATED" in text and "bot tenants: ANY" in text
