@@ -76,7 +76,9 @@ def _bearer(request: web.Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header; None for any other form."""
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     token = token.strip()
-    return token if scheme.lower() == "bearer" and token and " " not in token else None
+    # Configured tokens are printable ASCII: anything else cannot match (and must not reach the comparison).
+    valid = scheme.lower() == "bearer" and token.isascii() and token.isprintable() and " " not in token
+    return token if valid and token else None
 
 
 def _match(token: str, known: list[str]) -> bool:

@@ -44,7 +44,7 @@ async def _wait_alerts(client: TestClient, n: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN + "x"},
                                      {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"},
-                                     {"Authorization": f"Bearer {TOKEN} {TOKEN}"}])
+                                     {"Authorization": f"Bearer {TOKEN} {TOKEN}"}, {"Authorization": "Bearer tökén"}])
 async def test_api_wants_a_token(client: TestClient, headers: dict[str, str]) -> None:
     """Without a valid token in the Bearer scheme (a bare token included) every API route answers 401."""
     for method, path in (("GET", "/api/v1/alerts"), ("GET", "/api/v1/incidents/1"), ("POST", "/api/v1/clicks")):
@@ -198,3 +198,14 @@ def test_short_or_malformed_tokens_are_refused_at_start(make_settings: Callable[
     for setting in ("api_tokens", "api_delegated_tokens"):
         with pytest.raises(ConfigError, match=f"SAFELINKS_{setting.upper()}"):
             make_settings(**{setting: tokens})
+
+
+async def test_undecodable_token_bytes_are_401(client: TestClient) -> None:
+    """A token of raw non-UTF-8 bytes is refused like any wrong token (never a 500)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe" + b"x" * 40
+                 + b"\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401 ")
