@@ -146,10 +146,22 @@ def _click(services: Services, request: web.Request, ctx: LinkContext, url: str,
         message_id=ctx.message,
         sender=ctx.sender,
         recipient=ctx.recipient,
-        user_agent=(request.headers.get("User-Agent") or "")[:512] if track else None,
+        user_agent=_user_agent(request) if track else None,
         policy=policy.name,
         verdict_source=outcome.source,
     )
+
+
+def _user_agent(request: web.Request) -> str:
+    """The User-Agent as stored: at most 512 characters, and writable as UTF-8.
+
+    Header bytes that are not UTF-8 arrive as lone surrogates, which no store can encode: left in,
+    one such click would fail its write, and every other click in the same batch with it.
+    """
+    agent = (request.headers.get("User-Agent") or "")[:512]
+    if agent.isascii():  # nearly every browser: one C-speed scan
+        return agent
+    return agent.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 async def _record(services: Services, record: Click) -> None:
@@ -281,7 +293,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
     if services.settings.anonymize_ip:
         ip = anonymize_ip(ip)
     through = view.clicked_through(services.clock(), ip if policy.track_clicks else None,
-                                   (request.headers.get("User-Agent") or "")[:512] if policy.track_clicks else None)
+                                   _user_agent(request) if policy.track_clicks else None)
     try:
         await _record(services, through)
     except DuplicateKey:

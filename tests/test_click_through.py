@@ -94,3 +94,19 @@ async def test_any_prefetch_purpose_is_not_a_click(proxy: Proxy, purpose: str) -
 def test_which_browsers_send_fetch_metadata(agent: str | None, sends: bool) -> None:
     """Chromium 76+, Firefox 90+ and Safari 16.4+ always send Fetch Metadata; others are not assumed to."""
     assert sends_fetch_metadata(agent) is sends
+
+
+async def test_a_user_agent_of_raw_bytes_is_still_a_recorded_click(proxy: Proxy) -> None:
+    """User-Agent bytes that are not UTF-8 are stored with replacement characters; the click is never lost."""
+    import asyncio
+
+    path = proxy.link("https://example.com/a")
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.client.port)
+    writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 \xff\xfe Chrome/126.0"
+                 + b"\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 302 ")
+    [c] = await proxy.stored()
+    assert c.user_agent == "Mozilla/5.0 \ufffd\ufffd Chrome/126.0"
