@@ -32,9 +32,19 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.durations import DurationError, parse_duration
 from shared.verdicts.heuristics import HeuristicsConfig
 
 Role = Literal["all", "bot", "proxy", "worker"]
+MIN_API_TOKEN_CHARS = 32
+# The Bot Connector endpoints Teams puts in serviceUrl: the public cloud (every region is a path under
+# smba.trafficmanager.net), GCC, GCC High and DoD.
+TEAMS_SERVICE_URLS = (
+    "https://smba.trafficmanager.net/",
+    "https://smba.infra.gcc.teams.microsoft.com/",
+    "https://smba.infra.gov.teams.microsoft.us/",
+    "https://smba.infra.dod.teams.microsoft.us/",
+)
 
 
 class ConfigError(Exception):
@@ -121,7 +131,7 @@ class Settings(BaseSettings):
         description="the bot's client secret",
     )
     microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
-        default="MultiTenant",
+        default="SingleTenant",
         validation_alias=AliasChoices("MicrosoftAppType", "SAFELINKS_MICROSOFT_APP_TYPE"),
         description="the bot registration's type",
     )
@@ -198,6 +208,19 @@ class Settings(BaseSettings):
         description="threat lists consulted",
     )
 
+    # Bot and API trust: who may talk to the bot and the API, and which channel endpoints the bot calls.
+    tenant_ids: Annotated[list[str], NoDecode] = Field(default_factory=list, description="tenant ids whose "
+                                                       "activities are processed (default: "
+                                                       "`MicrosoftAppTenantId`; none: every tenant)")
+    allow_unauthenticated_bot: bool = Field(default=False, description="run the bot without `MicrosoftAppId` "
+                                            "on a non-loopback address or public URL (it then grants nothing)")
+    bot_service_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(TEAMS_SERVICE_URLS),
+        description="Bot Connector endpoints the bot may call (an activity's `serviceUrl`); default: Teams'")
+    api_delegated_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="API tokens that may name the person they act for "
+                                          "(`X-SafeLinks-User`); they are API tokens too")
+
     # Replicas and privacy (shared/schedule.py, shared/privacy.py): how long a delivery claim lasts
     # before another worker may take the item over, and how long each kind of record is kept.
     outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, description="seconds a worker's "
@@ -254,7 +277,8 @@ class Settings(BaseSettings):
             raise ValueError(f"required when SAFELINKS_SAFEBROWSING_MODE is {info.data['safebrowsing_mode']}")
         return value
 
-    @field_validator("admins", "api_tokens", "tenant_domains", "safebrowsing_threat_types", mode="before")
+    @field_validator("admins", "api_tokens", "tenant_domains", "safebrowsing_threat_types", "tenant_ids",
+                     "bot_service_urls", "api_delegated_tokens", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         # Lists come from the environment as "a,b" (or a JSON array); from YAML as lists.
@@ -273,6 +297,41 @@ class Settings(BaseSettings):
             raise ValueError(f"neither an http(s) URL nor a readable file: {value}")
         return value
 
+    @field_validator("feed_every_default", "feed_timeout", "scan_poll_interval", "scan_timeout", "scan_result_ttl",
+                     "outbox_lease_seconds", "verdict_cache_ttl", "smtp_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # Settings in seconds take the one duration syntax too ("1h", "90s"); numbers stay numbers.
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except DurationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("api_tokens", "api_delegated_tokens")
+    @classmethod
+    def _api_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for n, token in enumerate(value, 1):
+            secret = token.get_secret_value()
+            if len(secret) < MIN_API_TOKEN_CHARS:
+                raise ValueError(f"token #{n} has {len(secret)} characters; use at least {MIN_API_TOKEN_CHARS} "
+                                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            if not secret.isascii() or not secret.isprintable() or " " in secret:
+                raise ValueError(f"token #{n} must be printable ASCII without spaces")
+        return value
+
+    @field_validator("bot_service_urls")
+    @classmethod
+    def _bot_service_urls(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for url in value:
+            url = url.strip()
+            if not url.startswith(("http://", "https://")) or "?" in url or "#" in url or "@" in url:
+                raise ValueError(f"{url!r}: give the base URL of a Bot Connector endpoint (https://host/path/)")
+            cleaned.append(url if url.endswith("/") else url + "/")
+        return cleaned
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
@@ -290,6 +349,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derived(self) -> Settings:
+        if self.microsoft_app_id and self.microsoft_app_type == "SingleTenant" and not self.microsoft_app_tenant_id:
+            raise ValueError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant "
+                             "(or set MicrosoftAppType=MultiTenant and list SAFELINKS_TENANT_IDS)")
+        if not self.tenant_ids and self.microsoft_app_tenant_id:
+            self.tenant_ids = [self.microsoft_app_tenant_id]
+        self.tenant_ids = [t.strip().lower() for t in self.tenant_ids if t.strip()]
         if not self.public_url:
             shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
             self.public_url = f"http://{shown}:{self.port}"

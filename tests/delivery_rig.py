@@ -109,7 +109,7 @@ async def click(http: aiohttp.ClientSession, proxy: Replica, n: int, url: str, *
     token = _TOKEN.search(page)
     assert token is not None, f"no click-through offered for {url}: {status}"
     async with http.post(proxy.base + "/v1/url/continue", data={"token": token.group(1)}, allow_redirects=False,
-                         headers={"User-Agent": BROWSER_UA}) as r:
+                         headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Site": "same-origin"}) as r:
         return r.status
 
 

@@ -5,32 +5,26 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 
 from safelinks.cli.context import UsageError, done, settings_from, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.clicks import EXPORT_COLUMNS
+from shared.durations import DurationError, parse_moment
 from shared.escaping import csv_cell
 from shared.services import Services
 from shared.store.clicks import ClickFilter
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SINCE_FORMATS = "a time back from now (30s, 15m, 12h, 7d, 2w) or an ISO date or date-time (UTC unless it says)"
 
 
 def parse_since(text: str, now: datetime | None = None, *, flag: str = "--since") -> datetime:
     """``7d``, ``12h``, ``30m`` back from now, or an ISO date/time (UTC unless it says otherwise)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: use {SINCE_FORMATS}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_moment(text, now or datetime.now(UTC))
+    except DurationError as exc:
+        raise UsageError(f"{flag} {exc}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_add, changes=True)
     up = verbs.add_parser("update", help="fetch feeds now (all, or one)")
     up.add_argument("name", nargs="?")
-    up.add_argument("--force", action="store_true", help="download even if the source says it is unchanged")
+    up.add_argument("--force", action="store_true",
+                    help="download even if the source says it is unchanged, and accept a download that drops "
+                         "more than half of a feed's entries (otherwise held)")
     _progress_flags(up)
     up.set_defaults(func=_update, changes=True)
     ls = verbs.add_parser("list", help="the configured feeds")
@@ -112,6 +114,8 @@ def _describe(outcome: UpdateOutcome) -> str:
         return f"{outcome.name}: unchanged ({outcome.entries:,} entries)"
     if outcome.status == "busy":
         return f"{outcome.name}: another process is updating it"
+    if outcome.status == "held":
+        return f"{outcome.name}: update {outcome.error}"
     return f"{outcome.name}: update failed, keeping the last good copy: {outcome.error}"
 
 
@@ -181,7 +185,7 @@ def _update(args: argparse.Namespace) -> int:
         for name in names:
             outcome = await _run_update(updater, name, args.force, _show(args) and not args.json)
             outcomes.append(_outcome_json(outcome))
-            failed += outcome.status == "failed"
+            failed += outcome.status in ("failed", "held")
         if args.json:
             print_json({"ok": not failed, "results": outcomes})
         return 1 if failed else 0

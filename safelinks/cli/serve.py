@@ -39,8 +39,14 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("role", args.role), ("host", args.host), ("port", args.port)) if v}
     settings = settings_from(args, **overrides)
     configure_logging(settings)
+    from bot import trust
+
     try:
+        if settings.role in ("all", "bot"):
+            trust.check_start(settings)  # no unauthenticated bot beyond loopback unless said explicitly
         load_policies(settings.policy_file)  # refuse a broken policy file before listening
+    except trust.UnsafeStart as exc:
+        raise CliError(f"bad configuration: {exc}", 2) from None
     except PolicyError as exc:
         raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
     sock = _bind(settings.host, settings.port)
@@ -112,8 +118,11 @@ async def banner(services: Services, settings: Settings) -> list[str]:
         f"  signing key:      {services.key_origin}",
     ]
     if settings.role in ("all", "bot"):
-        mode = "authenticated" if settings.bot_authenticated else "LOCAL UNAUTHENTICATED (no MicrosoftAppId)"
+        from bot import trust
+
+        mode, tenants = trust.describe(settings)
         lines.append(f"  bot endpoint:     {settings.public_url}/api/messages ({mode})")
+        lines.append(f"  bot {tenants}")
     lines += [
         f"  demo feed:        {'on (SAFELINKS_FEED_DEMO=false turns it off)' if settings.feed_demo else 'off'}",
         f"  admins:           {_count(settings.admins, 'SAFELINKS_ADMINS')}",

@@ -28,6 +28,7 @@ import aiohttp
 
 from shared.outbox import OutboxItem, PermanentFailure, RetryLater
 from shared.redaction import redact_text, redact_url
+from shared.retry_after import parse_retry_after
 from shared.store.database import Database
 
 KIND = "webhook"
@@ -106,13 +107,6 @@ async def drop_stored_secrets(db: Database) -> int:
     return changed
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 class WebhookSender:
     """The outbox handler for kind ``webhook``; one shared HTTP session."""
 
@@ -146,7 +140,7 @@ class WebhookSender:
         try:
             async with self._session.post(p["url"], data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 text = (await response.text(errors="replace"))[:200]
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(redact_text(f"{type(exc).__name__}: {exc}")) from exc
