@@ -17,6 +17,7 @@ from proxy.decision import Outcome, Page, decide
 from proxy.linkparams import BadLink, check_target, location_header
 from proxy.pages import SECURITY_HEADERS, Branding, Pages, host_of, redirect
 from proxy.verified import VerifiedLinks
+from proxy.why import why
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
 from shared.metrics import Counter, Histogram, Labels
@@ -194,8 +195,7 @@ def _page(services: Services, pages: Pages, outcome: Outcome, record: Click,
     if outcome.page is Page.WARNING:
         return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
                             verdict=outcome.verdict.value,
-                            threats=list(verdict.threat_types) if verdict else [],
-                            reasons=list(verdict.reasons) if verdict else [],
+                            why=why(verdict),
                             notice=verdict.notice if verdict else None)
     if outcome.page is Page.TENANT_BLOCKED:
         return pages.render("blocked.html", branding=branding, url=url, host=host, token=None)
