@@ -68,7 +68,8 @@ WHY_CASES = [
     ("feed:local", "malicious", ("malicious",), "A threat feed lists this site as dangerous."),
     ("safebrowsing", "malicious", ("phishing",), "Google Safe Browsing lists this site as phishing."),
     ("scan", "malicious", ("malicious",), "A scan of this site found it dangerous."),
-    ("heuristics", "suspicious", (), "The address has signs of phishing, such as a look-alike name or a disguised host."),
+    ("heuristics", "suspicious", (),
+     "The address has signs of phishing, such as a look-alike name or a disguised host."),
     ("scan", "pending", (), "This site has not been checked yet."),
     ("feed:x", "clean", (), None),
 ]
