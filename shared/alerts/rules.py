@@ -80,9 +80,12 @@ class ChangeConditions:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    """Aggregation or suppression: events with the same ``by`` values within ``seconds`` fold together."""
+    """Aggregation or suppression: events with the same ``by`` values within ``seconds`` fold together.
 
-    seconds: float
+    ``seconds`` None (``window: open``) folds them for as long as the alert they join is open.
+    """
+
+    seconds: float | None
     by: tuple[str, ...]
 
 
@@ -164,8 +167,8 @@ def validate_document(doc: Any, origin: str) -> list[dict[str, Any]]:
 def _grouping(raw: Any, default_window: float) -> Grouping | None:
     if raw is None or raw == "none":
         return None
-    seconds = parse_duration(raw.get("window", raw.get("for", default_window)))
-    return Grouping(seconds, tuple(raw["by"]))
+    window = raw.get("window", raw.get("for", default_window))
+    return Grouping(None if window == "open" else parse_duration(window), tuple(raw["by"]))
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -231,7 +234,11 @@ def build_rules(documents: list[dict[str, Any]], settings: Settings | None, orig
     """Merge rule documents over the built-ins (same id: the given fields replace the built-in's)."""
     merged: dict[str, dict[str, Any]] = {r["id"]: dict(r) for r in _builtin_documents()}
     for raw in documents:
-        base = merged.get(raw["id"], {})
+        base = dict(merged.get(raw["id"], {}))
+        # Aggregation and suppression are alternatives: a file naming one replaces the built-in's other.
+        for one, other in (("aggregation", "suppression"), ("suppression", "aggregation")):
+            if one in raw and other not in raw:
+                base.pop(other, None)
         merged[raw["id"]] = {**base, **raw}
     return RuleSet(tuple(_rule(raw, settings, origin) for raw in merged.values()))
 

@@ -208,9 +208,9 @@ class AlertWriter:
         at = now.timestamp()
         grouping = rule.aggregation or rule.suppression
         if grouping is not None:
-            existing = await AlertStore.open_in_group(
-                tx, rule.id, values["group_key"], values["first_activity"] - grouping.seconds
-            )
+            # An open-ended window folds into the open alert whenever its last activity was.
+            since = values["first_activity"] - grouping.seconds if grouping.seconds is not None else 0.0
+            existing = await AlertStore.open_in_group(tx, rule.id, values["group_key"], since)
             if existing is not None:
                 suppressed = rule.aggregation is None
                 for key, click in zip(draft.event_keys, draft.clicks, strict=False):
