@@ -153,6 +153,8 @@ class MessageHandling:
         return "always" if conv.is_personal else "risky-only"
 
     async def verdicts(self, urls: list[str]) -> list[Verdict]:
+        await self.services.current()  # a verdict set a moment ago elsewhere shows on this card
+
         async def one(url: str) -> Verdict:
             try:
                 return (await asyncio.wait_for(self.services.verdicts.check(url), VERDICT_TIMEOUT)).verdict

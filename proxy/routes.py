@@ -78,6 +78,9 @@ async def click(request: web.Request) -> web.StreamResponse:
             reason=why_not.split(" (")[0])
         return pages.render("preview.html")
 
+    pending = services.pending_changes()  # an admin change made elsewhere applies to this very click
+    if pending is not None:
+        await pending
     resolution = services.policies.resolve(ctx.recipient)
     policy = resolution.policy
     now = services.clock()
@@ -244,6 +247,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
         return _reject(request, services, pages, BadLink(403, "This request was refused",
                                                          "There is no warning page to continue from."))
     check_target(view.url)
+    await services.current()
     policy = services.policies.resolve(view.recipient).policy
     tenant = services.tenant_list.match(view.url, services.clock())
     # The decision is made again now: a policy or block-list change since the warning wins.

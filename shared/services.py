@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ from shared.metrics import Registry
 from shared.policy import PolicySet, load_policies
 from shared.signing import Keyring, LinkSigner
 from shared.store import Database, open_database
+from shared.store.changes import ChangeSignal, NoSignal
 from shared.store.clicks import ClickStore
 from shared.store.tabl import TenantList
 from shared.verdicts.admin import AdminVerdicts
@@ -54,16 +55,45 @@ class Services:
     sources: VerdictSources | None = None
     clock: Clock = utc_now
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    changes: ChangeSignal = field(default_factory=NoSignal)
+    _reloading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def refresh(self) -> None:
         """Pick up changes other processes made to cached tables."""
-        changed = await self.admin_verdicts.load()
-        changed = await self.tenant_list.load() or changed
+        await self._reload_tables()
         if self.sources is not None:
             await self.sources.refresh()  # invalidates the engine itself when a feed swaps
+        await self.tenant_list.flush_last_used()
+
+    async def _reload_tables(self) -> None:
+        changed = await self.admin_verdicts.load()
+        changed = await self.tenant_list.load() or changed
         if changed:
             self.verdicts.invalidate()
-        await self.tenant_list.flush_last_used()
+
+    def pending_changes(self, *, now: bool = False) -> Awaitable[None] | None:
+        """What to await before answering when an admin change is on its way in; None (the common case,
+        a fraction of a µs) when nothing changed. Synchronous so that a click pays no coroutine for it.
+        ``now`` asks the store even if it was asked a moment ago (for paths that are not per click)."""
+        task = self._reloading
+        if task is None or task.done():
+            if not self.changes.poll(now=now):
+                return None
+            task = self._reloading = asyncio.ensure_future(self._catch_up())
+        # Shielded: a click whose client went away must not cancel the reload others wait for.
+        return asyncio.shield(task)
+
+    async def current(self) -> None:
+        """Apply any admin change another process made (block, allow, verdict) before going on."""
+        pending = self.pending_changes(now=True)
+        if pending is not None:
+            await pending
+
+    async def _catch_up(self) -> None:
+        try:
+            await self._reload_tables()
+        except Exception as exc:  # the store may be away a moment: the timed refresh tries again
+            log.warning("reloading changed tables failed: %s", exc)
 
 
 def keyring_from(settings: Settings) -> Keyring:
@@ -98,6 +128,8 @@ async def open_services(
     sources.attach(engine.invalidate)
     clicks = ClickStore(db)
     clicks.start()
+    changes = db.change_signal() if background else NoSignal()
+    await changes.start()
     services = Services(
         settings=settings,
         db=db,
@@ -112,6 +144,7 @@ async def open_services(
         metrics=metrics,
         sources=sources,
         clock=clock,
+        changes=changes,
     )
     try:
         if background:
@@ -125,6 +158,7 @@ async def open_services(
         for task in services.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await changes.close()
         await sources.close()
         await bus.drain()
         await clicks.close()
