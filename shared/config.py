@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     smtp_from: str = "safelinks@localhost"
     smtp_timeout: float = Field(default=30.0, gt=0)
 
+    # Alert storms (shared/alerts/budget.py): alert notifications each recipient (an e-mail recipient
+    # list, a webhook) gets per window; the rest of the window's alerts go out as one summary after it.
+    alert_notify_burst: int = Field(default=10, ge=1, le=10_000)
+    alert_notify_window_seconds: float = Field(default=900.0, ge=10.0, le=86_400.0)
+
     # Verdict sources: threat feeds, heuristics, URL scans, Google Safe Browsing.
     feed_every_default: float = Field(default=3600.0, ge=60.0)
     feed_timeout: float = Field(default=300.0, gt=0)

@@ -90,6 +90,15 @@ class Grouping:
 
 
 @dataclass(frozen=True, slots=True)
+class Volume:
+    """A click rule that fires on bursts only: from the ``clicks``-th matching click on one URL within
+    ``seconds`` (counted in the click log up to the click, so a replay counts the same)."""
+
+    clicks: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Webhook:
     url: str
     secret: str = ""
@@ -122,6 +131,7 @@ class Rule:
     aggregation: Grouping | None = None
     suppression: Grouping | None = None
     notifications: Notifications = field(default_factory=Notifications)
+    volume: Volume | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +213,8 @@ def _rule(raw: dict[str, Any], settings: Settings | None, origin: str) -> Rule:
         raise RulesError(f"{origin}: rule {rid}: conditions: new_verdict and source apply to verdict_change rules")
     if trigger is Trigger.VERDICT_CHANGE and ({"workload", "verdict", "clicked_through", "action_type"} & set(cond)):
         raise RulesError(f"{origin}: rule {rid}: conditions: click conditions apply to click rules")
+    if trigger is Trigger.VERDICT_CHANGE and "volume" in raw:
+        raise RulesError(f"{origin}: rule {rid}: volume: applies to click rules")
 
     def opt(name: str) -> frozenset[str] | None:
         return frozenset(cond[name]) if name in cond else None
@@ -225,6 +237,8 @@ def _rule(raw: dict[str, Any], settings: Settings | None, origin: str) -> Rule:
             aggregation=_grouping(raw.get("aggregation"), 60.0),
             suppression=_grouping(raw.get("suppression"), 3600.0),
             notifications=_notifications(raw.get("notifications"), settings),
+            volume=Volume(int(raw["volume"]["clicks"]), parse_duration(raw["volume"]["within"]))
+            if "volume" in raw else None,
         )
     except RulesError as exc:
         raise RulesError(f"{origin}: rule {rid}: {exc}") from None
