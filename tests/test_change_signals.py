@@ -100,6 +100,49 @@ async def test_admin_changes_reach_another_process_on_postgresql(pg_url: str, tm
     await measure(pg_url, tmp_path, "postgresql")
 
 
+TEAMS_ON = "policies:\n  - {name: Staff, EnableSafeLinksForTeams: true}\nrules:\n" \
+           "  - {name: Staff, policy: Staff, priority: 0, recipient_domain_is: [contoso.com]}\n"
+
+
+async def test_policy_file_edit_reaches_a_running_proxy(tmp_path: Path) -> None:
+    """An edited policy file (Safe Links for Teams turned off, then on) applies to the next click within 250 ms;
+    a broken edit leaves the policies in force."""
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(TEAMS_ON, encoding="utf-8")
+    cluster = Replicas.on(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", policy_file=policy)
+    db = await open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        proxy = await cluster.start("proxy")
+        await AdminVerdicts(db).set("policy-edit.com", Verdict.MALICIOUS, set_by="cli")
+        path = path_of("https://policy-edit.com/login")
+        lags: list[float] = []
+        async with aiohttp.ClientSession() as http:
+            assert await eventually_answer(http, proxy, path, "warning")
+
+            async def edit(text: str) -> None:
+                policy.write_text(text, encoding="utf-8")
+
+            lags.append(await lag_of(http, proxy, path, partial(edit, TEAMS_ON.replace("true", "false")),
+                                     "redirect"))
+            await edit("policies: [this is not a policy")
+            await asyncio.sleep(0.5)
+            assert await answer(http, proxy, path) == "redirect"  # the last good file still applies
+            lags.append(await lag_of(http, proxy, path, partial(edit, TEAMS_ON), "warning"))
+        assert max(lags) <= 0.25, lags
+        assert "cannot be used" in proxy.output()
+    finally:
+        await db.close()
+        cluster.stop_all()
+
+
+async def eventually_answer(http: aiohttp.ClientSession, replica: Replica, path: str, expected: str) -> bool:
+    for _ in range(100):
+        if await answer(http, replica, path) == expected:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def test_bot_check_sees_a_verdict_set_a_moment_before(tmp_path: Path) -> None:
     """A verdict another process set a moment ago is what the next bot message's verdict check sees."""
     from shared.config import load_settings

@@ -22,7 +22,8 @@ from shared.outbox import Outbox
 from shared.store.database import Executor
 
 _KEEP_WINDOWS = 96  # a recipient's older windows are forgotten when a new one starts
-_LISTED = 200  # a summary lists this many held alerts; the rest are counted
+_LISTED = 50  # a summary lists this many held alerts; the rest are counted
+_URL_CHARS = 300  # a summary line shows this much of an alert's URL (the alert has all of it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ def _iso(at: float) -> str:
 
 def _line(alert: Alert, why: str) -> dict[str, Any]:
     return {"id": alert.id, "title": alert.title, "severity": alert.severity.value, "incidentId": alert.incident_id,
-            "user": alert.account_upn or alert.account_object_id or "unknown", "url": alert.url,
+            "user": alert.account_upn or alert.account_object_id or "unknown", "url": alert.url[:_URL_CHARS],
             "at": iso(alert.first_activity), "why": why}
 
 
