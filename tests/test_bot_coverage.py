@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from shared.config import Settings
+from shared.store import open_database
+from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.model import Verdict
 from tests.conftest import BROWSER_UA
 from tests.teams_standin import (
@@ -134,3 +136,21 @@ async def test_warning_page_says_why_to_the_person_who_clicked(bot: BotHarness, 
     assert "admin" not in why.group(1) and "cli" not in why.group(1) and "evil.example/" not in why.group(1)
     (click,) = await bot.rows("clicks")
     assert click["verdict_source"] == "admin"
+
+
+async def test_message_right_after_a_verdict_set_elsewhere_gets_the_warning(
+        bot: BotHarness, standin: TeamsStandIn) -> None:
+    """A verdict set by another process (the CLI) a moment before a message shows on that message's card."""
+    url = "https://portal.fresh-phish.com/login"
+    await send(bot, standin, personal_message(standin.service_url, sender_of(ALICE), url))
+    await standin.wait_for(lambda s: len(s.delivered()) == 1)
+    assert "Malicious" not in str(card_of(standin.delivered()[0]))  # unknown, and now cached by the bot
+    other = await open_database(bot.services.settings.effective_database_url)  # the CLI's own connection
+    try:
+        await AdminVerdicts(other).set("fresh-phish.com", Verdict.MALICIOUS, threat_types=("Phish",), set_by="cli")
+    finally:
+        await other.close()
+    await send(bot, standin, personal_message(standin.service_url, sender_of(ALICE), url,
+                                              activity_id="1730462400299"))
+    await standin.wait_for(lambda s: len(s.delivered()) == 2)
+    assert "Malicious" in str(card_of(standin.delivered()[1]))
