@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.escaping import card_text as _plain
 from shared.verdicts.model import Verdict
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -60,11 +61,6 @@ def _ascii_host(host: str) -> str:
         return host
 
 
-def _plain(text: str) -> str:
-    # Card text is markdown: keep link syntax and emphasis from being interpreted.
-    return text.replace("[", "(").replace("]", ")").replace("*", "\u2217")
-
-
 def _card(body: list[dict[str, Any]], fallback_text: str, **extra: Any) -> dict[str, Any]:
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
@@ -97,7 +93,7 @@ def _link_block(link: CardLink, host: str) -> dict[str, Any]:
             {
                 "type": "ActionSet",
                 "actions": [{"type": "Action.OpenUrl", "title": f"Open {host}", "url": link.wrapped}],
-                "fallback": {"type": "TextBlock", "text": f"[Open {host}]({link.wrapped})", "wrap": True},
+                "fallback": {"type": "TextBlock", "text": f"[Open {_plain(host)}]({link.wrapped})", "wrap": True},
             },
         ],
     }

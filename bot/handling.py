@@ -21,6 +21,7 @@ from bot.actions import ActionRegistry
 from bot.activity import Account, CardAction, Conversation, ConversationType, IncomingMessage, Installation
 from bot.commands import Commands, parse_command
 from bot.contracts import InvokeResult, TeamsConnector
+from bot.errors import ActionRefused
 from bot.links import links_in
 from bot.people import People
 from shared.clicks import Workload
@@ -261,6 +262,9 @@ class MessageHandling:
         """A viewer's own version of a reply card: the same links, wrapped for them."""
         conversation_id = str(action.data.get("conversation") or "")
         message_id = str(action.data.get("message") or "")
+        if conversation_id.split(";", 1)[0] != action.conversation_id.split(";", 1)[0]:
+            # The ids are what the client sent: only the conversation the invoke comes from may be read.
+            raise ActionRefused("this card belongs to another conversation")
         ev = await self.evidence.get(conversation_id, message_id)
         if ev is None or ev.deleted:
             return cards.deleted_card()

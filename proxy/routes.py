@@ -289,8 +289,17 @@ async def healthz(request: web.Request) -> web.Response:
         db_ok = True
     except Exception:
         db_ok = False
-    sources = services.verdicts.health_report()
-    body = {"status": "ok" if db_ok else "degraded", "database": db_ok, "verdict_sources": sources}
+    # Status words only: error texts (which can hold a source's address) are for the CLI and the log.
+    sources: dict[str, str] = {}
+    for name, report in services.verdicts.health_report().items():
+        sources[name] = "ok" if report.get("ok") else "failing"
+        detail = report.get("detail")
+        if isinstance(detail, dict):
+            for part, state in detail.items():
+                if isinstance(state, dict) and "ok" in state:
+                    sources[f"{name}/{part}"] = "ok" if state["ok"] else "failing"
+    body = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "failing",
+            "verdict_sources": sources}
     return web.json_response(body, status=200 if db_ok else 503, headers=_PLAIN_HEADERS)
 
 

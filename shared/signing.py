@@ -177,7 +177,7 @@ class Keyring:
                 return cls({k: _b64d(v) for k, v in raw["keys"].items()}, raw["active"])
             except (KeyError, ValueError, TypeError) as exc:
                 raise KeyConfigError(f"{path} is damaged: {exc}") from exc
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         kid = "k" + datetime.now(UTC).strftime("%Y%m%d")
         ring = cls({kid: secrets.token_bytes(32)}, kid)
         tmp = path.with_suffix(".tmp")

@@ -141,4 +141,6 @@ def subjects(box: Mailbox) -> list[str]:
 
 
 def urls_in(call: Any) -> set[str]:
-    return set(re.findall(r"https://login\.phish\d+\.example/reset", json.dumps(call.body)))
+    """The phishing URLs a card names (cards show them defanged, as text: hxxps[:]//login[.]phish1[.]example)."""
+    return {phish_url(int(n)) for n in re.findall(r"hxxps\[:\]//login\[\.\]phish(\d+)\[\.\]example/reset",
+                                                  json.dumps(call.body))}

@@ -185,8 +185,10 @@ async def test_seed_scenario_two_alerts_one_incident_card_and_email(
                                {"alert_id": int(alert_id)}, conversation_id=GROUP_CHAT_ID, trigger="manual")
         refused = await (await send(bot, standin, outsider)).json()
         assert refused["statusCode"] == 400 and "security channel" in json.dumps(refused)
+        (posted,) = [r for r in await bot.rows("teams_cards") if r["card_key"].startswith("incident:")]
         analyst = card_action(standin.service_url, sender_of(SOC), "alert.block", {"alert_id": int(alert_id)},
-                              conversation_id=f"{CHANNEL_ID};messageid=1", trigger="manual")
+                              conversation_id=posted["conversation_id"], reply_to=posted["activity_id"],
+                              trigger="manual")
         answer = await (await send(bot, standin, analyst)).json()
         assert answer["statusCode"] == 200 and "blocked" in json.dumps(answer["value"])
         entries = await bot.rows("tabl_entries")

@@ -19,6 +19,7 @@ from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
 from shared.alerts.service import Alerting
 from shared.outbox import Outbox
+from shared.redaction import redact_text
 from shared.services import Services
 from shared.store.alerts import AlertFilter
 from shared.store.incidents import IncidentFilter
@@ -290,12 +291,12 @@ def _list_outbox(args: argparse.Namespace) -> int:
                     {
                         "id": i.id,
                         "kind": i.kind,
-                        "key": i.key,
+                        "key": redact_text(i.key),
                         "status": i.status,
                         "attempts": i.attempts,
                         "createdAt": datetime.fromtimestamp(i.created_at, UTC).isoformat(),
                         "nextAttemptAt": datetime.fromtimestamp(i.next_attempt_at, UTC).isoformat(),
-                        "lastError": i.last_error,
+                        "lastError": redact_text(i.last_error or "") or None,
                         "dedupeKey": i.dedupe_key,
                     }
                     for i in items
@@ -312,7 +313,7 @@ def _list_outbox(args: argparse.Namespace) -> int:
                         i.attempts,
                         _when(datetime.fromtimestamp(i.next_attempt_at, UTC)) if i.status == "pending" else "",
                         _target(i.payload),
-                        i.last_error,
+                        redact_text(i.last_error or ""),
                     )
                     for i in items
                 ],
@@ -325,4 +326,4 @@ def _list_outbox(args: argparse.Namespace) -> int:
 def _target(payload: dict[str, Any]) -> str:
     if "to" in payload:
         return ", ".join(payload["to"])
-    return str(payload.get("url") or payload.get("target") or "")
+    return redact_text(str(payload.get("url") or payload.get("target") or ""))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from safelinks.cli.context import CliError, settings_from, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.clicks import EXPORT_COLUMNS
+from shared.escaping import csv_cell
 from shared.services import Services
 from shared.store.clicks import ClickFilter
 
@@ -80,8 +81,9 @@ def _export(args: argparse.Namespace) -> int:
         async for click in s.clicks.stream(flt):
             rec = click.to_record()
             if writer:
-                writer.writerow({**rec, "UrlChain": json.dumps(rec["UrlChain"]),
-                                 "IsClickedThrough": str(rec["IsClickedThrough"]).lower()})
+                row = {**rec, "UrlChain": json.dumps(rec["UrlChain"]),
+                       "IsClickedThrough": str(rec["IsClickedThrough"]).lower()}
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
             else:
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from safelinks.cli.context import CliError, with_services
 from safelinks.cli.table import print_json, print_table
+from shared.redaction import redact_url
 from shared.services import Services
 from shared.store.feeds import FORMAT_NAMES, FeedRecord, FeedRegistryError, FeedSpec, format_every, parse_every
 from shared.verdicts.feed_updater import FeedUpdater, UpdateOutcome
@@ -166,8 +167,8 @@ def _list(args: argparse.Namespace) -> int:
         print_json([_spec_json(r) for r in records])
     else:
         print_table(["Name", "Format", "Every", "Enabled", "Entries", "Source"],
-                    [(r.name, r.spec.format, format_every(r.spec.every), r.spec.enabled, r.entries, r.spec.source)
-                     for r in records], max_width=80)
+                    [(r.name, r.spec.format, format_every(r.spec.every), r.spec.enabled, r.entries,
+                      redact_url(r.spec.source)) for r in records], max_width=80)
     return 0
 
 
@@ -237,7 +238,7 @@ def _ago(seconds: float | None) -> str:
 
 
 def _spec_json(r: FeedRecord) -> dict[str, Any]:
-    return {"name": r.name, "source": r.spec.source, "format": r.spec.format, "column": r.spec.column,
+    return {"name": r.name, "source": redact_url(r.spec.source), "format": r.spec.format, "column": r.spec.column,
             "every_seconds": r.spec.every, "enabled": r.spec.enabled, "entries": r.entries}
 
 

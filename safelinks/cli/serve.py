@@ -12,6 +12,7 @@ from aiohttp import web
 
 from safelinks.cli.context import CliError, settings_from
 from shared.clicks import Workload
+from shared.escaping import install_log_safety
 from shared.policy import PolicyError, load_policies
 from shared.services import keyring_from
 from shared.signing import LinkContext, LinkSigner, SigningError
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **overrides)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_safety()  # one line per record, no credentials from URLs
     from safelinks.server import create_app
 
     try:

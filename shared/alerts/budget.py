@@ -9,7 +9,6 @@ e-mail limit): whatever else is going on, a new incident reaches its people at o
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 from shared.alerts import email as email_kind
 from shared.alerts import webhooks
 from shared.alerts.model import Alert, iso
+from shared.escaping import html_text, plain_line
 from shared.outbox import Outbox
 from shared.store.database import Executor
 
@@ -59,7 +59,7 @@ class Budget:
         return True
 
     async def hold(self, tx: Executor, outbox: Outbox, recipient: str, alert: Alert, at: float, *,
-                   why: str, email_to: tuple[str, ...] = (), webhook: tuple[str, str] | None = None) -> None:
+                   why: str, email_to: tuple[str, ...] = (), webhook: str | None = None) -> None:
         """List ``alert`` in the summary ``recipient`` gets when the current window ends."""
         start = self.window_of(at)
         await tx.execute(
@@ -74,10 +74,9 @@ class Budget:
             held.append(_line(alert, why))
         end = start + self.window
         if webhook is not None:
-            url, secret = webhook
             document = {"event": "alerts.summary", "windowStart": _iso(start), "windowEnd": _iso(end),
                         "heldCount": total, "held": held}
-            payload = webhooks.payload(url, secret, "alerts.summary", document)
+            payload = webhooks.payload(webhook, "alerts.summary", document)
             kind = webhooks.KIND
         else:
             payload = _email(email_to, held, total, start, end)
@@ -98,20 +97,19 @@ def _line(alert: Alert, why: str) -> dict[str, Any]:
 
 
 def _email(to: tuple[str, ...], held: list[dict[str, Any]], total: int, start: float, end: float) -> dict[str, Any]:
+    # Outside values (titles, people, URLs) are data: one line each, escaped, addresses defanged.
     span = f"{_iso(start)} to {_iso(end)}"
     subject = f"[Summary] {total} more alert{'s' if total != 1 else ''} ({span})"
-    lines = [f"#{h['id']} [{h['severity']}] {h['title']} - {h['user']} - {h['url']} (incident #{h['incidentId']})"
-             for h in held]
+    fields = [(h["id"], h["severity"], h["title"], h["user"], h["url"], h["incidentId"]) for h in held]
+    lines = [f"#{n} [{plain_line(sev)}] {plain_line(title)} - {plain_line(who)} - {plain_line(url)} (incident #{inc})"
+             for n, sev, title, who, url, inc in fields]
     if total > len(held):
         lines.append(f"... and {total - len(held)} more")
-    reasons = sorted({h["why"] for h in held})
+    reasons = sorted({str(h["why"]) for h in held})
     text = "\n".join([f"{total} alert notification(s) were held between {span}:", *reasons, "", *lines]) + "\n"
-    rows = "".join(
-        f"<li>#{h['id']} [{html.escape(h['severity'])}] {html.escape(h['title'])} — {html.escape(h['user'])} — "
-        f"{html.escape(h['url'])} (incident #{h['incidentId']})</li>"
-        for h in held
-    )
+    rows = "".join(f"<li>#{n} [{html_text(sev)}] {html_text(title)} — {html_text(who)} — {html_text(url)} "
+                   f"(incident #{inc})</li>" for n, sev, title, who, url, inc in fields)
     more = f"<p>… and {total - len(held)} more</p>" if total > len(held) else ""
-    body = (f"<html><body><h2>{html.escape(subject)}</h2><p>{'<br>'.join(html.escape(r) for r in reasons)}</p>"
+    body = (f"<html><body><h2>{html_text(subject)}</h2><p>{'<br>'.join(html_text(r) for r in reasons)}</p>"
             f"<ul>{rows}</ul>{more}</body></html>")
     return {"to": list(to), "subject": subject, "text": text, "html": body, "alert_id": None}

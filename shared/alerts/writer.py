@@ -291,12 +291,12 @@ class AlertWriter:
                 if not await budget.take(tx, recipient, at, always=opened):
                     why = f"more than {budget.burst} notifications to this webhook within {budget.window:g} s"
                     await budget.hold(tx, self.outbox, recipient, alert, at, why=why,
-                                      webhook=(hook.url, hook.secret))
+                                      webhook=hook.url)
                     notes.append(f"webhook {n + 1} held for its summary: {why}")
                     continue
                 await self.outbox.enqueue(
                     webhooks.KIND,
-                    webhooks.payload(hook.url, hook.secret, "alert.created", document),
+                    webhooks.payload(hook.url, "alert.created", document),
                     key=f"webhook:{hook.url}",
                     dedupe_key=f"alert:{alert.key}:webhook:{n}",
                     tx=tx,
@@ -318,7 +318,7 @@ class AlertWriter:
         for n, hook in enumerate(rule.notifications.webhooks):
             await self.outbox.enqueue(
                 webhooks.KIND,
-                webhooks.payload(hook.url, hook.secret, "alert.updated", document),
+                webhooks.payload(hook.url, "alert.updated", document),
                 key=f"webhook:{hook.url}",  # after the alert's own alert.created, in order
                 dedupe_key=f"alert:{alert.key}:webhook:{n}:updated:{now!r}",
                 tx=tx,

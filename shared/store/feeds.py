@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.redaction import redact_text
 from shared.store import counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
@@ -259,7 +260,7 @@ class FeedRegistry:
     async def record_failure(self, name: str, error: str, *, now: float) -> None:
         await self._db.execute(
             "UPDATE feeds SET last_attempt_at = ?, last_error = ?, last_error_at = ? WHERE name = ?",
-            (now, error[:1000], now, name),
+            (now, redact_text(error)[:1000], now, name),
         )
 
 
