@@ -157,12 +157,12 @@ async def test_a_burst_of_fetches_is_one_alert_one_storm_alert_and_the_victim_st
 
 
 async def test_recipient_budget_sends_a_summary_instead_of_silence(make_settings: Callable[..., Settings],
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, db_url: str) -> None:
     """Past a recipient's budget the rest of the window's alerts arrive as one summary; a new incident's
     first e-mail is never held."""
     with smtp_server() as (box, port):
         settings = make_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
-                                 alert_notify_burst=2, alert_notify_window_seconds=600)
+                                 alert_notify_burst=2, alert_notify_window_seconds=600, database_url=db_url)
         rules = load_rules(_rules(tmp_path, "      email:\n        recipients: [soc@contoso.com]\n"), settings)
         clock = FakeClock()
         async with alerting(settings, clock, rules=rules) as (services, system):
