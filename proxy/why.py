@@ -41,8 +41,32 @@ def _label(verdict: Verdict, threat: str | None) -> str:
     return "dangerous" if verdict is Verdict.MALICIOUS else "suspicious"
 
 
+# What the heuristics noticed, by the start of their (analyst-facing) reason, in plain words.
+_SIGNS = (
+    ("look-alike of protected domain ", "its name imitates {}"),
+    ("userinfo in URL", "it shows one name but goes to another site"),
+    ("host is an IP address", "it is a bare IP address"),
+    ("internationalised host", "its name uses look-alike characters"),
+    ("mixed-script host label", "its name uses look-alike characters"),
+    ("undecodable punycode host", "its name uses look-alike characters"),
+    ("brand name ", "it uses a brand's name outside that brand's own sites"),
+)
+
+
+def _signs(reasons: tuple[str, ...]) -> list[str]:
+    found: list[str] = []
+    for reason in reasons:
+        for start, words in _SIGNS:
+            if reason.startswith(start):
+                # The imitated domain is one of the organisation's configured protected domains.
+                sign = words.format(reason[len(start):].split(" ", 1)[0]) if "{}" in words else words
+                if sign not in found:
+                    found.append(sign)
+    return found[:2]
+
+
 @lru_cache(maxsize=256)
-def _sentence(source: str, verdict: Verdict, threat_types: tuple[str, ...]) -> str:
+def _sentence(source: str, verdict: Verdict, threat_types: tuple[str, ...], reasons: tuple[str, ...]) -> str:
     threat = _threat(threat_types)
     what = _label(verdict, threat)
     if source == "admin":
@@ -54,7 +78,8 @@ def _sentence(source: str, verdict: Verdict, threat_types: tuple[str, ...]) -> s
     if source == "scan":
         return f"A scan of this site found it {what if threat is None else 'to be ' + what}."
     if source == "heuristics":
-        return "The address has signs of phishing, such as a look-alike name or a disguised host."
+        signs = _signs(reasons)
+        return "The address has signs of phishing" + (f": {' and '.join(signs)}." if signs else ".")
     return f"This site is known as {what}."
 
 
@@ -64,4 +89,5 @@ def why(verdict: VerdictResult | None) -> str | None:
         return None
     if verdict.verdict is Verdict.PENDING:
         return "This site has not been checked yet."
-    return _sentence(verdict.source, verdict.verdict, tuple(verdict.threat_types))
+    reasons = tuple(verdict.reasons) if verdict.source == "heuristics" else ()
+    return _sentence(verdict.source, verdict.verdict, tuple(verdict.threat_types), reasons)

@@ -68,8 +68,7 @@ WHY_CASES = [
     ("feed:local", "malicious", ("malicious",), "A threat feed lists this site as dangerous."),
     ("safebrowsing", "malicious", ("phishing",), "Google Safe Browsing lists this site as phishing."),
     ("scan", "malicious", ("malicious",), "A scan of this site found it dangerous."),
-    ("heuristics", "suspicious", (),
-     "The address has signs of phishing, such as a look-alike name or a disguised host."),
+    ("heuristics", "suspicious", (), "The address has signs of phishing."),
     ("scan", "pending", (), "This site has not been checked yet."),
     ("feed:x", "clean", (), None),
 ]
@@ -85,3 +84,21 @@ def test_why_speaks_to_the_person_who_clicked(source: str, verdict: str, threats
     result = VerdictResult(Verdict(verdict), source=source, threat_types=threats,
                            reasons=("admin verdict on evil.example/: set by cli",))
     assert why(result) == sentence
+
+
+@pytest.mark.parametrize(
+    ("reasons", "sentence"),
+    [
+        (("look-alike of protected domain paypal.com (paypa1.com)", "heuristic score 5 >= 4"),
+         "The address has signs of phishing: its name imitates paypal.com."),
+        (("userinfo in URL: shows 'bank.example' but goes to 'paypa1.com'", "host is an IP address (10.0.0.1)"),
+         "The address has signs of phishing: it shows one name but goes to another site and it is a bare IP address."),
+        (("heuristic score 5 >= 4",), "The address has signs of phishing."),
+    ],
+)
+def test_heuristic_why_names_the_signs_in_plain_words(reasons: tuple[str, ...], sentence: str) -> None:
+    """A heuristic verdict's "Why" says which signs were seen, without scores or thresholds."""
+    from proxy.why import why
+    from shared.verdicts import Verdict, VerdictResult
+
+    assert why(VerdictResult(Verdict.SUSPICIOUS, source="heuristics", reasons=reasons)) == sentence

@@ -106,7 +106,7 @@ async def test_heuristic_reasons_on_the_warning_page(aiohttp_client: Any, settin
     proxy = await start(aiohttp_client, settings, tmp_path)
     resp = await proxy.click(proxy.link("https://bank.example@paypa1.com/login"))
     html = await resp.text()
-    assert resp.status == 200 and "look-alike" in html
+    assert resp.status == 200 and "signs of phishing: " in html and "imitates paypal.com" in html
 
 
 async def test_failing_sources_are_isolated(aiohttp_client: Any, settings: Settings, tmp_path: Path) -> None:
