@@ -185,3 +185,32 @@ async def test_recipient_budget_sends_a_summary_instead_of_silence(make_settings
     assert all(f"u{n}@contoso.com" in text for n in range(2, 6))
     held = [a for a in alerts if any("held" in n for n in a.details["notes"])]
     assert len(held) == 4
+
+
+async def test_webhook_budget_sends_an_alerts_summary(make_settings: Callable[..., Settings], tmp_path: Path,
+                                                      aiohttp_server: AiohttpServer) -> None:
+    """A webhook past its budget gets one ``alerts.summary`` delivery listing the held alerts after the window."""
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append((request.headers.get("X-SafeLinks-Event", ""), await request.json()))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    server = await aiohttp_server(app)
+    settings = make_settings(alert_notify_burst=1, alert_notify_window_seconds=300)
+    hook = f"http://127.0.0.1:{server.port}/hook"
+    rules = load_rules(_rules(tmp_path, f"      webhooks:\n        - url: {hook}\n"), settings)
+    clock = FakeClock()
+    async with alerting(settings, clock, rules=rules) as (services, system):
+        for n in range(4):
+            await services.clicks.record(click(clock.now, through=True, user=f"u{n}@contoso.com"))
+        await system.engine.process_clicks()
+        await system.outbox.run_once()
+        assert [event for event, _ in received] == ["alert.created"]
+        await _drain(system.outbox, clock)
+    assert [event for event, _ in received] == ["alert.created", "alerts.summary"]
+    summary = received[1][1]
+    assert summary["heldCount"] == 3 and sorted(h["user"] for h in summary["held"]) == [
+        "u1@contoso.com", "u2@contoso.com", "u3@contoso.com"]
