@@ -179,6 +179,8 @@ class MessageHandling:
         return "always" if conv.is_personal else "risky-only"
 
     async def verdicts(self, urls: list[str]) -> list[Verdict]:
+        await self.services.current()  # a verdict set a moment ago elsewhere shows on this card
+
         async def one(url: str) -> Verdict:
             try:
                 return (await asyncio.wait_for(self.services.verdicts.check(url), VERDICT_TIMEOUT)).verdict
@@ -230,10 +232,7 @@ class MessageHandling:
         ev = self._evidence(message, urls, sender, existing, edited)
         policy = self._policy(ev.sender_upn)
         shown = [u for u in urls if not policy.rewrite_exemptions.matches(u)]
-        # EnableForInternalSenders is about messages between colleagues; a link sent to the bot itself in a
-        # personal chat is a request to check it, so it is always answered.
-        protect = policy.enable_safe_links_for_teams and (
-            conv.is_personal or policy.enable_for_internal_senders or ev.is_external)
+        protect = await self._protects_a_reader(message, ev) if shown else False
         mode = self._reply_mode(policy, conv) if protect and shown else "silent"
         card: dict[str, Any] | None = None
         only_if_posted = True
@@ -256,6 +255,23 @@ class MessageHandling:
                                      only_if_posted=only_if_posted, tx=tx)
         self.outbox.wake()
         return True
+
+    async def _protects_a_reader(self, message: IncomingMessage, ev: TeamsMessageEvidence) -> bool:
+        """Whether Safe Links for Teams is on for anyone who reads the message.
+
+        Teams protection follows the readers' policies (``EnableSafeLinksForTeams``), as in Defender,
+        where the policy of the user who clicks decides; ``EnableForInternalSenders`` is an e-mail
+        setting and plays no part, so links from colleagues are protected as those from guests. The
+        readers are the sender and the conversation's members; where the members are unknown (a large
+        team, a failed lookup) some reader has no policy of their own and gets Built-in protection.
+        """
+        conv = message.conversation
+        readers: list[str | None] = [ev.sender_upn]
+        if not conv.is_personal:
+            roster = await self.people.roster(message.reference, conv.team_id or conv.base_id,
+                                              USER_SPECIFIC_VIEW_LIMIT)
+            readers += [m.upn or m.email for m in roster] if roster else [None]
+        return any(self._policy(upn).enable_safe_links_for_teams for upn in readers)
 
     async def _reply_card(self, message: IncomingMessage, ev: TeamsMessageEvidence, urls: list[str],
                           verdicts: list[Verdict]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from proxy.decision import Outcome, Page, decide
 from proxy.linkparams import BadLink, check_target, location_header
 from proxy.pages import SECURITY_HEADERS, Branding, Pages, host_of, redirect
 from proxy.verified import VerifiedLinks
+from proxy.why import why
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
 from shared.metrics import Counter, Histogram, Labels
@@ -79,6 +80,9 @@ async def click(request: web.Request) -> web.StreamResponse:
             reason=why_not.split(" (")[0])
         return pages.render("preview.html")
 
+    pending = services.pending_changes()  # an admin change made elsewhere applies to this very click
+    if pending is not None:
+        await pending
     resolution = services.policies.resolve(ctx.recipient)
     policy = resolution.policy
     now = services.clock()
@@ -208,8 +212,7 @@ def _page(services: Services, pages: Pages, outcome: Outcome, record: Click,
     if outcome.page is Page.WARNING:
         return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
                             verdict=outcome.verdict.value,
-                            threats=list(verdict.threat_types) if verdict else [],
-                            reasons=list(verdict.reasons) if verdict else [],
+                            why=why(verdict),
                             notice=verdict.notice if verdict else None)
     if outcome.page is Page.TENANT_BLOCKED:
         return pages.render("blocked.html", branding=branding, url=url, host=host, token=None)
@@ -283,6 +286,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
         return _reject(request, services, pages, BadLink(403, "This request was refused",
                                                          "There is no warning page to continue from."))
     check_target(view.url)
+    await services.current()
     policy = services.policies.resolve(view.recipient).policy
     tenant = services.tenant_list.match(view.url, services.clock())
     # The decision is made again now: a policy or block-list change since the warning wins.

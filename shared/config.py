@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="safelinks@localhost", description="sender of alert e-mails")
     smtp_timeout: float = Field(default=30.0, gt=0, description="seconds an SMTP exchange may take")
 
+    # Alert storms (shared/alerts/budget.py): alert notifications each recipient (an e-mail recipient
+    # list, a webhook) gets per window; the rest of the window's alerts go out as one summary after it.
+    alert_notify_burst: int = Field(default=10, ge=1, le=10_000, description="alert e-mails/webhooks per "
+                                    "recipient per window before the rest wait for a summary")
+    alert_notify_window_seconds: float = Field(default=900.0, ge=10.0, le=86_400.0, description="the window "
+                                               "of that budget, in seconds; its summary is sent when it ends")
+
     # Verdict sources: threat feeds, heuristics, URL scans, Google Safe Browsing.
     feed_every_default: float = Field(default=3600.0, ge=60.0, description="seconds between feed updates "
                                       "when `feeds add --every` is not given")
@@ -298,7 +305,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("feed_every_default", "feed_timeout", "scan_poll_interval", "scan_timeout", "scan_result_ttl",
-                     "outbox_lease_seconds", "verdict_cache_ttl", "smtp_timeout", mode="before")
+                     "outbox_lease_seconds", "alert_notify_window_seconds", "verdict_cache_ttl", "smtp_timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
         # Settings in seconds take the one duration syntax too ("1h", "90s"); numbers stay numbers.

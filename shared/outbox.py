@@ -135,22 +135,51 @@ class Outbox:
         self._routes[kind] = _Route(handler, per_key_rate, _Bucket(global_rate) if global_rate else None, {})
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str = "",
-                      dedupe_key: str | None = None, tx: Executor | None = None) -> int | None:
-        """Add an item (inside ``tx`` when given). A repeated ``dedupe_key`` is ignored: returns None."""
+                      dedupe_key: str | None = None, tx: Executor | None = None,
+                      replace_pending: bool = False, not_before: float | None = None) -> int | None:
+        """Add an item (inside ``tx`` when given). A repeated ``dedupe_key`` is ignored: returns None.
+
+        With ``replace_pending``, ``dedupe_key`` names a slot instead: an item of that slot still waiting
+        (not yet claimed) takes the new payload, so a burst of updates of one thing (an incident's card)
+        is one delivery of its latest state; once the slot's item is claimed or sent, a new one is added.
+        ``not_before`` (epoch seconds) holds the item until then (a summary due at the end of a window).
+        """
         if tx is None:
             async with self._db.transaction() as own:
-                item_id = await self.enqueue(kind, payload, key=key, dedupe_key=dedupe_key, tx=own)
+                item_id = await self.enqueue(kind, payload, key=key, dedupe_key=dedupe_key, tx=own,
+                                             replace_pending=replace_pending, not_before=not_before)
             self._wake.set()  # again after the commit: a worker woken before it could not see the row yet
             return item_id
         now = self._now()
+        body = json.dumps(payload, separators=(",", ":"))
+        if replace_pending and dedupe_key:
+            waiting = await tx.fetchone(
+                "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_until <= ? "
+                "RETURNING id",
+                (body, dedupe_key, now),
+            )
+            if waiting is not None:
+                self._wake.set()
+                return int(waiting["id"])
+            # The slot's last item is out (or on its way): it gives the slot up to the new one.
+            await tx.execute("UPDATE outbox SET dedupe_key = NULL WHERE dedupe_key = ?", (dedupe_key,))
+        due = max(now, not_before) if not_before is not None else now
         # ON CONFLICT keeps the caller's transaction alive on a repeat (PostgreSQL aborts it on an error).
         row = await tx.fetchone(
             "INSERT INTO outbox (kind, key, payload, dedupe_key, status, attempts, created_at, next_attempt_at) "
             "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            (kind, key, json.dumps(payload, separators=(",", ":")), dedupe_key, now, now),
+            (kind, key, body, dedupe_key, now, due),
         )
         self._wake.set()
         return int(row["id"]) if row else None
+
+    async def pending_payload(self, dedupe_key: str, tx: Executor) -> dict[str, Any] | None:
+        """The payload of the item named ``dedupe_key`` while it still waits unclaimed, else None."""
+        row = await tx.fetchone(
+            "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_until <= ?",
+            (dedupe_key, self._now()),
+        )
+        return dict(json.loads(row["payload"])) if row else None
 
     def wake(self) -> None:
         """Look for due items now (call after committing a transaction that enqueued some)."""

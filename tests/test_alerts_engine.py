@@ -95,9 +95,10 @@ async def test_two_engines_on_one_store_store_each_alert_once(make_settings: Cal
             await services.clicks.record(click(clock.now, through=True, user=f"u{n}@contoso.com"))
         counts = await asyncio.gather(first.engine.process_clicks(), second.engine.process_clicks(),
                                       first.engine.replay(clock.now - hours(1), apply=True))
-        _, total = await first.writer.alerts.page(AlertFilter(top=1000))
-        assert total == 80
-        assert counts[0] + counts[1] + len(counts[2].created) == 80
+        alerts, total = await first.writer.alerts.page(AlertFilter(top=1000))
+        # Two per click, and one storm alert: forty clicks on one malicious link within a minute.
+        assert total == 81 and sum(a.rule_id == "click-storm" for a in alerts) == 1
+        assert counts[0] + counts[1] + len(counts[2].created) == 81
 
 
 async def test_replay_dry_run_stores_nothing(settings: Settings) -> None:

@@ -51,7 +51,8 @@ async def test_outside_the_window_opens_a_new_incident(make_settings: Callable[.
     clock = FakeClock()
     async with alerting(make_settings(incident_window_hours=2), clock) as (services, system):
         await services.clicks.record(click(clock.now, through=True))
-        await services.clicks.record(click(clock.now + hours(3), through=True))
+        # Another user: the same user's repeat would fold into the alert still open.
+        await services.clicks.record(click(clock.now + hours(3), through=True, user="megan@contoso.com"))
         await system.engine.process_clicks()
         _, total = await system.writer.incidents.page(IncidentFilter())
         assert total == 2

@@ -64,8 +64,10 @@ async def test_alert_email_reaches_the_smtp_server(make_settings: Callable[..., 
     assert b"adele@contoso.com" in text and b"hxxps[:]//login[.]contoso-phish[.]com/signin" in text
 
 
-async def test_daily_limit_caps_email_and_says_so(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
-    """Past the rule's daily e-mail limit, alerts are still raised but note that no e-mail was sent."""
+async def test_daily_limit_holds_email_for_a_summary_and_says_so(make_settings: Callable[..., Settings],
+                                                                 tmp_path: Path) -> None:
+    """Past the rule's daily e-mail limit, alerts are still raised, say their e-mail was held, and arrive
+    listed in one summary e-mail at the end of the window: never silence."""
     with smtp_server() as (mailbox, port):
         settings = make_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
         rules = load_rules(_rules(tmp_path, "      email:\n        recipients: [soc@contoso.com]\n"
@@ -77,9 +79,12 @@ async def test_daily_limit_caps_email_and_says_so(make_settings: Callable[..., S
             await system.engine.process_clicks()
             await _drain(system.outbox, clock)
             alerts, total = await system.writer.alerts.page(AlertFilter())
-    assert total == 3 and len(mailbox.messages) == 2
+    assert total == 3 and len(mailbox.messages) == 3
     notes = [n for a in alerts for n in a.details["notes"]]
-    assert notes == ["no e-mail: the rule's daily limit of 2 was reached"]
+    assert notes == ["e-mail held for the recipients' summary: the rule's daily limit of 2 was reached"]
+    summary = next(m for m in mailbox.messages if str(m["Subject"]).startswith("[Summary] 1 more alert "))
+    text = next(p for p in summary.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+    assert b"u2@contoso.com" in text and b"daily limit of 2" in text
 
 
 async def test_smtp_refusal_is_retried_until_delivered(make_settings: Callable[..., Settings],

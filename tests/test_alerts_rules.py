@@ -15,14 +15,16 @@ from tests.conftest import FakeClock
 
 
 def test_builtins_work_with_no_file() -> None:
-    """With no rules file the three built-in rules are there, with Defender's titles and High severity."""
+    """With no rules file the three Defender rules are there with their titles and High severity, and the storm rule."""
     rules = load_rules(None)
-    assert {r.title for r in rules.rules} == {
-        "A user clicked through to a potentially malicious URL",
-        "User clicked a malicious link in Teams chat",
-        "A potentially malicious URL click was detected",
+    defender = {r.title: r.severity.value for r in rules.rules if r.id != "click-storm"}
+    assert defender == {
+        "A user clicked through to a potentially malicious URL": "high",
+        "User clicked a malicious link in Teams chat": "high",
+        "A potentially malicious URL click was detected": "high",
     }
-    assert {r.severity.value for r in rules.rules} == {"high"}
+    storm = rules.get("click-storm")
+    assert storm is not None and storm.severity.value == "medium" and storm.volume is not None
     (lookback,) = rules.for_trigger(Trigger.VERDICT_CHANGE)
     assert lookback.lookback_seconds == 48 * 3600 and lookback.aggregation is None
 

@@ -204,3 +204,44 @@ async def test_run_loop_wakes_on_enqueue(db_url: str) -> None:
     await asyncio.wait_for(done.wait(), 5)
     worker.cancel()
     await db.close()
+
+
+async def test_latest_state_replaces_an_item_still_waiting(db_url: str) -> None:
+    """With replace_pending an item of the slot still waiting takes the newer payload; once it is out, a new
+    item carries the next one (so a burst of card updates is a few deliveries of the latest state)."""
+    db = await open_db(db_url)
+    box = Outbox(db)
+    seen: list[int] = []
+
+    async def handler(item: OutboxItem) -> None:
+        seen.append(item.payload["n"])
+
+    box.register("teams", handler)
+    for n in range(1, 6):
+        await box.enqueue("teams", {"n": n}, key="conv-1", dedupe_key="card:incident:1", replace_pending=True)
+    assert await box.run_once() == 1 and seen == [5]
+    await box.enqueue("teams", {"n": 6}, key="conv-1", dedupe_key="card:incident:1", replace_pending=True)
+    await box.enqueue("teams", {"n": 7}, key="conv-1", dedupe_key="card:incident:1", replace_pending=True)
+    assert await box.run_once() == 1 and seen == [5, 7]
+    assert len(await box.list()) == 2
+    await db.close()
+
+
+async def test_not_before_holds_an_item_until_then(db_url: str) -> None:
+    """An item queued with not_before waits until that time, and holds up no other key."""
+    db = await open_db(db_url)
+    clock = FakeClock()
+    box = Outbox(db, clock=clock)
+    seen: list[str] = []
+
+    async def handler(item: OutboxItem) -> None:
+        seen.append(item.payload["what"])
+
+    box.register("email", handler)
+    await box.enqueue("email", {"what": "summary"}, dedupe_key="summary:1",
+                      not_before=clock.now.timestamp() + 600)
+    await box.enqueue("email", {"what": "alert"})
+    assert await box.run_once() == 1 and seen == ["alert"]
+    clock.now += timedelta(seconds=601)
+    assert await box.run_once() == 1 and seen == ["alert", "summary"]
+    await db.close()

@@ -74,7 +74,8 @@ def _group_value(click: Click, entity: str) -> str:
         return (click.account_upn or click.account_object_id or "").lower() or f"anon:{click.report_id}"
     if entity == "message":
         message = click.message_id or click.network_message_id
-        return f"{click.conversation_id or ''}/{message}" if message else f"none:{click.report_id}"
+        # Clicks on a link with no message reference are one thing to look at per user (and URL).
+        return f"{click.conversation_id or ''}/{message}" if message else "none"
     if entity == "url":
         return click.url
     if entity == "sender":

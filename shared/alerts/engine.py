@@ -22,6 +22,7 @@ from shared.alerts.drafts import Draft, change_drafts, click_drafts, window_of
 from shared.alerts.lookback import covered_clicks
 from shared.alerts.ports import ChannelResolver
 from shared.alerts.rules import RuleSet, Trigger
+from shared.alerts.volume import burst_reached
 from shared.alerts.writer import AlertWriter, WriteResult
 from shared.events import ClickRecorded, EventBus, VerdictChanged
 from shared.metrics import Registry
@@ -120,7 +121,7 @@ class AlertEngine:
             if not rows:
                 return created
             last = int(rows[-1]["id"])
-            drafts = [d for r in rows for d in click_drafts(self.rules, click_from_row(r))]
+            drafts = await self._bursts([d for r in rows for d in click_drafts(self.rules, click_from_row(r))])
 
             async def advance(tx: Executor, last: int = last) -> None:
                 await AlertStore.advance_cursor(tx, CLICKS, last)
@@ -133,6 +134,12 @@ class AlertEngine:
             else:
                 async with self.db.transaction() as tx:
                     await advance(tx)
+
+    async def _bursts(self, drafts: list[Draft]) -> list[Draft]:
+        """The drafts, less those of volume rules whose burst has not been reached."""
+        if not any(d.rule.volume is not None for d in drafts):
+            return drafts
+        return [d for d in drafts if d.rule.volume is None or await burst_reached(self.db, d.rule, d.click)]
 
     def _count(self, result: WriteResult) -> int:
         now = self.clock()
@@ -186,7 +193,7 @@ class AlertEngine:
         """Run the rules again over clicks and verdict changes since ``since``; store only with ``apply``."""
         drafts: list[Draft] = []
         async for click in ClickStore(self.db).stream(ClickFilter(since=since)):
-            drafts += click_drafts(self.rules, click)
+            drafts += await self._bursts(click_drafts(self.rules, click))
         rows = await self.db.fetchall(
             "SELECT * FROM verdict_changes WHERE changed_at >= ? ORDER BY id", (since.timestamp(),)
         )

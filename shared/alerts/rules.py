@@ -74,10 +74,22 @@ class ChangeConditions:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    """Aggregation or suppression: events with the same ``by`` values within ``seconds`` fold together."""
+    """Aggregation or suppression: events with the same ``by`` values within ``seconds`` fold together.
 
-    seconds: float
+    ``seconds`` None (``window: open``) folds them for as long as the alert they join is open.
+    """
+
+    seconds: float | None
     by: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A click rule that fires on bursts only: from the ``clicks``-th matching click on one URL within
+    ``seconds`` (counted in the click log up to the click, so a replay counts the same)."""
+
+    clicks: int
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +125,7 @@ class Rule:
     aggregation: Grouping | None = None
     suppression: Grouping | None = None
     notifications: Notifications = field(default_factory=Notifications)
+    volume: Volume | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +171,8 @@ def validate_document(doc: Any, origin: str) -> list[dict[str, Any]]:
 def _grouping(raw: Any, default_window: float) -> Grouping | None:
     if raw is None or raw == "none":
         return None
-    seconds = parse_duration(raw.get("window", raw.get("for", default_window)))
-    return Grouping(seconds, tuple(raw["by"]))
+    window = raw.get("window", raw.get("for", default_window))
+    return Grouping(None if window == "open" else parse_duration(window), tuple(raw["by"]))
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -194,6 +207,8 @@ def _rule(raw: dict[str, Any], settings: Settings | None, origin: str) -> Rule:
         raise RulesError(f"{origin}: rule {rid}: conditions: new_verdict and source apply to verdict_change rules")
     if trigger is Trigger.VERDICT_CHANGE and ({"workload", "verdict", "clicked_through", "action_type"} & set(cond)):
         raise RulesError(f"{origin}: rule {rid}: conditions: click conditions apply to click rules")
+    if trigger is Trigger.VERDICT_CHANGE and "volume" in raw:
+        raise RulesError(f"{origin}: rule {rid}: volume: applies to click rules")
 
     def opt(name: str) -> frozenset[str] | None:
         return frozenset(cond[name]) if name in cond else None
@@ -216,6 +231,8 @@ def _rule(raw: dict[str, Any], settings: Settings | None, origin: str) -> Rule:
             aggregation=_grouping(raw.get("aggregation"), 60.0),
             suppression=_grouping(raw.get("suppression"), 3600.0),
             notifications=_notifications(raw.get("notifications"), settings),
+            volume=Volume(int(raw["volume"]["clicks"]), parse_duration(raw["volume"]["within"]))
+            if "volume" in raw else None,
         )
     except RulesError as exc:
         raise RulesError(f"{origin}: rule {rid}: {exc}") from None
@@ -225,7 +242,11 @@ def build_rules(documents: list[dict[str, Any]], settings: Settings | None, orig
     """Merge rule documents over the built-ins (same id: the given fields replace the built-in's)."""
     merged: dict[str, dict[str, Any]] = {r["id"]: dict(r) for r in _builtin_documents()}
     for raw in documents:
-        base = merged.get(raw["id"], {})
+        base = dict(merged.get(raw["id"], {}))
+        # Aggregation and suppression are alternatives: a file naming one replaces the built-in's other.
+        for one, other in (("aggregation", "suppression"), ("suppression", "aggregation")):
+            if one in raw and other not in raw:
+                base.pop(other, None)
         merged[raw["id"]] = {**base, **raw}
     return RuleSet(tuple(_rule(raw, settings, origin) for raw in merged.values()))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.alerts.actions import AlertActions
+from shared.alerts.budget import Budget
 from shared.alerts.email import EmailSender, SmtpConfig
 from shared.alerts.engine import AlertEngine
 from shared.alerts.incidents import Correlator
@@ -64,6 +65,7 @@ def build_alerting(
         evidence=evidence or NoEvidence(),
         public_url=settings.public_url,
         explain=services.verdicts.check,
+        budget=Budget(settings.alert_notify_burst, settings.alert_notify_window_seconds),
     )
     actions = AlertActions(
         writer,

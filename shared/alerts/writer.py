@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from shared.alerts import email as email_kind
 from shared.alerts import webhooks
+from shared.alerts.budget import Budget
 from shared.alerts.cards import alert_card
 from shared.alerts.drafts import Draft
 from shared.alerts.graph import alert_json, build_evidence
@@ -90,6 +91,8 @@ class AlertWriter:
     explain: Callable[[str], Awaitable[VerdictResult]] | None = None
     # The rules, to find whom to tell when an alert changes after it was raised.
     rules: RuleSet | None = None
+    # How many notifications each recipient gets per window before the rest wait for a summary.
+    budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self) -> None:
         self.alerts = AlertStore(self.db)
@@ -211,9 +214,9 @@ class AlertWriter:
         at = now.timestamp()
         grouping = rule.aggregation or rule.suppression
         if grouping is not None:
-            existing = await AlertStore.open_in_group(
-                tx, rule.id, values["group_key"], values["first_activity"] - grouping.seconds
-            )
+            # An open-ended window folds into the open alert whenever its last activity was.
+            since = values["first_activity"] - grouping.seconds if grouping.seconds is not None else 0.0
+            existing = await AlertStore.open_in_group(tx, rule.id, values["group_key"], since)
             if existing is not None:
                 suppressed = rule.aggregation is None
                 for key, click in zip(draft.event_keys, draft.clicks, strict=False):
@@ -239,7 +242,7 @@ class AlertWriter:
                 if existing["incident_id"] is not None:
                     result.incidents.add(int(existing["incident_id"]))
                 return
-        incident_id, _ = await self.correlator.attach(tx, values, now=at)
+        incident_id, opened = await self.correlator.attach(tx, values, now=at)
         stored = {k: v for k, v in values.items() if k != "canonical_url"}
         stored["incident_id"] = incident_id
         alert_id = await self.alerts.insert(tx, stored)
@@ -253,16 +256,22 @@ class AlertWriter:
         result.created.append(alert_id)
         result.created_from.append((rule.id, draft.click.timestamp))
         result.incidents.add(incident_id)
-        await self._notify(tx, draft, alert_id, now)
+        await self._notify(tx, draft, alert_id, now, opened=opened)
 
-    async def _notify(self, tx: Executor, draft: Draft, alert_id: int, now: datetime) -> None:
+    async def _notify(self, tx: Executor, draft: Draft, alert_id: int, now: datetime, *, opened: bool) -> None:
+        """E-mail and webhooks for a new alert, within each recipient's budget; the first notification of a
+        new incident always goes at once, whatever the budget or the rule's daily e-mail limit say."""
         alert = await self.alerts.get(alert_id, tx)
         assert alert is not None
         notes: list[str] = []
         target = draft.rule.notifications
+        at = now.timestamp()
+        budget = self.budget
         if target.email_to:
             day = now.strftime("%Y-%m-%d")
-            if await AlertStore.take_quota(tx, draft.rule.id, "email", day, target.email_daily_limit):
+            recipient = "email:" + ",".join(sorted(a.lower() for a in target.email_to))
+            within_limit = await AlertStore.take_quota(tx, draft.rule.id, "email", day, target.email_daily_limit)
+            if (within_limit or opened) and await budget.take(tx, recipient, at, always=opened):
                 link = f"{self.public_url}/api/v1/alerts/{alert_id}" if self.public_url else None
                 await self.outbox.enqueue(
                     email_kind.KIND,
@@ -270,11 +279,24 @@ class AlertWriter:
                     dedupe_key=f"alert:{alert.key}:email",
                     tx=tx,
                 )
+                if not within_limit:
+                    notes.append(f"e-mail sent past the rule's daily limit of {target.email_daily_limit}: "
+                                 "the first notification of a new incident is never held")
             else:
-                notes.append(f"no e-mail: the rule's daily limit of {target.email_daily_limit} was reached")
+                why = (f"the rule's daily limit of {target.email_daily_limit} was reached" if not within_limit
+                       else f"more than {budget.burst} e-mails to these recipients within {budget.window:g} s")
+                await budget.hold(tx, self.outbox, recipient, alert, at, why=why, email_to=target.email_to)
+                notes.append(f"e-mail held for the recipients' summary: {why}")
         if target.webhooks:
             document = alert_json(alert, public_url=self.public_url)
             for n, hook in enumerate(target.webhooks):
+                recipient = f"webhook:{hook.url}"
+                if not await budget.take(tx, recipient, at, always=opened):
+                    why = f"more than {budget.burst} notifications to this webhook within {budget.window:g} s"
+                    await budget.hold(tx, self.outbox, recipient, alert, at, why=why,
+                                      webhook=hook.url)
+                    notes.append(f"webhook {n + 1} held for its summary: {why}")
+                    continue
                 await self.outbox.enqueue(
                     webhooks.KIND,
                     webhooks.payload(hook.url, "alert.created", document),

@@ -1,7 +1,8 @@
 """Defender's preset Safe Links policies, with the values of its recommended-settings table.
 
 Standard and Strict are identical for Safe Links; Built-in protection differs only in leaving
-internal senders out and letting users click through warnings. (`DisableUrlRewrite` and
+internal senders out of e-mail protection (Teams protection does not depend on it) and letting users
+click through warnings. (`DisableUrlRewrite` and
 `DeliverMessageAfterScan` are e-mail settings with no counterpart in Teams.) Built-in
 protection is the default for everyone no other policy covers.
 """

@@ -166,14 +166,13 @@ class AlertStore:
         return alert_from_row(row) if row else None
 
     async def keys_present(self, keys: list[str]) -> set[str]:
+        """The draft keys already stored: as an alert's key, or as an event folded into another alert."""
         found: set[str] = set()
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            rows = await self.db.fetchall(
-                f"SELECT alert_key FROM alerts WHERE alert_key IN ({', '.join('?' for _ in chunk)})",
-                chunk,
-            )
-            found.update(r["alert_key"] for r in rows)
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self.db.fetchall(f"SELECT event_key FROM alert_events WHERE event_key IN ({marks})", chunk)
+            found.update(r["event_key"] for r in rows)
         return found
 
     async def page(self, flt: AlertFilter) -> tuple[list[Alert], int]:

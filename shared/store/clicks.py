@@ -24,7 +24,8 @@ INSERT_CLICK = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_C
 
 
 @lru_cache(maxsize=4096)
-def _rhost(url: str) -> str:
+def url_rhost(url: str) -> str:
+    """The reversed host the click log indexes a URL by."""
     return reversed_host(urlsplit(url).hostname or "")
 
 
@@ -40,7 +41,7 @@ def click_row(c: Click) -> tuple[Any, ...]:
         c.report_id,
         c.timestamp.timestamp(),
         c.url,
-        _rhost(c.url),
+        url_rhost(c.url),
         c.action_type.value,
         c.account_upn,
         c.account_object_id,

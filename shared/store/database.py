@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from shared.store.changes import ChangeSignal
 
 Row = dict[str, Any]
 Params = Sequence[Any]
@@ -43,6 +46,10 @@ class Database(Executor, Protocol):
 
     def iterate(self, sql: str, params: Params = (), *, batch: int = 1000) -> AsyncIterator[Row]:
         """Stream a large result without holding it all in memory."""
+        ...
+
+    def change_signal(self) -> ChangeSignal:
+        """A new signal telling that another process changed a cached table (``shared.store.changes``)."""
         ...
 
     def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from shared.store.changes import ChangeSignal, NotifySignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from shared.store.postgres_sql import APPEND_LOCK_SQL, Statements, affected, is_if_not_exists, is_select
@@ -119,6 +120,11 @@ class _Tx:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         with _translated():
             return [dict(r) for r in await self._conn.fetch(await self._prepare(sql), *params)]
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """``NOTIFY`` listeners when this transaction commits (nothing is sent if it rolls back)."""
+        with _translated():
+            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         with _translated():
@@ -322,6 +328,10 @@ class PostgresDatabase:
         """A connection of its own, outside the pool (locks and leaders hold one for as long as they last)."""
         with _translated():
             return await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+
+    def change_signal(self) -> ChangeSignal:
+        """``LISTEN`` on a connection of its own, polling while it is down (see ``shared.store.changes``)."""
+        return NotifySignal(self.connect)
 
     def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
         """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""

@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shared.store.changes import ChangeSignal, DataVersionSignal, NoSignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
 
@@ -279,6 +280,10 @@ class SQLiteDatabase:
                 c.execute("COMMIT")
 
             await self._writer.run(run)
+
+    def change_signal(self) -> ChangeSignal:
+        """``PRAGMA data_version`` on a connection of its own (see ``shared.store.changes``)."""
+        return NoSignal() if self.path == ":memory:" else DataVersionSignal(self.path)
 
     def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
         """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
