@@ -21,7 +21,7 @@ from bot.actions import ActionRegistry
 from bot.activity import Account, CardAction, Conversation, ConversationType, IncomingMessage, Installation
 from bot.commands import Commands, parse_command
 from bot.contracts import InvokeResult, TeamsConnector
-from bot.links import links_in
+from bot.links import links_of
 from bot.people import People
 from shared.clicks import Workload
 from shared.evidence import TeamsMessageEvidence, snippet_of
@@ -196,7 +196,7 @@ class MessageHandling:
 
     async def _handle_links(self, message: IncomingMessage, *, edited: bool) -> bool:
         conv = message.conversation
-        urls = links_in(message, is_ours=self.services.signer.is_wrapped)
+        urls = await links_of(message, is_ours=self.services.signer.is_wrapped)
         existing = await self.evidence.get(conv.base_id, message.id) if edited else None
         if not urls and existing is None:
             return False

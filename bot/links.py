@@ -9,6 +9,7 @@ links this bot wrapped itself are left out, so nothing is wrapped twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,9 @@ _BUTTON_CARDS = frozenset({"application/vnd.microsoft.card.hero", "application/v
 _TEXT_KEYS = ("text", "value", "title", "subtitle")
 _MAX_DEPTH = 32  # a card nests containers; anything deeper is not a card Teams would render
 MAX_LINKS = 200
+# Characters of text a message may carry and still be read on the event loop (about 1 ms of work);
+# a longer one, or one with cards, is read in a worker thread so it cannot hold up other activities.
+INLINE_CHARACTERS = 16_384
 
 
 def _card_texts_and_targets(node: Any, depth: int = 0) -> Iterator[tuple[str, bool]]:
@@ -95,3 +99,19 @@ def links_in(message: IncomingMessage, *, is_ours: Callable[[str], bool], limit:
         if len(found) >= limit:
             break
     return found
+
+
+def _read_inline(message: IncomingMessage) -> bool:
+    size = len(message.text)
+    for attachment in message.attachments:
+        if not isinstance(attachment.content, str):
+            return False
+        size += len(attachment.content)
+    return size <= INLINE_CHARACTERS
+
+
+async def links_of(message: IncomingMessage, *, is_ours: Callable[[str], bool], limit: int = MAX_LINKS) -> list[str]:
+    """``links_in``, with large messages read off the event loop."""
+    if _read_inline(message):
+        return links_in(message, is_ours=is_ours, limit=limit)
+    return await asyncio.to_thread(links_in, message, is_ours=is_ours, limit=limit)

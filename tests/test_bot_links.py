@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bot import wire
 from bot.activity import ConversationType
 from bot.cards import CardLink, host_of, reply_card
-from bot.links import links_in
+from bot.links import INLINE_CHARACTERS, links_in, links_of
 from shared.evidence import TeamsMessageEvidence, snippet_of
 from shared.verdicts.model import Verdict
 
@@ -112,3 +113,21 @@ def test_card_hosts_are_plain_ascii() -> None:
     assert host_of("https://\u0430pple.example/") == "xn--pple-43d.example"  # a Cyrillic a
     card = reply_card([CardLink("https://bad.example/", "https://w/1", Verdict.MALICIOUS)])
     assert card["version"] == "1.5" and "Malicious" in str(card) and card["body"][0]["color"] == "Attention"
+
+
+async def test_large_messages_are_read_off_the_event_loop() -> None:
+    """A message longer than INLINE_CHARACTERS is read in a worker thread; a short one on the event loop."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def ours(url: str) -> bool:
+        seen.append(threading.get_ident())
+        return _ours(url)
+
+    small = wire.message(_message("see https://a.example/x"))
+    big = wire.message(_message("see https://a.example/x " + "<a " * INLINE_CHARACTERS, "xml"))
+    assert await links_of(small, is_ours=ours) == ["https://a.example/x"]
+    assert seen and set(seen) == {loop_thread}
+    seen.clear()
+    assert await links_of(big, is_ours=ours) == ["https://a.example/x"]
+    assert seen and loop_thread not in seen
