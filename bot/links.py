@@ -21,9 +21,9 @@ _BUTTON_CARDS = frozenset({"application/vnd.microsoft.card.hero", "application/v
 _TEXT_KEYS = ("text", "value", "title", "subtitle")
 _MAX_DEPTH = 32  # a card nests containers; anything deeper is not a card Teams would render
 MAX_LINKS = 200
-# Characters of text a message may carry and still be read on the event loop (about 1 ms of work);
+# Characters of text a message may carry and still be read on the event loop (at most a few ms of work);
 # a longer one, or one with cards, is read in a worker thread so it cannot hold up other activities.
-INLINE_CHARACTERS = 16_384
+INLINE_CHARACTERS = 8_192
 
 
 def _card_texts_and_targets(node: Any, depth: int = 0) -> Iterator[tuple[str, bool]]:

@@ -346,7 +346,8 @@ def test_list_matching_of_an_8kb_path_takes_linear_time(path: str) -> None:
     """Matching an 8 KB path against name-anywhere entries takes milliseconds (it took 2 s before)."""
     import time
 
-    index = TablIndex([TablEntry("contoso.com", TablAction.BLOCK, NOW), TablEntry("~fabrikam.com~", TablAction.BLOCK, NOW),
+    index = TablIndex([TablEntry("contoso.com", TablAction.BLOCK, NOW),
+                       TablEntry("~fabrikam.com~", TablAction.BLOCK, NOW),
                        TablEntry("example.org/a", TablAction.ALLOW, NOW)])
     started = time.perf_counter()
     index.match("http://example.org/" + path, NOW)

@@ -88,7 +88,7 @@ def _tag(markup: str, lt: int) -> tuple[int, str | None, bool, str | None]:
         if close == -1:
             raise _Ended
         return close + 3, "", False, None
-    if markup.startswith(("!", "?"), at) or markup.startswith("/", at) and not _TAG_NAME.match(markup, at + 1):
+    if markup.startswith(("!", "?"), at) or (markup.startswith("/", at) and not _TAG_NAME.match(markup, at + 1)):
         if markup.startswith("/>", at):
             return at + 2, "", True, None
         close = markup.find(">", at)

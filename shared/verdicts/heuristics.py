@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.urls import URLError, WebURL, parse
+from shared.urls import InvalidURL, WebURL, parse
 
 
 class HeuristicsError(Exception):
@@ -149,7 +149,7 @@ def _unicode_host(host: str) -> tuple[str, str | None]:
 def _split(url: str) -> WebURL:
     try:
         return parse(url)
-    except URLError as exc:
+    except InvalidURL as exc:
         raise HeuristicsError(f"cannot assess {url[:200]!r}: {exc.reason}") from None
 
 
