@@ -131,3 +131,18 @@ async def test_large_messages_are_read_off_the_event_loop() -> None:
     seen.clear()
     assert await links_of(big, is_ours=ours) == ["https://a.example/x"]
     assert seen and loop_thread not in seen
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        ("http://evil.example\\@good.example/", "evil.example"),
+        ("http://%62locked.example/", "blocked.example"),
+        ("http://0x5db8d822/", "93.184.216.34"),
+        ("http://straße-login.example/", "xn--strae-login-y6a.example"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_card_shows_the_host_the_browser_opens(target: str, shown: str) -> None:
+    """The reply card names the host a click really opens, in ASCII, whatever '\\@', escapes or IPv4 spelling say."""
+    assert host_of(target) == shown

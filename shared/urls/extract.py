@@ -72,6 +72,7 @@ _WWW_HOST = re.compile(rf"[wW][wW][wW](?:\.{_LABEL})+\.{_TLD}(?=$|[:/?#])")
 _REACHABLE_LABEL = re.compile(r"(?!-)[a-z0-9_\-]{1,63}(?<!-)")
 _MAX_HOST_LENGTH = 253
 
+_TABS_AND_NEWLINES = str.maketrans("", "", "\t\n\r")
 _TRAILING_PUNCTUATION = frozenset(".,!?;:'*")
 _OPENER_OF = {")": "(", "]": "[", "}": "{"}
 
@@ -95,7 +96,8 @@ def extract_urls(text: str, *, html: bool = False) -> list[str]:
     for match in _LINK.finditer(text):
         kind = match.lastgroup
         if kind == "href":
-            url = match.group("href").strip()
+            # A browser drops tabs and newlines from an href before parsing it: so does the link we wrap.
+            url = match.group("href").translate(_TABS_AND_NEWLINES).strip()
             if not _WEB_SCHEME.match(url):
                 continue
         elif kind == "web":
