@@ -232,9 +232,21 @@ def test_extracted_link_is_exactly_the_message_text() -> None:
     assert extract_urls("at http://evil.example\\@good.example/ now") == ["http://evil.example\\@good.example/"]
 
 
-def test_href_is_taken_as_the_browser_reads_it() -> None:
-    """Tabs and newlines inside an href are dropped, as the browser drops them, so the wrapped link opens."""
-    assert extract_urls('<a href="https://a.example/x\n/y\t?q">a</a>', html=True) == ["https://a.example/x/y?q"]
+HREFS = [
+    ("https://a.example/x\n/y\t?q", ["https://a.example/x/y?q"]),  # tabs and newlines dropped
+    ("http:evil.example/x", ["http:evil.example/x"]),
+    ("https:\\\\evil.example/", ["https:\\\\evil.example/"]),
+    ("//evil.example/x", ["https://evil.example/x"]),  # Teams is served over https
+    ("/relative/path", []),
+    ("javascript:alert(1)", []),
+    ("http://exa mple.com/", []),
+]
+
+
+@pytest.mark.parametrize(("href", "expected"), HREFS)
+def test_href_is_taken_as_the_browser_reads_it(href: str, expected: list[str]) -> None:
+    """Every href a browser opens over http(s) is a link, in whatever spelling; others are not."""
+    assert extract_urls(f'<a href="{href}">a</a>', html=True) == expected
 
 
 def test_exemptions_follow_the_browser_parse() -> None:

@@ -66,6 +66,7 @@ _LINK = re.compile(
     re.VERBOSE,
 )
 _WEB_SCHEME = re.compile(r"\s*https?://[^/?#\s]", re.IGNORECASE)
+_SCHEME_HTTP = re.compile(r"https?:", re.IGNORECASE)
 _WWW_HOST = re.compile(rf"[wW][wW][wW](?:\.{_LABEL})+\.{_TLD}(?=$|[:/?#])")
 # A host a browser reaches by name: labels of letters, digits, "-" and "_" (DNS and browsers take
 # "_" below the top level), none empty, none starting or ending with "-"; the top label without "_".
@@ -96,9 +97,8 @@ def extract_urls(text: str, *, html: bool = False) -> list[str]:
     for match in _LINK.finditer(text):
         kind = match.lastgroup
         if kind == "href":
-            # A browser drops tabs and newlines from an href before parsing it: so does the link we wrap.
-            url = match.group("href").translate(_TABS_AND_NEWLINES).strip()
-            if not _WEB_SCHEME.match(url):
+            url = _href_target(match.group("href"))
+            if url is None:
                 continue
         elif kind == "web":
             url = _trim(match.group("web"))
@@ -123,6 +123,19 @@ def extract_urls(text: str, *, html: bool = False) -> list[str]:
             else:
                 refused.add(url)
     return list(found)
+
+
+def _href_target(href: str) -> str | None:
+    """The link an ``<a href>`` opens in Teams, as text, when it is http(s); None otherwise.
+
+    Any spelling a browser takes counts (``http:host``, ``https:\\\\host``), and a scheme-relative
+    ``//host`` opens over https, as Teams is served over https. A browser drops tabs and newlines
+    from an href before parsing it, and so does the link we wrap.
+    """
+    url = href.translate(_TABS_AND_NEWLINES).strip()
+    if url.startswith(("//", "\\\\", "/\\", "\\/")):
+        url = "https:" + url
+    return url if _SCHEME_HTTP.match(url) else None
 
 
 def _opens(candidate: str) -> bool:
