@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from shared.urls import URLError, WebURL, parse
+from shared.urls import NotWebURL, URLError, WebURL, parse
 
 MAX_URL_BYTES = 8192
 _ALLOWED_SCHEMES = ("http", "https")
@@ -74,10 +74,10 @@ def check_target(url: str) -> WebURL:
         raise BadLink(400, "This link is damaged", "The address contains control characters (such as line breaks).")
     try:
         return parse(url)
-    except URLError as exc:
-        if "scheme" in str(exc):
-            raise BadLink(400, "This kind of link can't be opened",
-                          "Safe Links only opens web addresses (http and https).", url) from None
+    except NotWebURL:
+        raise BadLink(400, "This kind of link can't be opened",
+                      "Safe Links only opens web addresses (http and https).", url) from None
+    except URLError:
         raise BadLink(400, "This link is damaged",
                       "The address is not one a browser would open (its website name or port is not valid).",
                       url) from None

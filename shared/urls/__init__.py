@@ -2,7 +2,7 @@
 
 from shared.urls.canonical import CanonicalURL, canonical_parts, canonicalize
 from shared.urls.domains import is_ip, registrable_domain
-from shared.urls.errors import InvalidURL, URLError
+from shared.urls.errors import InvalidURL, NotWebURL, URLError
 from shared.urls.expressions import covers, expression_of, expressions, lookup_expressions
 from shared.urls.extract import extract_urls
 from shared.urls.unwrap import unwrap
@@ -12,6 +12,7 @@ __all__ = [
     "CanonicalURL",
     "HostKind",
     "InvalidURL",
+    "NotWebURL",
     "URLError",
     "WebURL",
     "canonical_parts",

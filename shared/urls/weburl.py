@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ada_url import normalize_url
 
-from shared.urls.errors import InvalidURL
+from shared.urls.errors import InvalidURL, NotWebURL
 
 MAX_URL_LENGTH = 8192
 
@@ -122,7 +122,7 @@ def _from_href(text: str, href: str) -> WebURL:
     colon = href.find(":")
     scheme = href[:colon]
     if scheme not in _DEFAULT_PORT:
-        raise InvalidURL(text, f"scheme {scheme!r} is not http or https")
+        raise NotWebURL(text, f"scheme {scheme!r} is not http or https")
     start = colon + 3  # special schemes always serialise "//"
     slash = href.find("/", start)
     authority, rest = href[start:slash], href[slash:]
