@@ -85,10 +85,6 @@ class WebURL:
     def effective_port(self) -> int:
         return self.port if self.port is not None else _DEFAULT_PORT[self.scheme]
 
-    @property
-    def without_fragment(self) -> str:
-        return self.href if self.fragment is None else self.href[: len(self.href) - len(self.fragment) - 1]
-
 
 def parse(text: str) -> WebURL:
     """``text`` as a browser reads an absolute link (``href``); raises ``InvalidURL``."""
