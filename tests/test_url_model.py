@@ -230,6 +230,7 @@ def test_text_a_browser_would_not_open_is_not_extracted(text: str) -> None:
 def test_extracted_link_is_exactly_the_message_text() -> None:
     """Ports and paths are kept whole: 'example.com:8443/x' is wrapped as written, never shortened."""
     assert extract_urls("at example.com:8443/x now") == ["http://example.com:8443/x"]
+    assert extract_urls("at http://example.com./x now") == ["http://example.com./x"]
     assert extract_urls("at http://evil.example\\@good.example/ now") == ["http://evil.example\\@good.example/"]
 
 

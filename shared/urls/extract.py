@@ -69,9 +69,10 @@ _WEB_SCHEME = re.compile(r"\s*https?://[^/?#\s]", re.IGNORECASE)
 _SCHEME_HTTP = re.compile(r"https?:", re.IGNORECASE)
 _WWW_HOST = re.compile(rf"[wW][wW][wW](?:\.{_LABEL})+\.{_TLD}(?=$|[:/?#])")
 # A host a browser reaches by name: labels of letters, digits, "-" and "_" (DNS and browsers take
-# "_" below the top level), none empty, none starting or ending with "-"; the top label without "_".
-_REACHABLE_LABEL = re.compile(r"(?!-)[a-z0-9_\-]{1,63}(?<!-)")
-_MAX_HOST_LENGTH = 253
+# "_" below the top level), none empty, none starting or ending with "-"; the top label without "_";
+# a root dot allowed. Labels hold no ".", so giving back a label is all the pattern can backtrack.
+_REACHABLE_NAME = re.compile(r"(?:(?!-)[a-z0-9_\-]{1,63}(?<!-)\.)*(?!-)[a-z0-9\-]{1,63}(?<!-)\.?")
+_MAX_HOST_LENGTH = 254
 
 _TABS_AND_NEWLINES = str.maketrans("", "", "\t\n\r")
 _TRAILING_PUNCTUATION = frozenset(".,!?;:'*")
@@ -153,11 +154,8 @@ def reachable_host(value: WebURL) -> bool:
     """Whether the URL's host is an address, or a name the DNS can hold (see ``_REACHABLE_LABEL``)."""
     if value.is_ip:
         return True
-    host = value.host[:-1] if value.host.endswith(".") else value.host
-    if len(host) > _MAX_HOST_LENGTH:
-        return False
-    labels = host.split(".")
-    return "_" not in labels[-1] and all(_REACHABLE_LABEL.fullmatch(label) for label in labels)
+    host = value.host
+    return len(host) <= _MAX_HOST_LENGTH and _REACHABLE_NAME.fullmatch(host) is not None
 
 
 def _trim(candidate: str) -> str:

@@ -21,10 +21,13 @@ MARK = "\x01"
 
 _WHITESPACE = "\t\n\f\r "
 _TAG_NAME = re.compile(r"[A-Za-z][^\t\n\f\r />]*+")
-_SKIP_SPACE_AND_SLASH = re.compile(r"[\t\n\f\r /]*+")
-_SKIP_SPACE = re.compile(r"[\t\n\f\r ]*+")
-_ATTRIBUTE_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*+")
-_UNQUOTED_VALUE = re.compile(r"[^\t\n\f\r >]*+")
+# One attribute (after the spaces and "/" before it): its name, then "=" and a value in double
+# quotes, single quotes or none. A quoted value that never closes leaves the unquoted value empty
+# in front of the quote, which the reader takes as the end of the markup.
+_ATTRIBUTE = re.compile(
+    r"""[\t\n\f\r /]*+(?:([^\t\n\f\r />][^\t\n\f\r />=]*+)[\t\n\f\r ]*+"""
+    r"""(?:=[\t\n\f\r ]*+(?:"([^"]*+)"|'([^']*+)'|([^\t\n\f\r >"'][^\t\n\f\r >]*+|)))?+)?+"""
+)
 
 
 class _Ended(Exception):
@@ -100,6 +103,11 @@ def _tag(markup: str, lt: int) -> tuple[int, str | None, bool, str | None]:
     if name is None:
         return at, None, False, None
     tag = name.group().lower()
+    if closing or tag != "a":
+        # Without a quote before the first ">", that ">" ends the tag: most tags are read in one step.
+        close = markup.find(">", name.end())
+        if close != -1 and markup.find('"', name.end(), close) == -1 and markup.find("'", name.end(), close) == -1:
+            return close + 1, tag, closing, None
     pos, href = _attributes(markup, name.end())
     return pos, tag, closing, href if tag == "a" and not closing else None
 
@@ -109,25 +117,16 @@ def _attributes(markup: str, pos: int) -> tuple[int, str | None]:
     href: str | None = None
     end = len(markup)
     while True:
-        pos = _SKIP_SPACE_AND_SLASH.match(markup, pos).end()  # type: ignore[union-attr]
+        attribute = _ATTRIBUTE.match(markup, pos)
+        assert attribute is not None  # every part of the pattern may be empty
+        pos = attribute.end()
         if pos >= end:
             raise _Ended
-        if markup[pos] == ">":
+        name, double, single, unquoted = attribute.groups()
+        if name is None:  # only ">" can follow: it cannot start a name, and spaces and "/" were skipped
             return pos + 1, href
-        name = _ATTRIBUTE_NAME.match(markup, pos)
-        assert name is not None  # the character at pos is none of the skipped ones nor ">"
-        pos = _SKIP_SPACE.match(markup, name.end()).end()  # type: ignore[union-attr]
-        value: str | None = None
-        if pos < end and markup[pos] == "=":
-            pos = _SKIP_SPACE.match(markup, pos + 1).end()  # type: ignore[union-attr]
-            if pos < end and markup[pos] in "\"'":
-                close = markup.find(markup[pos], pos + 1)
-                if close == -1:
-                    raise _Ended
-                value, pos = markup[pos + 1 : close], close + 1
-            else:
-                unquoted = _UNQUOTED_VALUE.match(markup, pos)
-                assert unquoted is not None  # the pattern matches the empty string
-                value, pos = unquoted.group(), unquoted.end()
-        if href is None and value is not None and name.group().lower() == "href":
+        if unquoted == "" and markup[pos] in "\"'":
+            raise _Ended  # a quote that never closes: the tag runs to the end
+        value = double if double is not None else single if single is not None else unquoted
+        if href is None and value is not None and name.lower() == "href":
             href = _text(value).strip(_WHITESPACE)

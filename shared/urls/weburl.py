@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ada_url import normalize_url
 
@@ -43,9 +43,12 @@ class HostKind(enum.Enum):
     IPV6 = "ipv6"
 
 
-@dataclass(frozen=True, slots=True)
-class WebURL:
-    """An http(s) URL as the URL Standard serialises it; build it with ``parse``."""
+class WebURL(NamedTuple):
+    """An http(s) URL as the URL Standard serialises it; build it with ``parse``.
+
+    A named tuple, not a frozen dataclass: one is made for every link of every message, and a
+    named tuple builds several times faster.
+    """
 
     href: str
     scheme: str  # "http" or "https"
