@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/safelinks serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/click_path.py

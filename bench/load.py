@@ -97,7 +97,8 @@ async def one(http: aiohttp.ClientSession, proxy: Replica, signer: LinkSigner, n
                 return
             started = time.perf_counter()
             async with http.post(proxy.base + "/v1/url/continue", data={"token": token.group(1)},
-                                 allow_redirects=False, headers={"User-Agent": BROWSER_UA}) as r:
+                                 allow_redirects=False,
+                                 headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Site": "same-origin"}) as r:
                 await r.read()
                 tally.latencies.append(time.perf_counter() - started)
                 tally.statuses[f"continue:{r.status}"] += 1

@@ -70,6 +70,7 @@ class Conversation:
     channel_id: str | None = None
     channel_name: str | None = None
     name: str | None = None
+    team_aad_group_id: str | None = None  # the team's id in Microsoft Graph
 
     @property
     def base_id(self) -> str:
@@ -134,6 +135,29 @@ class CardAction:
     trigger: str = "manual"
     tenant_id: str | None = None
     conversation_type: ConversationType = ConversationType.PERSONAL
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAction:
+    """A message action (``composeExtension/submitAction``) run on a message: "Report to security".
+
+    ``message_*`` describe the message it was run on (``messagePayload``); ``sender_aad_object_id``
+    is the author's Entra object id as the payload gives it.
+    """
+
+    command_id: str
+    user: Account
+    conversation: Conversation
+    message_id: str
+    message_text: str
+    message_format: str
+    sender_aad_object_id: str | None
+    sender_name: str
+    reply_to_id: str | None = None
+    created: datetime | None = None
+    link_to_message: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

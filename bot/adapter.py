@@ -9,6 +9,10 @@ through the SDK for a ``TeamsConnector``. Three SDK defects are handled here:
   the parameterized path); authentication runs on its own here and every failure answers 401.
 * MSAL refuses non-https authorities, so a local test channel (``to_channel_from_bot_login_url``
   over http) gets a plain OAuth2 client-credentials token instead.
+
+Trust (see ``bot.trust``): an activity is read with a bounded JSON depth, authenticated, then
+refused with 403 when its tenant is not configured or its ``serviceUrl`` is not an endpoint the bot
+may call; every outgoing call checks the stored ``serviceUrl`` again through ``shared.netguard``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -37,11 +40,14 @@ from botframework.connector.auth import AppCredentials, AuthenticationConstants,
 from msrest.authentication import Authentication
 from msrest.exceptions import HttpOperationError
 
-from bot import wire
+from bot import trust, wire
 from bot.activity import Member
 from bot.contracts import CARD_CONTENT_TYPE, BotLogic, Posted
 from bot.errors import BadActivity, ChannelError
 from shared.config import Settings
+from shared.jsonbody import JSONBodyError, loads
+from shared.netguard import BlockedEndpoint, ResolutionFailed, check_endpoint, endpoint_base
+from shared.retry_after import parse_retry_after
 
 log = logging.getLogger("safelinks.bot")
 T = TypeVar("T")
@@ -54,7 +60,8 @@ class _SdkConfig:
     def __init__(self, settings: Settings) -> None:
         self.APP_ID = settings.microsoft_app_id
         self.APP_PASSWORD = settings.microsoft_app_password.get_secret_value()
-        self.APP_TYPE = settings.microsoft_app_type
+        # Without an app id the SDK's auth-disabled path is its MultiTenant one (SingleTenant demands an id).
+        self.APP_TYPE = settings.microsoft_app_type if settings.microsoft_app_id else "MultiTenant"
         self.APP_TENANTID = settings.microsoft_app_tenant_id
         configured = {
             "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": settings.to_bot_from_channel_openid_metadata_url,
@@ -157,8 +164,9 @@ def _json(activity: Activity) -> dict[str, Any]:
 class _TeamsHandler(TeamsActivityHandler):
     """Routes Teams activities to our logic, converted to our own types."""
 
-    def __init__(self, logic: BotLogic) -> None:
+    def __init__(self, logic: BotLogic, *, claims_trusted: bool = True) -> None:
         self._logic = logic
+        self._claims_trusted = claims_trusted
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         await self._logic.on_message(wire.message(_json(turn_context.activity)))
@@ -192,6 +200,12 @@ class _TeamsHandler(TeamsActivityHandler):
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         if turn_context.activity.name == "adaptiveCard/action":
+            if not self._claims_trusted:
+                # Who pressed the button and where are the activity's unverified word in this mode.
+                return InvokeResponse(status=200, body={
+                    "statusCode": 403, "type": "application/vnd.microsoft.error",
+                    "value": {"code": "Forbidden",
+                              "message": "card actions need an authenticated bot (MicrosoftAppId)"}})
             try:
                 action = wire.card_action(_json(turn_context.activity))
             except BadActivity as exc:
@@ -201,28 +215,23 @@ class _TeamsHandler(TeamsActivityHandler):
             result = await self._logic.on_card_action(action)
             # A plain dict body: BotFrameworkAdapter.handle writes it as it is (serialised once).
             return InvokeResponse(status=200, body=result.body())
+        if turn_context.activity.name == "composeExtension/submitAction":
+            try:
+                message_action = wire.message_action(_json(turn_context.activity))
+            except BadActivity as exc:
+                return InvokeResponse(status=400, body={"error": {"code": "BadRequest", "message": str(exc)}})
+            reply = await self._logic.on_message_action(message_action)
+            return InvokeResponse(status=200, body=reply.body())
         return await super().on_invoke_activity(turn_context)
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _channel_error(exc: BaseException) -> ChannelError:
     if isinstance(exc, HttpOperationError):
         response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
         status = int(getattr(response, "status_code", 0) or 0)
         return ChannelError(f"connector answered {status}: {exc}", status=status,
-                            retry_after=_retry_after(getattr(response, "headers", None)))
+                            retry_after=parse_retry_after(headers.get("Retry-After") if headers else None))
     if isinstance(exc, PermissionError):
         return ChannelError(f"no token for the connector: {exc}", status=401)
     return ChannelError(f"connector unreachable: {type(exc).__name__}: {exc}", status=0)
@@ -253,23 +262,41 @@ class BotFrameworkAdapter:
         config = _SdkConfig(settings)
         self.app_id = settings.microsoft_app_id
         self.authenticated = bool(self.app_id)
+        self._settings = settings
+        self._claims_trusted = trust.claims_trusted(settings)
+        # Loopback connectors (the Agents Playground, a local stand-in) only while nothing else can reach us.
+        self._loopback_ok = trust.mode(settings) == "local"
         self._auth = ConfigurationBotFrameworkAuthentication(config, credentials_factory=_CredentialsFactory(config))
         self._cloud = CloudAdapter(self._auth)
-        self._handler = _TeamsHandler(logic) if logic is not None else None
+        self._handler = _TeamsHandler(logic, claims_trusted=self._claims_trusted) if logic is not None else None
 
     def attach(self, logic: BotLogic) -> None:
-        self._handler = _TeamsHandler(logic)
+        self._handler = _TeamsHandler(logic, claims_trusted=self._claims_trusted)
+
+    def _refusal(self, body: dict[str, Any]) -> str | None:
+        """Why an authenticated activity is refused (its tenant, its serviceUrl), or None."""
+        try:
+            tenant = wire.conversation(body).tenant_id
+        except BadActivity:
+            tenant = None
+        if not trust.tenant_allowed(self._settings, tenant):
+            return f"tenant {str(tenant)[:64]!r} is not configured (SAFELINKS_TENANT_IDS)"
+        service_url = body.get("serviceUrl")
+        if not isinstance(service_url, str) or endpoint_base(
+                service_url, self._settings.bot_service_urls, allow_loopback=self._loopback_ok) is None:
+            return f"serviceUrl {str(service_url)[:120]!r} is not a permitted endpoint (SAFELINKS_BOT_SERVICE_URLS)"
+        return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/messages``."""
         if self._handler is None:
             raise web.HTTPServiceUnavailable(text="the bot is starting")
-        if "application/json" not in request.headers.get("Content-Type", ""):
+        if request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(text="activities are application/json")
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text="the body is not JSON") from None
+            body = loads(await request.read())
+        except JSONBodyError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             raise web.HTTPBadRequest(text="the body is not an activity")
         try:
@@ -289,6 +316,10 @@ class BotFrameworkAdapter:
         except Exception as exc:  # every rejection (JWT errors, PermissionError, a missing header)
             log.info("rejected an activity: %s: %s", type(exc).__name__, exc)
             raise web.HTTPUnauthorized(text="unauthorized") from None
+        refused = self._refusal(body)
+        if refused is not None:
+            log.warning("refused an activity from %s: %s", request.remote, refused)
+            raise web.HTTPForbidden(text=refused)
         try:
             response = await self._cloud.process_activity(auth, activity, self._handler.on_turn)
         except BadActivity as exc:
@@ -305,6 +336,13 @@ class BotFrameworkAdapter:
         ref = ConversationReference().deserialize(reference)
         if not ref.service_url or not ref.conversation:
             raise ChannelError("the stored conversation reference is incomplete", status=400)
+        try:
+            # Checked on every call, not only on arrival: a reference stored before may point anywhere.
+            await check_endpoint(ref.service_url, self._settings.bot_service_urls, allow_loopback=self._loopback_ok)
+        except BlockedEndpoint as exc:
+            raise ChannelError(f"not calling the connector: {exc}", status=403) from None
+        except ResolutionFailed as exc:
+            raise ChannelError(f"connector unreachable: {exc}", status=0) from None
         done: list[T] = []
 
         async def callback(turn_context: TurnContext) -> None:

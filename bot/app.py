@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot import trust
 from bot.actions import ActionRegistry
 from bot.adapter import BotFrameworkAdapter
 from bot.delivery import TeamsDelivery
@@ -37,7 +38,12 @@ UNAUTHENTICATED_WARNING = (
 
 
 def setup_bot(app: web.Application, settings: Settings, *, poll_interval: float = 0.5) -> None:
-    """Add the Teams bot to ``app``; its services must be opened (under ``SERVICES``) before it starts."""
+    """Add the Teams bot to ``app``; its services must be opened (under ``SERVICES``) before it starts.
+
+    Raises ``trust.UnsafeStart`` when the bot would run unauthenticated beyond loopback without
+    ``SAFELINKS_ALLOW_UNAUTHENTICATED_BOT=true``.
+    """
+    trust.check_start(settings)
     adapter = BotFrameworkAdapter(settings)
     app[ADAPTER] = adapter
     app[CARD_ACTIONS] = ActionRegistry()
@@ -49,6 +55,10 @@ def setup_bot(app: web.Application, settings: Settings, *, poll_interval: float 
             log.warning(UNAUTHENTICATED_WARNING)
         else:
             log.info("bot authentication on for app %s (%s)", settings.microsoft_app_id, settings.microsoft_app_type)
+        mode, tenants = trust.describe(settings)
+        if trust.mode(settings) == "open":
+            log.warning("bot: %s", mode)
+        (log.info if settings.tenant_ids else log.warning)("bot %s", tenants)
         outbox = Outbox(services.db, clock=services.clock, metrics=services.metrics, poll_interval=poll_interval,
                         lease_seconds=services.settings.outbox_lease_seconds)
         handling = MessageHandling(services, outbox, adapter, app[CARD_ACTIONS])

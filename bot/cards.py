@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.escaping import card_text as _plain
 from shared.urls import display_host
 from shared.verdicts.model import Verdict
 
@@ -42,11 +43,6 @@ class CardLink:
 def host_of(url: str) -> str:
     """The host the browser opens for ``url``, as ASCII (punycode); the URL itself if it opens none."""
     return display_host(url) or url[:80]
-
-
-def _plain(text: str) -> str:
-    # Card text is markdown: keep link syntax and emphasis from being interpreted.
-    return text.replace("[", "(").replace("]", ")").replace("*", "\u2217")
 
 
 def _card(body: list[dict[str, Any]], fallback_text: str, **extra: Any) -> dict[str, Any]:
@@ -81,7 +77,7 @@ def _link_block(link: CardLink, host: str) -> dict[str, Any]:
             {
                 "type": "ActionSet",
                 "actions": [{"type": "Action.OpenUrl", "title": f"Open {host}", "url": link.wrapped}],
-                "fallback": {"type": "TextBlock", "text": f"[Open {host}]({link.wrapped})", "wrap": True},
+                "fallback": {"type": "TextBlock", "text": f"[Open {_plain(host)}]({link.wrapped})", "wrap": True},
             },
         ],
     }

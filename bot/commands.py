@@ -1,7 +1,9 @@
 """Commands: ``help``, ``check <url>``, and for admins ``alerts here`` and ``status``.
 
 In channels and group chats a command is a message that @mentions the bot; in a personal chat
-it is the plain text. Admins are the AAD object ids in ``SAFELINKS_ADMINS``.
+it is the plain text. Admins are the AAD object ids in ``SAFELINKS_ADMINS``, matched against the
+sender Teams vouched for; where nothing vouches for it (``bot.trust``: unauthenticated beyond
+loopback) nobody is an admin through the bot.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot import cards
+from bot import cards, trust
 from bot.activity import Conversation, ConversationType, IncomingMessage
 from bot.notify import TEAMS_KIND
 from shared.store.evidence import SECURITY_CHANNEL
@@ -57,7 +59,10 @@ class Commands:
         self._h = handling
 
     def _is_admin(self, message: IncomingMessage) -> bool:
-        admins = {a.lower() for a in self._h.services.settings.admins}
+        settings = self._h.services.settings
+        if not trust.claims_trusted(settings):
+            return False
+        admins = {a.lower() for a in settings.admins}
         return bool(message.sender.aad_object_id) and str(message.sender.aad_object_id).lower() in admins
 
     def greeting(self, conv: Conversation) -> dict[str, Any]:

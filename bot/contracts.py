@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.activity import CardAction, IncomingMessage, Installation, Member
+from bot.activity import CardAction, IncomingMessage, Installation, Member, MessageAction
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
@@ -36,6 +36,16 @@ class InvokeResult:
             return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": self.card}
         return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
                 "value": self.message or ""}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskReply:
+    """The answer to a message action: a short message shown in Teams' dialog."""
+
+    message: str
+
+    def body(self) -> dict[str, Any]:
+        return {"task": {"type": "message", "value": self.message}}
 
 
 class TeamsConnector(Protocol):
@@ -79,3 +89,5 @@ class BotLogic(Protocol):
     async def on_installation(self, installation: Installation) -> None: ...
 
     async def on_card_action(self, action: CardAction) -> InvokeResult: ...
+
+    async def on_message_action(self, action: MessageAction) -> TaskReply: ...

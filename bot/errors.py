@@ -31,3 +31,7 @@ class UnknownConversation(BotError):
 
 class AuthenticationFailed(BotError):
     """An inbound request's token is missing, forged, expired or not endorsed for the channel."""
+
+
+class ActionRefused(BotError):
+    """A card action was pressed where it does not belong (another conversation's card, say)."""

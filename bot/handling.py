@@ -18,15 +18,26 @@ from typing import Any
 
 from bot import cards, notify
 from bot.actions import ActionRegistry
-from bot.activity import Account, CardAction, Conversation, ConversationType, IncomingMessage, Installation
+from bot.activity import (
+    Account,
+    CardAction,
+    Conversation,
+    ConversationType,
+    IncomingMessage,
+    Installation,
+    MessageAction,
+)
 from bot.commands import Commands, parse_command
-from bot.contracts import InvokeResult, TeamsConnector
+from bot.contracts import InvokeResult, TaskReply, TeamsConnector
+from bot.errors import ActionRefused
 from bot.links import links_of
 from bot.people import People
+from bot.reporting import Reporting
 from shared.clicks import Workload
 from shared.evidence import TeamsMessageEvidence, snippet_of
 from shared.outbox import Outbox
 from shared.policy import SafeLinksPolicy
+from shared.quarantine import Cause, Mode, Quarantine
 from shared.services import Services
 from shared.signing import LinkContext
 from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, EvidenceStore, StoredConversation, StoredUser
@@ -68,6 +79,11 @@ class MessageHandling:
         self.people = People(connector, self.conversations, services.clock)
         self.commands = Commands(self)
         self._known: set[str] = set()
+        settings = services.settings
+        self.quarantine = Quarantine(services.db, outbox, mode=Mode(settings.teams_quarantine), clock=services.clock,
+                                     public_url=settings.public_url)
+        self.reporting = Reporting(services, visible_text)
+        self._groups: set[tuple[str, str]] = set()
         actions.register_verb(cards.VIEWER_VERB, self._viewer_card)
         self._actions = actions
 
@@ -120,6 +136,16 @@ class MessageHandling:
 
     async def on_card_action(self, action: CardAction) -> InvokeResult:
         return await self._actions.dispatch(action)
+
+    async def on_message_action(self, action: MessageAction) -> TaskReply:
+        return await self.reporting.run(action, self._remember_group)
+
+    async def _remember_group(self, team_id: str | None, aad_group_id: str | None) -> None:
+        """Graph names a team by its AAD group id; keep it for hiding the team's messages later."""
+        if not team_id or not aad_group_id or (team_id, aad_group_id) in self._groups:
+            return
+        await self.quarantine.store.remember_group(team_id, aad_group_id, self.services.clock().timestamp())
+        self._groups.add((team_id, aad_group_id))
 
     # Replies.
 
@@ -218,8 +244,12 @@ class MessageHandling:
             if mode == "always" or (mode == "risky-only" and any(v.risky or v is Verdict.PENDING for v in verdicts)):
                 only_if_posted = False
             card = await self._reply_card(message, ev, shown, verdicts)
+        await self._remember_group(conv.team_id, conv.team_aad_group_id)
+        hide = await self.quarantine.judge(urls, self.services.verdicts.check)
         async with self.services.db.transaction() as tx:
             await self.evidence.save(ev, tx=tx)
+            if hide:
+                await self.quarantine.hide(tx, ev, hide, cause=Cause.ARRIVAL)
             if card is not None and (edited or not only_if_posted):
                 await notify.enqueue(self.outbox, target=conv.base_id, thread=conv.id, reply_to=message.id,
                                      card=card, card_key=reply_key(conv, message.id),
@@ -245,6 +275,9 @@ class MessageHandling:
         """A viewer's own version of a reply card: the same links, wrapped for them."""
         conversation_id = str(action.data.get("conversation") or "")
         message_id = str(action.data.get("message") or "")
+        if conversation_id.split(";", 1)[0] != action.conversation_id.split(";", 1)[0]:
+            # The ids are what the client sent: only the conversation the invoke comes from may be read.
+            raise ActionRefused("this card belongs to another conversation")
         ev = await self.evidence.get(conversation_id, message_id)
         if ev is None or ev.deleted:
             return cards.deleted_card()

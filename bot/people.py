@@ -9,7 +9,6 @@ for a few minutes: they are a convenience, recomputed by any replica.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from shared.store.evidence import ConversationStore, StoredUser
 
 log = logging.getLogger("safelinks.bot")
 USER_TTL = timedelta(days=1)
-ROSTER_TTL_SECONDS = 300.0
+ROSTER_TTL = timedelta(minutes=5)
 _ROSTER_CACHE_SIZE = 2048
 
 
@@ -30,7 +29,7 @@ class People:
         self._connector = connector
         self._store = store
         self._clock = clock
-        self._rosters: dict[str, tuple[float, list[Member] | None]] = {}
+        self._rosters: dict[str, tuple[datetime, list[Member] | None]] = {}
 
     async def lookup(self, account: Account, reference: dict[str, Any], conversation_id: str) -> StoredUser | None:
         """The user's UPN and tenant (cached); None when the connector cannot say."""
@@ -54,9 +53,12 @@ class People:
 
     async def roster(self, reference: dict[str, Any], conversation_id: str, limit: int) -> list[Member] | None:
         """The members when there are at most ``limit`` of them; None above that, or when unknown."""
-        stamp, members = self._rosters.get(conversation_id, (0.0, None))
-        if time.monotonic() - stamp < ROSTER_TTL_SECONDS:
-            return members
+        # A missing entry is a miss. (It used to be a stamp of 0.0 on the monotonic clock, which on a
+        # machine up for less than the TTL made every first roster a cached "unknown".)
+        now = self._clock()
+        cached = self._rosters.get(conversation_id)
+        if cached is not None and now - cached[0] < ROSTER_TTL:
+            return cached[1]
         try:
             members = await self._connector.members(reference, conversation_id=conversation_id, limit=limit)
         except ChannelError as exc:
@@ -64,9 +66,8 @@ class People:
             members = None
         if len(self._rosters) >= _ROSTER_CACHE_SIZE:
             self._rosters.clear()
-        self._rosters[conversation_id] = (time.monotonic(), members)
+        self._rosters[conversation_id] = (now, members)
         if members:
-            now = self._clock()
             await self._store.remember_users(
                 StoredUser(m.id, m.aad_object_id, m.name, m.upn or m.email, m.tenant_id, now) for m in members if m.id)
         return members

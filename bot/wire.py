@@ -20,6 +20,7 @@ from bot.activity import (
     IncomingMessage,
     Installation,
     Mention,
+    MessageAction,
 )
 from bot.errors import BadActivity
 
@@ -67,6 +68,7 @@ def conversation(activity: JSON) -> Conversation:
         channel_id=_str(channel.get("id")) or _str(channel_data.get("teamsChannelId")),
         channel_name=_str(channel.get("name")),
         name=_str(conv.get("name")),
+        team_aad_group_id=_str(team.get("aadGroupId")),
     )
 
 
@@ -172,5 +174,35 @@ def installation(activity: JSON, *, added: bool) -> Installation:
         added=added,
         actor=account(activity.get("from")) if activity.get("from") else None,
         bot=account(activity.get("recipient")),
+        reference=reference(activity),
+    )
+
+
+def message_action(activity: JSON) -> MessageAction:
+    """A ``composeExtension/submitAction`` invoke run on a message (``commandContext: "message"``)."""
+    value = _dict(activity.get("value"))
+    command = _str(value.get("commandId"))
+    if command is None:
+        raise BadActivity("the message action has no commandId")
+    payload = _dict(value.get("messagePayload"))
+    message_id = _str(payload.get("id"))
+    if message_id is None:
+        raise BadActivity("the message action has no messagePayload.id")
+    body = _dict(payload.get("body"))
+    author = _dict(_dict(payload.get("from")).get("user"))
+    data = value.get("data")
+    return MessageAction(
+        command_id=command,
+        user=account(activity.get("from")),
+        conversation=conversation(activity),
+        message_id=message_id,
+        message_text=str(body.get("content") or "")[:100_000],
+        message_format="html" if str(body.get("contentType") or "").lower() == "html" else "plain",
+        sender_aad_object_id=_str(author.get("id")),
+        sender_name=str(author.get("displayName") or ""),
+        reply_to_id=_str(payload.get("replyToId")),
+        created=_timestamp(payload.get("createdDateTime")),
+        link_to_message=_str(payload.get("linkToMessage")),
+        data=data if isinstance(data, dict) else {},
         reference=reference(activity),
     )

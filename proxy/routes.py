@@ -10,9 +10,10 @@ from functools import lru_cache
 from importlib import resources
 
 from aiohttp import web
+from yarl import URL
 
 from proxy import tokens
-from proxy.agents import is_automated
+from proxy.agents import is_automated, sends_fetch_metadata
 from proxy.decision import Outcome, Page, decide
 from proxy.linkparams import BadLink, check_target
 from proxy.pages import SECURITY_HEADERS, Branding, Pages, redirect
@@ -20,6 +21,7 @@ from proxy.verified import VerifiedLinks
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
 from shared.metrics import Counter, Histogram, Labels
+from shared.netguard import is_loopback_host
 from shared.policy import SafeLinksPolicy
 from shared.services import SERVICES, Services
 from shared.signing import LinkContext
@@ -144,10 +146,22 @@ def _click(services: Services, request: web.Request, ctx: LinkContext, url: str,
         message_id=ctx.message,
         sender=ctx.sender,
         recipient=ctx.recipient,
-        user_agent=(request.headers.get("User-Agent") or "")[:512] if track else None,
+        user_agent=_user_agent(request) if track else None,
         policy=policy.name,
         verdict_source=outcome.source,
     )
+
+
+def _user_agent(request: web.Request) -> str:
+    """The User-Agent as stored: at most 512 characters, and writable as UTF-8.
+
+    Header bytes that are not UTF-8 arrive as lone surrogates, which no store can encode: left in,
+    one such click would fail its write, and every other click in the same batch with it.
+    """
+    agent = (request.headers.get("User-Agent") or "")[:512]
+    if agent.isascii():  # nearly every browser: one C-speed scan
+        return agent
+    return agent.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 async def _record(services: Services, record: Click) -> None:
@@ -215,15 +229,40 @@ def _reject(request: web.Request, services: Services, pages: Pages, exc: BadLink
     return pages.error(exc.status, exc.title, exc.message, url=exc.url)
 
 
+def _foreign(request: web.Request, services: Services) -> str | None:
+    """Why a click-through POST did not come from our own warning page, or None when it did.
+
+    ``Origin: null`` is what a sandboxed frame, a ``data:`` page or a cross-origin redirect sends: never
+    ours. A browser that sends Fetch Metadata always sends ``Sec-Fetch-Site`` to a secure or loopback
+    origin, so its absence there means the form was not submitted by that browser (a scanner borrowing
+    its user agent). Browsers without Fetch Metadata are judged by ``Origin`` alone.
+    """
+    public = services.settings.public_url
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in (public, f"{request.scheme}://{request.host}"):
+        return f"Origin {origin[:100]!r}"
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return None if site in ("same-origin", "none") else f"Sec-Fetch-Site {site[:40]!r}"
+    if sends_fetch_metadata(request.headers.get("User-Agent")) and _trustworthy(public):
+        return "no Sec-Fetch-Site from a browser that always sends it"
+    return None
+
+
+@lru_cache(maxsize=8)
+def _trustworthy(public_url: str) -> bool:
+    # Browsers send Fetch Metadata only to potentially trustworthy origins: https, and loopback over http.
+    url = URL(public_url)
+    return url.scheme == "https" or is_loopback_host(url.raw_host or "")
+
+
 async def click_through(request: web.Request) -> web.StreamResponse:
     """POST /v1/url/continue: the user chose "Continue anyway"; the token says which view."""
     services = request.app[SERVICES]
     pages = request.app[PAGES]
-    origin = request.headers.get("Origin")
-    if origin and origin not in ("null", services.settings.public_url, f"{request.scheme}://{request.host}"):
-        return _reject(request, services, pages, BadLink(403, "This request was refused",
-                                                         "The request did not come from this Safe Links page."))
-    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+    foreign = _foreign(request, services)
+    if foreign is not None:
+        log.info("click-through refused: %s", foreign)
         return _reject(request, services, pages, BadLink(403, "This request was refused",
                                                          "The request did not come from this Safe Links page."))
     if request.content_length is not None and request.content_length > 4096:
@@ -254,7 +293,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
     if services.settings.anonymize_ip:
         ip = anonymize_ip(ip)
     through = view.clicked_through(services.clock(), ip if policy.track_clicks else None,
-                                   (request.headers.get("User-Agent") or "")[:512] if policy.track_clicks else None)
+                                   _user_agent(request) if policy.track_clicks else None)
     try:
         await _record(services, through)
     except DuplicateKey:
@@ -285,8 +324,17 @@ async def healthz(request: web.Request) -> web.Response:
         db_ok = True
     except Exception:
         db_ok = False
-    sources = services.verdicts.health_report()
-    body = {"status": "ok" if db_ok else "degraded", "database": db_ok, "verdict_sources": sources}
+    # Status words only: error texts (which can hold a source's address) are for the CLI and the log.
+    sources: dict[str, str] = {}
+    for name, report in services.verdicts.health_report().items():
+        sources[name] = "ok" if report.get("ok") else "failing"
+        detail = report.get("detail")
+        if isinstance(detail, dict):
+            for part, state in detail.items():
+                if isinstance(state, dict) and "ok" in state:
+                    sources[f"{name}/{part}"] = "ok" if state["ok"] else "failing"
+    body = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "failing",
+            "verdict_sources": sources}
     return web.json_response(body, status=200 if db_ok else 503, headers=_PLAIN_HEADERS)
 
 

@@ -19,15 +19,17 @@ from aiohttp import web
 from bot import notify
 from bot.activity import CardAction
 from bot.errors import BotError
-from shared.alerts.actions import Actor, Changes
+from shared.alerts import webhooks
+from shared.alerts.actions import Actor, Changes, same_conversation
 from shared.alerts.cards import VERBS
 from shared.alerts.errors import AlertError
 from shared.alerts.ports import CardPoster, ChannelResolver
 from shared.alerts.service import Alerting, build_alerting
+from shared.alerts.writer import card_key
 from shared.outbox import Outbox
 from shared.services import SERVICES, Services
 from shared.store.database import Database, Executor
-from shared.store.evidence import EvidenceStore
+from shared.store.evidence import ConversationStore, EvidenceStore
 from shared.store.leader import lead_forever
 from shared.tabl import TablAction
 
@@ -121,6 +123,30 @@ def alerting_for(
     )
 
 
+async def _bind_to_card(system: Alerting, action: CardAction, alert_id: int) -> None:
+    """The button must be pressed on the card we posted for this alert's incident, where it was posted.
+
+    The ids in a card's data are only what the client sent back: an alert id copied onto another
+    card, or an invoke made up with any ids, must not act on an alert that card does not show.
+    """
+    alert = await system.writer.alerts.get(alert_id)
+    posted = None
+    if alert is not None and alert.incident_id is not None:
+        posted = await ConversationStore(system.writer.db).card(card_key(alert.incident_id))
+    if (posted is None or not action.activity_id or posted.activity_id != action.activity_id
+            or not same_conversation(posted.conversation_id, action.conversation_id)):
+        raise CardActionRefused("this button does not belong to this alert's card; use the card of the alert")
+
+
+async def _identity(db: Database, action: CardAction) -> str:
+    """Who pressed, as an identity (UPN when the bot knows it, else the Entra object id), never a display name."""
+    if action.user_aad_id:
+        row = await db.fetchone("SELECT upn FROM teams_users WHERE aad_object_id = ? AND upn <> '' LIMIT 1",
+                                (action.user_aad_id,))
+        return str(row["upn"]).lower() if row and row["upn"] else action.user_aad_id
+    return action.user_id
+
+
 def card_verbs(get: Any) -> dict[str, Any]:
     """Handlers for the alert card's buttons; ``get()`` gives the running ``Alerting``."""
 
@@ -130,15 +156,15 @@ def card_verbs(get: Any) -> dict[str, Any]:
         try:
             await system.actions.authorize(action.user_aad_id or "", action.conversation_id)
             alert_id = int(data["alert_id"])
+            await _bind_to_card(system, action, alert_id)
             actor = Actor(action.user_aad_id or action.user_id, action.user_name, via="card")
             if action.verb == "alert.resolve":
                 await system.actions.update_alert(alert_id, Changes(status="resolved"), actor)
             elif action.verb == "alert.classify":
                 await system.actions.update_alert(alert_id, Changes(classification=str(data["classification"])), actor)
             elif action.verb == "alert.assign":
-                await system.actions.update_alert(
-                    alert_id, Changes(status="inProgress", assigned_to=action.user_name or actor.id), actor
-                )
+                assignee = await _identity(system.writer.db, action)
+                await system.actions.update_alert(alert_id, Changes(status="inProgress", assigned_to=assignee), actor)
             elif action.verb == "alert.block":
                 await system.actions.set_url_list(alert_id, TablAction.BLOCK, actor)
             elif action.verb == "alert.allow":
@@ -181,6 +207,7 @@ def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.
         app[ALERT_OUTBOX] = outbox
         tasks: list[asyncio.Task[None]] = []
         if background:
+            await webhooks.drop_stored_secrets(services.db)  # left in queued deliveries by older versions
             system.engine.subscribe(services.bus)
             tasks = [
                 # One engine at a time across replicas: each look-back runs once; a standby takes over.

@@ -1,31 +1,36 @@
 """The REST API (``/api/v1``): alerts and incidents in Graph's shapes, and click ingestion.
 
-Every route wants ``Authorization: Bearer <token>`` with one of ``SAFELINKS_API_TOKENS``. Listings
-page like Graph (``$top``, ``$skip``, ``@odata.count``, ``@odata.nextLink``) and filter by
-``status``, ``severity`` and creation time (``since``/``until``: ISO 8601, or a duration back from
-now such as ``24h`` or ``7d``). Bad input is answered 400 with the reason, as JSON.
+Every route wants ``Authorization: Bearer <token>`` (the scheme is required: a bare token is
+refused) with one of ``SAFELINKS_API_TOKENS`` or ``SAFELINKS_API_DELEGATED_TOKENS``. Only a delegated
+token may name the person it acts for in ``X-SafeLinks-User`` (a console or SOAR acting for its
+signed-in analyst); any other token is recorded in the audit trail as ``api``. Listings page like
+Graph (``$top``, ``$skip``, ``@odata.count``, ``@odata.nextLink``, built from ``SAFELINKS_PUBLIC_URL``
+and never from the request's Host header) and filter by ``status``, ``severity`` and creation time
+(``since``/``until``: ISO 8601, or a duration back from now such as ``24h`` or ``7d``). Bad input,
+numbers out of range included, is answered 400 with the reason, as JSON.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError, InvalidChange, NotFound
 from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.ingest import ClickRecordError, click_from_record, records_of
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
-from shared.alerts.rules import parse_duration
 from shared.alerts.service import Alerting
+from shared.durations import DurationError, parse_moment
 from shared.events import ClickRecorded
+from shared.jsonbody import JSONBodyError, loads
 from shared.services import SERVICES, Services
 from shared.store import DuplicateKey
 from shared.store.alerts import AlertFilter
@@ -34,7 +39,11 @@ from shared.store.incidents import IncidentFilter
 log = logging.getLogger("safelinks.api")
 ALERTING: web.AppKey[Alerting] = web.AppKey("alerting", Alerting)
 MAX_TOP = 500
-_PATCH_FIELDS = {"status", "classification", "determination", "assignedTo", "comment"}
+MAX_NUMBER = 10**9  # $skip and ids: far past any real table, far inside the store's 64-bit integers
+# The longest each changeable field may be: enough for any enum value, a UPN, an analyst's note.
+_PATCH_FIELDS = {"status": 64, "classification": 64, "determination": 64, "assignedTo": 256, "comment": 4000}
+_ACTOR_HEADER = "X-SafeLinks-User"
+_MAX_ACTOR = 256
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -56,16 +65,45 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
+class _Forbidden(AlertError):
+    """The token is valid but may not do what the request asks."""
+
+
+_DELEGATED: web.RequestKey[bool] = web.RequestKey("api_token_delegated", bool)  # may name whom it acts for
+
+
+def _bearer(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for any other form."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    # Configured tokens are printable ASCII: anything else cannot match (and must not reach the comparison).
+    valid = scheme.lower() == "bearer" and token.isascii() and token.isprintable() and " " not in token
+    return token if valid and token else None
+
+
+def _match(token: str, known: list[str]) -> bool:
+    # Every known token is compared (no early exit), so timing says nothing about which one came close.
+    found = False
+    for k in known:
+        found = hmac.compare_digest(token.encode(), k.encode()) or found
+    return found
+
+
 async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    services = request.config_dict[SERVICES]
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    known = [t.get_secret_value() for t in services.settings.api_tokens]
-    if not token or not any(hmac.compare_digest(token, k) for k in known):
+    settings = request.config_dict[SERVICES].settings
+    token = _bearer(request)
+    delegated = [t.get_secret_value() for t in settings.api_delegated_tokens]
+    plain = [t.get_secret_value() for t in settings.api_tokens]
+    acts_for_others = token is not None and _match(token, delegated)
+    if token is None or not (acts_for_others or _match(token, plain)):
         return _error(401, "Unauthorized", "a valid API token is required (Authorization: Bearer <token>)")
+    request[_DELEGATED] = acts_for_others
     try:
         return await handler(request)
     except NotFound as exc:
         return _error(404, "NotFound", str(exc))
+    except _Forbidden as exc:
+        return _error(403, "Forbidden", str(exc))
     except (InvalidChange, ClickRecordError) as exc:
         return _error(400, "BadRequest", str(exc))
     except AlertError as exc:
@@ -74,14 +112,18 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def _when(value: str, now: datetime, name: str) -> datetime:
     try:
-        return now - timedelta(seconds=parse_duration(value))
-    except AlertError:
-        pass
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidChange(f"{name}: use ISO 8601 (2026-11-01T12:00:00Z) or a duration (24h, 7d)") from None
-    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+        return parse_moment(value, now)
+    except DurationError as exc:
+        raise InvalidChange(f"{name}: {exc}") from None
+
+
+def _number(raw: str, name: str) -> int:
+    # isdigit() alone accepts "²" and other Unicode digits that int() refuses.
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidChange(f"{name} must be a whole number")
+    if len(raw) > len(str(MAX_NUMBER)) or int(raw) > MAX_NUMBER:
+        raise InvalidChange(f"{name} must be at most {MAX_NUMBER}")
+    return int(raw)
 
 
 def _int(request: web.Request, *names: str, default: int, limit: int | None = None) -> int:
@@ -89,9 +131,7 @@ def _int(request: web.Request, *names: str, default: int, limit: int | None = No
         raw = request.query.get(name)
         if raw is None:
             continue
-        if not raw.isdigit():
-            raise InvalidChange(f"{name} must be a whole number")
-        value = int(raw)
+        value = _number(raw, name)
         return min(value, limit) if limit is not None else value
     return default
 
@@ -120,30 +160,39 @@ def _page(request: web.Request, items: list[dict[str, Any]], total: int, top: in
         query = dict(request.query)
         query["$skip"] = str(skip + top)
         query["$top"] = str(top)
-        body["@odata.nextLink"] = str(request.url.with_query(query))
+        # The configured public URL, not the Host header: a forged Host must not steer API clients elsewhere.
+        public = request.config_dict[SERVICES].settings.public_url
+        body["@odata.nextLink"] = str(URL(public + request.path).with_query(query))
     return web.json_response(body)
 
 
 def _id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise NotFound(f"no such id {raw!r}")
-    return int(raw)
+    if not (raw.isascii() and raw.isdigit()):
+        raise NotFound(f"no such id {raw[:40]!r}")
+    return _number(raw, "id")
+
+
+async def _json_body(request: web.Request, what: str) -> Any:
+    try:
+        return loads(await request.read())
+    except JSONBodyError as exc:
+        raise InvalidChange(f"{exc}: {what}") from None
 
 
 async def _changes(request: web.Request) -> Changes:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise InvalidChange("the body must be JSON") from None
+    body = await _json_body(request, "send a JSON object")
     if not isinstance(body, dict):
         raise InvalidChange("the body must be a JSON object")
-    unknown = set(body) - _PATCH_FIELDS
+    unknown = set(body) - set(_PATCH_FIELDS)
     if unknown:
-        raise InvalidChange(f"cannot change {', '.join(sorted(unknown))}: use {', '.join(sorted(_PATCH_FIELDS))}")
+        shown = ", ".join(sorted(n[:40] for n in unknown)[:5])
+        raise InvalidChange(f"cannot change {shown}: use {', '.join(sorted(_PATCH_FIELDS))}")
     for name, value in body.items():
         if not isinstance(value, str):
             raise InvalidChange(f"{name} must be a string")
+        if len(value) > _PATCH_FIELDS[name]:
+            raise InvalidChange(f"{name} is longer than {_PATCH_FIELDS[name]} characters")
     return Changes(
         body.get("status"),
         body.get("classification"),
@@ -154,7 +203,15 @@ async def _changes(request: web.Request) -> Changes:
 
 
 def _actor(request: web.Request) -> Actor:
-    return Actor(request.headers.get("X-SafeLinks-User") or "api", via="api")
+    named = request.headers.get(_ACTOR_HEADER)
+    if named is None:
+        return Actor("api", via="api")
+    if not request[_DELEGATED]:
+        raise _Forbidden(f"this token may not act for others ({_ACTOR_HEADER}): "
+                         "configure it in SAFELINKS_API_DELEGATED_TOKENS")
+    if not named.strip() or len(named) > _MAX_ACTOR or not named.isprintable():
+        raise InvalidChange(f"{_ACTOR_HEADER} must be 1-{_MAX_ACTOR} printable characters")
+    return Actor(named.strip(), via="api")
 
 
 async def list_alerts(request: web.Request) -> web.Response:
@@ -211,11 +268,9 @@ async def post_clicks(request: web.Request) -> web.Response:
     """Ingest clicks (UrlClickEvents records) from e-mail gateways; the alert rules run on them."""
     services: Services = request.config_dict[SERVICES]
     try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise ClickRecordError(
-            'the body must be JSON: one UrlClickEvents record, a list, or {"value": [...]}'
-        ) from None
+        body = loads(await request.read())
+    except JSONBodyError as exc:
+        raise ClickRecordError(f'{exc}: send one UrlClickEvents record, a list, or {{"value": [...]}}') from None
     clicks = [click_from_record(r, n) for n, r in enumerate(records_of(body))]
     accepted, duplicates = [], []
     for click in clicks:

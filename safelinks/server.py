@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from aiohttp import web
 
 from proxy.app import setup_proxy
+from safelinks.legal import setup_legal
+from safelinks.logs import request_ids, wants_request_ids
 from shared.config import Role, Settings
 from shared.services import SERVICES, Clock, Services, open_services, utc_now
 from shared.verdicts.model import VerdictProvider
@@ -35,7 +37,9 @@ def create_app(
     role = role or settings.role
     # aiohttp refuses request lines over 8 KB before any handler runs; allow more so an over-long
     # wrapped link gets our own 414 page instead of a bare 400.
-    app = web.Application(client_max_size=1024 * 1024,
+    # Request ids cost a middleware on every request (a few µs a click): only when the logs use them.
+    middlewares = [request_ids] if wants_request_ids(settings) else []
+    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares,
                           handler_args={"max_line_size": 64 * 1024, "max_field_size": 16 * 1024})
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -54,6 +58,7 @@ def create_app(
 
         app.router.add_get("/healthz", routes.healthz)
         app.router.add_get("/metrics", routes.metrics)
+    setup_legal(app, settings)  # the manifest's privacy and terms links, whichever role answers them
     if role in ("all", "bot"):
         from bot.app import setup_bot
 
@@ -62,6 +67,9 @@ def create_app(
         from safelinks.alerting import setup_alerting
 
         setup_alerting(app, role=role)
+    from safelinks.quarantine import setup_quarantine
+
+    setup_quarantine(app, role=role)
     if role in ("all", "worker"):
         from safelinks.jobs import setup_jobs
 

@@ -16,6 +16,17 @@ def _fmt_labels(labels: Labels, extra: str = "") -> str:
     return "{" + ",".join(parts) + "}" if parts else ""
 
 
+def sample(value: float) -> str:
+    """A sample value as Prometheus reads it: whole numbers in full (``1234567``, never ``1.23457e+06``)."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
 def _escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -46,7 +57,7 @@ class Counter:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} counter"
         for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_fmt_labels(labels)} {value:g}"
+            yield f"{self.name}{_fmt_labels(labels)} {sample(value)}"
 
 
 @dataclass
@@ -62,7 +73,7 @@ class Gauge:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} {self.kind}"
         for labels, value in self.read():
-            yield f"{self.name}{_fmt_labels(labels)} {value:g}"
+            yield f"{self.name}{_fmt_labels(labels)} {sample(value)}"
 
 
 @dataclass
@@ -95,7 +106,7 @@ class Histogram:
             running += count
             le = "+Inf" if bound == math.inf else f"{bound:g}"
             yield f'{self.name}_bucket{{le="{le}"}} {running}'
-        yield f"{self.name}_sum {self.total:g}"
+        yield f"{self.name}_sum {sample(self.total)}"
         yield f"{self.name}_count {self.n}"
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_middlewares import ClientHandlerType
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -242,3 +243,80 @@ def guarded_session(
     )
     guard = IPLiteralGuard(allow_private=allow_private, allow_networks=allow_networks)
     return aiohttp.ClientSession(connector=connector, middlewares=(guard,), **session_kwargs)
+
+
+class BlockedEndpoint(NetguardError):
+    """A URL is not one of the endpoints this service may call (or resolves where it must not)."""
+
+
+_LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.0.0.0/8``, ``::1``, bracketed or not)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    literal = _literal(name)
+    return literal is not None and literal.is_loopback
+
+
+def _origin_and_path(url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, port, path) of an http(s) URL without userinfo; None for anything else."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return None
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.raw_host or parsed.raw_user or parsed.raw_password:
+        return None
+    try:
+        port = parsed.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return scheme, parsed.raw_host.lower().rstrip("."), port, parsed.raw_path or "/"
+
+
+def endpoint_base(url: str, bases: Sequence[str], *, allow_loopback: bool = False) -> str | None:
+    """The entry of ``bases`` that ``url`` falls under (same scheme, host and port, path below the
+    entry's), ``"loopback"`` for a loopback URL when ``allow_loopback``, or None: not a permitted endpoint."""
+    target = _origin_and_path(url)
+    if target is None:
+        return None
+    scheme, host, port, path = target
+    for base in bases:
+        allowed = _origin_and_path(base)
+        if allowed is not None and allowed[:3] == (scheme, host, port) and path.startswith(allowed[3]):
+            return base
+    if allow_loopback and is_loopback_host(host):
+        return "loopback"
+    return None
+
+
+async def check_endpoint(
+    url: str,
+    bases: Sequence[str],
+    *,
+    allow_loopback: bool = False,
+    resolver: AbstractResolver | None = None,
+) -> None:
+    """Raise ``BlockedEndpoint`` unless ``url`` is under one of ``bases`` (or on loopback, when allowed)
+    and its host resolves only to addresses the guard accepts: public ones, or loopback ones when the
+    URL was permitted as loopback or its configured base itself names a loopback host. A name that does
+    not resolve raises ``ResolutionFailed`` (worth another try later), not ``BlockedEndpoint``."""
+    base = endpoint_base(url, bases, allow_loopback=allow_loopback)
+    if base is None:
+        raise BlockedEndpoint(f"{url[:200]!r} is not a permitted endpoint")
+    parsed = _origin_and_path(url)
+    assert parsed is not None  # endpoint_base accepted it
+    _, host, port, _ = parsed
+    on_loopback = is_loopback_host(host)
+    try:
+        await resolve_public(host, port, resolver=resolver,
+                             allow_networks=_LOOPBACK_NETWORKS if on_loopback else ())
+    except BlockedAddress as exc:
+        raise BlockedEndpoint(f"{url[:200]!r}: {exc}") from exc

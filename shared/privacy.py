@@ -12,6 +12,14 @@ stays, incidents keep their alerts and correlations — but the person in them b
 under a key derived from the signing keys, so it cannot be reversed by guessing UPNs, and a later
 erasure of the same person finds nothing left). What only describes them goes: the IP address and
 user agent of their clicks, the text of the messages they sent, the bot's cache of their profile.
+
+Erasure works on structure, not on whole strings: the alert evidence and click details are walked
+field by field (their user account, the message they sent and its text, the address they clicked
+from), the notifications that copied an alert (its card, e-mail and webhook body) are rendered
+again from the erased alert, and what remains is searched for every form in which the person's
+names, ids and words were written (as typed, and as escaped for a card, a mail or HTML). Afterwards
+SQLite's write-ahead log is checkpointed and truncated, and ``secure_delete`` (set on every
+connection) has zeroed the freed space, so the file keeps no old copy.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.escaping import card_text, html_text, plain_line
 from shared.store.database import Database, Executor, Row
 
 ERASED_NAME = "Erased user"
@@ -35,6 +44,8 @@ class PrivacyError(Exception):
 
 
 _UPN = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Message texts shorter than this are not searched for elsewhere ("ok" would match half the store).
+_SHORTEST_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -45,10 +56,23 @@ class Subject:
     object_ids: frozenset[str] = frozenset()
     user_ids: frozenset[str] = frozenset()
     names: frozenset[str] = frozenset()
+    # The Teams messages they sent: (conversation id, message id), and what they wrote in them.
+    messages: frozenset[tuple[str, str]] = frozenset()
+    words: frozenset[str] = frozenset()
 
     @property
     def ids(self) -> list[str]:
         return sorted(self.object_ids | self.user_ids)
+
+    def search_terms(self) -> list[str]:
+        """Lower-case texts to find stored JSON that mentions them (LIKE), as written and JSON-escaped."""
+        terms = {self.upn, *(i.lower() for i in self.ids)}
+        for name in self.names:
+            terms |= {name.lower(), json.dumps(name.lower())[1:-1]}
+        return sorted(t for t in terms if t)
+
+    def sent(self, conversation_id: Any, message_id: Any) -> bool:
+        return (str(conversation_id or "").split(";messageid=", 1)[0], str(message_id or "")) in self.messages
 
     def to_json(self) -> dict[str, Any]:
         return {"userPrincipalName": self.upn, "objectIds": sorted(self.object_ids),
@@ -85,8 +109,26 @@ async def find_subject(db: Executor, upn: str) -> Subject:
         user_ids.add(r["user_id"])
         object_ids.add(r["aad_object_id"])
         names.add(r["name"])
+    object_ids.discard(None)
+    user_ids.discard(None)
+    oid, oid_p = _in("sender_aad_object_id", sorted(v for v in object_ids if v))
+    uid, uid_p = _in("sender_id", sorted(v for v in user_ids if v))
+    messages: set[tuple[str, str]] = set()
+    words: set[str] = set()
+    for r in await db.fetchall(f"SELECT conversation_id, message_id, snippet, subject FROM teams_messages "
+                               f"WHERE LOWER(sender_upn) = ? OR {oid} OR {uid}", [upn, *oid_p, *uid_p]):
+        messages.add((str(r["conversation_id"]).split(";messageid=", 1)[0], str(r["message_id"])))
+        words |= {w for w in (r["snippet"], r["subject"]) if w and len(w) >= _SHORTEST_WORDS}
     return Subject(upn, frozenset(v for v in object_ids if v), frozenset(v for v in user_ids if v),
-                   frozenset(v for v in names if v))
+                   frozenset(v for v in names if v), frozenset(messages), frozenset(words))
+
+
+def _mentions(columns: tuple[str, ...], terms: list[str]) -> tuple[str, list[str]]:
+    """Any of ``columns`` (lower-cased) containing any of ``terms``: a WHERE clause and its parameters."""
+    if not terms:
+        return "1 = 0", []
+    clauses = [f"LOWER({c}) LIKE ?" for c in columns for _ in terms]
+    return "(" + " OR ".join(clauses) + ")", [f"%{t}%" for _ in columns for t in terms]
 
 
 def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
@@ -97,6 +139,11 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
     usr, usr_p = _in("user_id", s.ids)
     aoid, aoid_p = _in("account_object_id", sorted(s.object_ids))
     actor, actor_p = _in("actor", [*s.ids, s.upn])
+    sent, sent_p = _in("message_id", sorted({m for _, m in s.messages}))
+    terms = s.search_terms()
+    in_alert, in_alert_p = _mentions(("evidence", "details", "comments", "assigned_to"), terms)
+    in_payload, in_payload_p = _mentions(("payload", "result"), terms)
+    in_reference, in_reference_p = _mentions(("reference",), terms)
     like = f"%{s.upn}%"
     return {
         "clicks": (f"SELECT * FROM clicks WHERE LOWER(account_upn) = ? OR LOWER(recipient) = ? OR LOWER(sender) = ? "
@@ -105,19 +152,37 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
                            "ORDER BY received_at", [s.upn, *msg_p, *tid_p]),
         "teams_users": (f"SELECT * FROM teams_users WHERE LOWER(upn) = ? OR {usr}", [s.upn, *usr_p]),
         "alerts": (f"SELECT * FROM alerts WHERE LOWER(account_upn) = ? OR LOWER(sender) = ? OR {aoid} "
-                   "OR LOWER(assigned_to) = ? OR LOWER(evidence) LIKE ? ORDER BY id",
-                   [s.upn, s.upn, *aoid_p, s.upn, like]),
+                   f"OR {sent} OR {in_alert} ORDER BY id",
+                   [s.upn, s.upn, *aoid_p, *sent_p, *in_alert_p]),
         "incidents": ("SELECT * FROM incidents WHERE LOWER(assigned_to) = ? OR LOWER(comments) LIKE ? OR id IN "
                       "(SELECT incident_id FROM incident_entities WHERE LOWER(value) = ?) ORDER BY id",
                       [s.upn, like, s.upn]),
         "incident_entities": ("SELECT * FROM incident_entities WHERE LOWER(value) = ?", [s.upn]),
         "alert_actions": (f"SELECT * FROM alert_actions WHERE {actor} OR LOWER(actor) = ? ORDER BY id",
                           [*actor_p, s.upn]),
-        "outbox": ("SELECT * FROM outbox WHERE LOWER(payload) LIKE ? ORDER BY id", [like]),
+        "outbox": (f"SELECT * FROM outbox WHERE {in_payload} ORDER BY id", in_payload_p),
+        "teams_conversations": (f"SELECT * FROM teams_conversations WHERE {in_reference}", in_reference_p),
         "tabl_entries": ("SELECT * FROM tabl_entries WHERE LOWER(created_by) = ?", [s.upn]),
         "verdicts": ("SELECT * FROM verdicts WHERE LOWER(set_by) = ?", [s.upn]),
         "bot_settings": (f"SELECT * FROM bot_settings WHERE LOWER(updated_by) = ? OR {_in('updated_by', s.ids)[0]}",
                          [s.upn, *s.ids]),
+        **_quarantine_queries(s),
+    }
+
+
+def _quarantine_queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
+    """Quarantined messages they sent or acted on, and the messages they reported."""
+    names = sorted(s.names | {s.upn})
+    sender, sender_p = _in("sender_aad_object_id", sorted(s.object_ids))
+    by, by_p = _in("LOWER(requested_by)", [n.lower() for n in names])
+    rel, rel_p = _in("LOWER(released_by)", [n.lower() for n in names])
+    reporter, reporter_p = _in("reporter_id", sorted(s.user_ids))
+    reporter_oid, reporter_oid_p = _in("reporter_aad_object_id", sorted(s.object_ids))
+    return {
+        "quarantined_messages": (f"SELECT * FROM quarantined_messages WHERE LOWER(sender) = ? OR {sender} OR {by} "
+                                 f"OR {rel} ORDER BY id", [s.upn, *sender_p, *by_p, *rel_p]),
+        "message_reports": (f"SELECT * FROM message_reports WHERE {reporter} OR {reporter_oid} ORDER BY id",
+                            [*reporter_p, *reporter_oid_p]),
     }
 
 
@@ -155,18 +220,31 @@ class Scrubber:
     subject: Subject
     alias: str
     alias_id: str
-    _pattern: re.Pattern[str] = field(init=False)
+    _pattern: re.Pattern[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        words = sorted({self.subject.upn, *self.subject.ids}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-        self._names = {n.casefold() for n in self.subject.names}
+        s = self.subject
+        swaps: dict[str, str] = {s.upn.casefold(): self.alias}
+        swaps.update({i.casefold(): self.alias_id for i in s.ids})
+        # Names and words also as a card, a mail's text or its HTML showed them.
+        for name in s.names:
+            swaps.update({form.casefold(): ERASED_NAME for form in _shown_forms(name)})
+        for words in s.words:
+            swaps.update({form.casefold(): "" for form in _shown_forms(words)})
+        swaps.pop("", None)
+        self._swaps = swaps
+        alternatives = "|".join(re.escape(w) for w in sorted(swaps, key=len, reverse=True))
+        # Whole words only: a name is not replaced inside a longer word.
+        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if swaps else None
+        self._names = {n.casefold() for n in s.names}
 
     def _swap(self, match: re.Match[str]) -> str:
-        return self.alias if "@" in match.group(0) else self.alias_id
+        return self._swaps.get(match.group(0).casefold(), ERASED_NAME)
 
     def text(self, value: str | None) -> str | None:
-        return self._pattern.sub(self._swap, value) if value else value
+        if not value or self._pattern is None:
+            return value
+        return self._pattern.sub(self._swap, value)
 
     def node(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -187,6 +265,10 @@ class Scrubber:
         return json.dumps(self.node(parsed), separators=(",", ":"))
 
 
+def _shown_forms(text: str) -> set[str]:
+    return {text, card_text(text), plain_line(text), html_text(text)}
+
+
 @dataclass(frozen=True)
 class Erasure:
     """What an erasure changed, by table."""
@@ -205,4 +287,7 @@ async def erase_subject(db: Database, upn: str, key: bytes) -> Erasure:
         alias = pseudonym(key, subject.upn)
         scrub = Scrubber(subject, alias, alias.split("@", 1)[0])
         changed = await erase_rows(tx, subject, scrub, _queries(subject))
+    if db.dialect == "sqlite":
+        # The log still holds the pages as they were: copy it into the file and empty it.
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return Erasure(subject, alias, changed)

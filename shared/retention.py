@@ -72,6 +72,13 @@ async def purge(db: Database, policy: RetentionPolicy, now: datetime) -> dict[st
     done["users"] = await _batched(
         db, f"DELETE FROM teams_users WHERE user_id IN (SELECT user_id FROM teams_users WHERE looked_up_at < ? "
             f"LIMIT {_BATCH})", (at - policy.messages * DAY,))
+    # Quarantine records go with the messages, except those still hidden (they are needed to release them).
+    done["quarantine"] = await _batched(
+        db, f"DELETE FROM quarantined_messages WHERE id IN (SELECT id FROM quarantined_messages WHERE state IN "
+            f"('released', 'failed') AND updated_at < ? LIMIT {_BATCH})", (at - policy.messages * DAY,))
+    done["reports"] = await _batched(
+        db, f"DELETE FROM message_reports WHERE id IN (SELECT id FROM message_reports WHERE reported_at < ? "
+            f"LIMIT {_BATCH})", (at - policy.messages * DAY,))
     done["incidents"], done["alerts"] = await _purge_incidents(db, at - policy.alerts * DAY)
     done["outbox"] = await _batched(
         db, f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status IN ('done', 'failed') "

@@ -22,6 +22,15 @@ from shared.events import EventBus
 from shared.metrics import Registry
 from shared.policy import PolicySet, load_policies
 from shared.signing import Keyring, LinkSigner
+from shared.signing_keys import (
+    PROBE_EVERY_SECONDS,
+    LoadedKeys,
+    check_replicas,
+    forget_probe,
+    load_keyring,
+    renew_probe,
+    replica_name,
+)
 from shared.store import Database, open_database
 from shared.store.clicks import ClickStore
 from shared.store.tabl import TenantList
@@ -52,6 +61,8 @@ class Services:
     bus: EventBus
     metrics: Registry
     sources: VerdictSources | None = None
+    key_origin: str = ""
+    replica: str = field(default_factory=replica_name)
     clock: Clock = utc_now
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -66,11 +77,10 @@ class Services:
         await self.tenant_list.flush_last_used()
 
 
-def keyring_from(settings: Settings) -> Keyring:
-    spec = settings.signing_keys.get_secret_value()
-    if spec:
-        return Keyring.parse(spec, settings.signing_key_id)
-    return Keyring.load_or_create(settings.data_dir)
+async def keys_from(settings: Settings, db: Database) -> LoadedKeys:
+    """The signing keys: configured, or generated once in the database and shared by every replica."""
+    return await load_keyring(settings.signing_keys.get_secret_value(), settings.signing_key_id, db,
+                              settings.data_dir)
 
 
 @asynccontextmanager
@@ -83,9 +93,16 @@ async def open_services(
     background: bool = True,
 ) -> AsyncIterator[Services]:
     """Open everything; ``background=False`` skips the refresh loop (one-shot CLI commands)."""
-    keyring = keyring_from(settings)
     policies = load_policies(settings.policy_file)
     db = await open_database(settings.effective_database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        keys = await keys_from(settings, db)
+    except BaseException:
+        await db.close()
+        raise
+    keyring = keys.keyring
+    for note in keys.notes:
+        log.warning("signing keys: %s", note)
     metrics = Registry()
     bus = EventBus()
     admin = AdminVerdicts(db)
@@ -102,6 +119,7 @@ async def open_services(
         settings=settings,
         db=db,
         keyring=keyring,
+        key_origin=keys.origin,
         signer=LinkSigner(keyring, settings.public_url),
         policies=policies,
         tenant_list=tenant_list,
@@ -115,6 +133,9 @@ async def open_services(
     )
     try:
         if background:
+            # A replica whose links the others would refuse (or the reverse) must not serve any.
+            await check_replicas(services.signer, db, services.replica)
+            services.tasks.append(asyncio.create_task(_probe_loop(services), name="signing-probe"))
             # A serving process answers with every feed it knows from the first click on.
             await sources.load()
             services.tasks.append(asyncio.create_task(_refresh_loop(services, refresh_every), name="refresh"))
@@ -125,12 +146,24 @@ async def open_services(
         for task in services.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if background:
+            with contextlib.suppress(Exception):
+                await forget_probe(db, services.replica)
         await sources.close()
         await bus.drain()
         await clicks.close()
         with contextlib.suppress(Exception):
             await tenant_list.flush_last_used()
         await db.close()
+
+
+async def _probe_loop(services: Services) -> None:
+    while True:
+        await asyncio.sleep(PROBE_EVERY_SECONDS)
+        try:
+            await renew_probe(services.signer, services.db, services.replica)
+        except Exception as exc:  # the database may be briefly away; the probe is renewed next round
+            log.warning("renewing the signing probe failed: %s", exc)
 
 
 async def _refresh_loop(services: Services, every: float) -> None:

@@ -222,7 +222,8 @@ class Pattern:
             case _Path.EMPTY:
                 return rest == ""
             case _Path.EXACT:
-                return rest == path
+                # An entry cannot hold a literal '*' (it is the wildcard): '%2A' stands for one.
+                return rest == path or ("*" in rest and rest.replace("*", "%2a") == path)
             case _Path.SUBTREE:
                 return (
                     rest == path

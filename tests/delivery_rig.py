@@ -109,7 +109,7 @@ async def click(http: aiohttp.ClientSession, proxy: Replica, n: int, url: str, *
     token = _TOKEN.search(page)
     assert token is not None, f"no click-through offered for {url}: {status}"
     async with http.post(proxy.base + "/v1/url/continue", data={"token": token.group(1)}, allow_redirects=False,
-                         headers={"User-Agent": BROWSER_UA}) as r:
+                         headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Site": "same-origin"}) as r:
         return r.status
 
 
@@ -141,4 +141,6 @@ def subjects(box: Mailbox) -> list[str]:
 
 
 def urls_in(call: Any) -> set[str]:
-    return set(re.findall(r"https://login\.phish\d+\.example/reset", json.dumps(call.body)))
+    """The phishing URLs a card names (cards show them defanged, as text: hxxps[:]//login[.]phish1[.]example)."""
+    return {phish_url(int(n)) for n in re.findall(r"hxxps\[:\]//login\[\.\]phish(\d+)\[\.\]example/reset",
+                                                  json.dumps(call.body))}

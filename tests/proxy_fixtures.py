@@ -34,6 +34,8 @@ class Proxy:
 
     async def click(self, path: str, *, ua: str = BROWSER_UA, method: str = "GET", **kw: Any) -> Any:
         headers = {"User-Agent": ua, **kw.pop("headers", {})}
+        if method == "POST":  # what a browser submitting our own warning page's form sends
+            headers.setdefault("Sec-Fetch-Site", "same-origin")
         return await self.client.request(method, path, allow_redirects=False, headers=headers, **kw)
 
     async def stored(self) -> list[Click]:

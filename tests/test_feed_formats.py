@@ -263,3 +263,20 @@ def test_unknown_format_is_rejected() -> None:
     """An unknown format name is a ValueError from the enum, before any parsing."""
     with pytest.raises(ValueError):
         parse_feed(b"http://a.example/", "rss")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("line", "good"),
+    [("evil.com", True), ("https://login.evil.co.uk/x", True), ("backup.zip", True), ("bücher.de", True),
+     ("http://user:pw@bad.com:8080/x", True), ("http://10.0.0.1/x", True), ("http://[2001:db8::1]/", True),
+     ("http://3232235777/", True), ("phish.test", True), ("evil.com.", True),
+     ("readme.txt", False), ("printer.lan", False), ("http://intranet/", False), ("http://a.b.local/", False),
+     ("http://localhost:8080/", False), ("index.html", False), ("setup.exe/", False)],
+)
+def test_hosts_need_a_public_suffix_or_an_address(line: str, good: bool) -> None:
+    """A host that is neither an IP address nor under a public suffix is a bad line, with the reason."""
+    body = ("real.example\n" * 4 + line + "\n").encode()
+    result = parse_feed(body, FeedFormat.PLAIN)
+    assert (result.bad_lines == 0) is good
+    if not good:
+        assert "public suffix" in result.bad_examples[0]

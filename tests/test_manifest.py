@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import io
 import json
@@ -37,7 +36,6 @@ from manifest.schema import (
     schema_path,
 )
 from manifest.schema_check import python_pattern, schema_problems
-from safelinks.cli import manifest as manifest_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_CACHE = REPO / ".cache" / "app-manifest"
@@ -430,11 +428,11 @@ def test_public_url_keeps_path_and_port() -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="safelinks")
-    manifest_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    from safelinks.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    return int(exited.value.code or 0)
 
 
 def test_cli_build_and_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -504,6 +502,4 @@ def test_cli_without_schema_explains(
 
 def test_cli_missing_required_argument() -> None:
     """argparse itself rejects a build without --app-id with exit code 2."""
-    with pytest.raises(SystemExit) as caught:
-        run_cli(["manifest", "build", "--public-url", PUBLIC_URL])
-    assert caught.value.code == 2
+    assert run_cli(["manifest", "build", "--public-url", PUBLIC_URL]) == 2

@@ -391,14 +391,11 @@ def test_resolution_is_fast_and_cached() -> None:
 
 
 def _cli(argv: list[str]) -> int:
-    import argparse
+    from safelinks.cli import main
 
-    from safelinks.cli.policy import register
-
-    parser = argparse.ArgumentParser(prog="safelinks")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    result = int(exited.value.code or 0)
     return result
 
 
@@ -430,14 +427,12 @@ def test_cli_show_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     path.write_text("policies:\n  - name: P\n    ScanUrls: perhaps\n", encoding="utf-8")
     assert _cli(["policy", "show", "--user", "a@b.com", "--file", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "policies[0].ScanUrls" in err
+    assert err.startswith("safelinks: error: --file: ") and "policies[0].ScanUrls" in err
 
 
 def test_cli_show_requires_user() -> None:
     """`policy show` without --user is a usage error."""
-    with pytest.raises(SystemExit) as exited:
-        _cli(["policy", "show"])
-    assert exited.value.code == 2
+    assert _cli(["policy", "show"]) == 2
 
 
 def test_cli_presets_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:

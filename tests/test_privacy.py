@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import notify
+from bot.cards import CardLink, reply_card
 from safelinks.alerting import BotEvidence
 from shared.alerts.service import Alerting, build_alerting
-from shared.clicks import ActionType
+from shared.clicks import ActionType, Workload
 from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.outbox import Outbox
 from shared.privacy import PrivacyError, erase_subject, export_subject, find_subject, pseudonym
 from shared.retention import RetentionPolicy, purge
 from shared.services import Services, open_services
+from shared.signing import LinkContext
 from shared.store import Database
 from shared.store.evidence import ConversationStore, EvidenceStore, StoredUser
+from shared.verdicts.model import Verdict
 from tests.alerts_harness import click
 from tests.conftest import FakeClock
 
@@ -117,6 +122,102 @@ async def test_erase_pseudonymises_everywhere_and_keeps_counts(world: World) -> 
     assert sum((await export_subject(world.db, ADELE, now=T0))["counts"].values()) == 0
 
 
+ZOE_IP = "198.51.100.23"
+ZOE_TRACES = ("zoe@contoso.com", "aad-zoe", "29:zoe", "zoë [the] admin", "zoë (the) admin", "meet me at the pier",
+              "zoë's browser", ZOE_IP)
+
+
+def _forms(trace: str) -> list[str]:
+    """A text as stored: itself, JSON-escaped, and JSON-escaped inside JSON (a card inside an outbox row)."""
+    once = json.dumps(trace)[1:-1]
+    return [trace, once, json.dumps(once)[1:-1]]
+
+
+async def traces_in(db: Database) -> list[str]:
+    """The traces of Zoë found in any row of any table."""
+    tables = [r["name"] for r in await db.fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table'" if db.dialect == "sqlite" else
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()")]
+    dump = json.dumps({t: await db.fetchall(f"SELECT * FROM {t}") for t in tables}, default=str,
+                      ensure_ascii=False)
+    # Wrapped links carry their context (recipient, sender) encoded: read those too.
+    contexts = [LinkContext.decode(d) for d in re.findall(r"[?&]data=([A-Za-z0-9_-]+)", dump)]
+    dump = (dump + json.dumps([[c.sender, c.recipient, c.recipient_id] for c in contexts])).lower()
+    return [t for t in ZOE_TRACES if any(form in dump for form in _forms(t))]
+
+
+@pytest.fixture
+async def zoe(make_settings: Callable[..., Settings], db_url: str) -> AsyncIterator[World]:
+    """Zoë sent a message Grady clicked, and clicked a link herself; cards, e-mails and webhooks copied it all."""
+    from safelinks.alerting import card_poster
+
+    clock = FakeClock(T0)
+    settings = make_settings(database_url=db_url, alert_email_to="soc@contoso.com", smtp_host="127.0.0.1",
+                             security_channel="19:security@thread.tacv2", alert_webhook_urls="http://127.0.0.1:9/hook",
+                             alert_webhook_secret="s3cret")
+    async with open_services(settings, clock=clock, background=False) as services:
+        outbox = Outbox(services.db, clock=clock)
+        system = build_alerting(services, outbox, evidence=BotEvidence(services.db), post_card=card_poster(None, clock))
+        await EvidenceStore(services.db).save(TeamsMessageEvidence(
+            conversation_id="19:chat-1@unq.gbl.spaces", message_id="1700000000009",
+            thread_id="19:chat-1@unq.gbl.spaces", thread_type="Chat", thread_sub_type="groupChat", received_at=T0,
+            urls=("https://login.contoso-phish.com/signin",), sender_aad_object_id="aad-zoe", sender_id="29:zoe",
+            sender_name="Zoë [the] Admin", sender_upn="zoe@contoso.com",
+            snippet="Meet me at the pier: https://login.contoso-phish.com/signin"))
+        await ConversationStore(services.db).remember_users(
+            [StoredUser("29:zoe", "aad-zoe", "Zoë [the] Admin", "zoe@contoso.com", "tenant-1", T0),
+             StoredUser("29:grady", "aad-grady", "Grady Archie", GRADY, "tenant-1", T0)])
+        grady = click(T0, user=GRADY, report_id="r-grady", message="1700000000009", sender="zoe@contoso.com")
+        own = replace(click(T0, user="zoe@contoso.com", report_id="r-zoe", url="https://other-phish.example/x",
+                            message="1700000000002", sender="eve@x.com"),
+                      account_object_id="aad-zoe", ip_address=ZOE_IP, user_agent="Zoë's browser")
+        for c in (grady, own, own.clicked_through(T0 + timedelta(seconds=5), ZOE_IP, "Zoë's browser")):
+            await services.clicks.record(c)
+        assert await system.engine.process_clicks() == 3
+        # The bot's reply to Zoë's message: its link is wrapped for her (her UPN inside the link's context).
+        wrapped = services.signer.wrap("https://login.contoso-phish.com/signin", LinkContext(
+            workload=Workload.TEAMS, conversation="19:chat-1@unq.gbl.spaces", message="1700000000009",
+            sender="zoe@contoso.com", recipient="zoe@contoso.com", recipient_id="aad-zoe"))
+        await notify.enqueue(outbox, target="19:chat-1@unq.gbl.spaces", card=reply_card(
+            [CardLink("https://login.contoso-phish.com/signin", wrapped, Verdict.MALICIOUS)]),
+            card_key="reply:19:chat-1@unq.gbl.spaces:1700000000009")
+        other = services.signer.wrap("https://ok.example/", LinkContext(workload=Workload.TEAMS, sender=GRADY))
+        await notify.enqueue(outbox, target="19:other@thread.v2", card=reply_card(
+            [CardLink("https://ok.example/", other, Verdict.CLEAN)]), card_key="reply:19:other@thread.v2:1")
+        yield World(services, system, clock)
+
+
+async def test_erasure_leaves_no_copy_anywhere(zoe: World, tmp_path: Path) -> None:
+    """After erasure no table, notification copy, WAL or free page holds the person's name, ids, words or IP."""
+    db = zoe.db
+    assert await traces_in(db) == list(ZOE_TRACES)
+    if db.dialect == "sqlite":  # the originals in the database file itself, not only in the log
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert await db.fetchone("PRAGMA secure_delete") == {"secure_delete": 1}
+    kinds = {r["kind"] for r in await db.fetchall("SELECT kind FROM outbox")}
+    assert kinds == {"teams", "email", "webhook"}
+    untouched = (await db.fetchone("SELECT payload FROM outbox WHERE key = '19:other@thread.v2'") or {})["payload"]
+    done = await erase_subject(db, "zoe@contoso.com", KEY)
+    assert await traces_in(db) == []
+    after = await everything(db)
+    assert done.alias in after and GRADY in after and "grady archie" in after
+    grady = await db.fetchone("SELECT ip_address FROM clicks WHERE report_id = 'r-grady'")
+    assert grady == {"ip_address": "203.0.113.0"}  # another person's click keeps its address
+    rows = {r["key"]: r["payload"] for r in await db.fetchall("SELECT key, payload FROM outbox WHERE kind = 'teams'")}
+    assert untouched == rows["19:other@thread.v2"]  # a message that is not about her stays as it was
+    assert done.changed["outbox"] == 9  # every card, e-mail and webhook about her, and the reply to her message
+    if db.dialect == "sqlite":
+        path = Path(db.path)
+        wal = Path(f"{path}-wal")
+        assert not wal.exists() or _found_in(wal.read_bytes()) == []
+        assert _found_in(path.read_bytes()) == [], "an old copy is left in the database file"
+
+
+def _found_in(data: bytes) -> list[str]:
+    text = data.lower()
+    return [t for t in ZOE_TRACES if any(form.encode("utf-8") in text for form in _forms(t))]
+
+
 @pytest.mark.parametrize("bad", ["", "adele", "two@at@signs", "with space@contoso.com"])
 async def test_requests_need_a_upn(world: World, bad: str) -> None:
     """A user that is not name@domain is refused with PrivacyError."""
@@ -140,7 +241,8 @@ async def test_retention_purges_each_table_past_its_horizon(world: World) -> Non
     unread = click(T0 - timedelta(days=400), user=GRADY, report_id="r-unread")
     await world.services.clicks.record(unread)  # not yet seen by the alert engine: must stay
     done = await purge(db, RetentionPolicy(), T0)
-    assert done == {"clicks": 1, "messages": 1, "users": 1, "incidents": 1, "alerts": 1, "outbox": 1}
+    assert done == {"clicks": 1, "messages": 1, "users": 1, "quarantine": 0, "reports": 0, "incidents": 1, "alerts": 1,
+                    "outbox": 1}
     left = await counts(db)
     assert left["clicks"] == 4 and left["alerts"] == 2 and left["incidents"] == 1 and left["outbox"] == 2
     assert {r["incident_id"] for r in await db.fetchall("SELECT incident_id FROM alert_events e JOIN alerts a "

@@ -333,7 +333,7 @@ async def test_metrics_and_health(proxy: Proxy) -> None:
     assert 'safelinks_clicks_total{action="ClickAllowed",clicked_through="false"} 1' in metrics
     assert "safelinks_click_seconds_count 1" in metrics
     health = await (await proxy.client.get("/healthz")).json()
-    assert health["status"] == "ok" and health["verdict_sources"]["admin"]["ok"] is True
+    assert health["status"] == "ok" and health["verdict_sources"]["admin"] == "ok"
 
 
 @pytest.mark.parametrize(

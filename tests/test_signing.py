@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -97,14 +96,6 @@ def test_own_links_are_not_wrapped_twice() -> None:
     assert s.wrap(link, ctx()) == link
 
 
-def test_generated_key_is_made_once_and_reused(tmp_path: Path) -> None:
-    """With no keys configured, one is generated into the data directory and reused on the next start."""
-    first = Keyring.load_or_create(tmp_path)
-    second = Keyring.load_or_create(tmp_path)
-    assert first.active == second.active and first.key(first.active) == second.key(second.active)
-    assert (tmp_path / "signing-keys.json").stat().st_mode & 0o077 == 0
-
-
 @pytest.mark.parametrize(
     "spec",
     ["", "nokey", "a:", "a:" + "ab" * 4, "a:zz!!", "a:b:c" ],
@@ -119,3 +110,18 @@ def test_active_key_must_exist() -> None:
     """Naming an active key that is not configured is an error."""
     with pytest.raises(KeyConfigError):
         Keyring.parse(KEY_A, active="zz")
+
+
+@pytest.mark.parametrize("kid", ["k.1", "k:1", "k,1", "k 1", "k'1", 'k"1', "k/1", "ké", "k" * 33, ""])
+def test_key_ids_hold_no_separator(kid: str) -> None:
+    """A key id is 1-32 letters, digits, '_' or '-': never a token separator such as '.'."""
+    with pytest.raises(KeyConfigError, match="signing key id"):
+        Keyring({kid: b"k" * 32}, kid)
+
+
+def test_a_dotted_key_id_cannot_forge_a_token_shape() -> None:
+    """The id of every accepted key survives a click-through token's split on '.'."""
+    from proxy import tokens
+
+    ring = Keyring({"k_1-a": b"k" * 32}, "k_1-a")
+    assert tokens.verify(ring, tokens.issue(ring, "r1", 60, now=0.0), now=1.0) == "r1"

@@ -117,9 +117,10 @@ async def test_failing_sources_are_isolated(aiohttp_client: Any, settings: Setti
     assert click.verdict_source == "feed:local"
     health = await (await proxy.client.get("/healthz")).json()
     sources = health["verdict_sources"]
-    assert sources["stalling"]["ok"] is False and "TimeoutError" in sources["stalling"]["last_error"]
-    assert sources["broken"]["ok"] is False and "unreachable" in sources["broken"]["last_error"]
-    assert sources["feeds"]["detail"]["local"]["loaded"] is True
+    assert sources["stalling"] == "failing" and sources["broken"] == "failing" and sources["feeds/local"] == "ok"
+    report = proxy.services.verdicts.health_report()  # the reasons, for the CLI and the log
+    assert "TimeoutError" in report["stalling"]["last_error"] and "unreachable" in report["broken"]["last_error"]
+    assert report["feeds"]["detail"]["local"]["loaded"] is True
     metrics = await (await proxy.client.get("/metrics")).text()
     assert 'safelinks_verdict_errors_total{source="broken"} 1' in metrics
     assert 'safelinks_feed_hits_total{feed="local"} 1' in metrics

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from safelinks.cli.clicks import parse_since
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.clicks import SINCE_FORMATS, parse_since
+from safelinks.cli.context import CliError, UsageError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
@@ -19,6 +19,7 @@ from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
 from shared.alerts.service import Alerting
 from shared.outbox import Outbox
+from shared.redaction import redact_text
 from shared.services import Services
 from shared.store.alerts import AlertFilter
 from shared.store.incidents import IncidentFilter
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     res.add_argument("--json", action="store_true")
     res.set_defaults(func=_resolve_alert)
     rp = verbs.add_parser("replay", help="run the rules again over stored clicks and verdict changes")
-    rp.add_argument("--since", required=True, help="7d, 12h, or an ISO date")
+    rp.add_argument("--since", required=True, help=SINCE_FORMATS)
     rp.add_argument("--apply", action="store_true", help="store the alerts (default: only show them)")
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=_replay)
@@ -71,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status")
     p.add_argument("--severity", choices=[s.value for s in Severity])
-    p.add_argument("--since", help="7d, 12h, or an ISO date")
+    p.add_argument("--since", help=SINCE_FORMATS)
     p.add_argument("--top", type=int, default=50)
     p.add_argument("--skip", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -94,7 +95,7 @@ def _common(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
     try:
         status = parse_enum(kind, args.status, "status").value if args.status else None
     except AlertError as exc:
-        raise CliError(str(exc), 2) from None
+        raise UsageError(f"--status: {exc}") from None
     return {
         "status": status,
         "severity": args.severity,
@@ -290,12 +291,12 @@ def _list_outbox(args: argparse.Namespace) -> int:
                     {
                         "id": i.id,
                         "kind": i.kind,
-                        "key": i.key,
+                        "key": redact_text(i.key),
                         "status": i.status,
                         "attempts": i.attempts,
                         "createdAt": datetime.fromtimestamp(i.created_at, UTC).isoformat(),
                         "nextAttemptAt": datetime.fromtimestamp(i.next_attempt_at, UTC).isoformat(),
-                        "lastError": i.last_error,
+                        "lastError": redact_text(i.last_error or "") or None,
                         "dedupeKey": i.dedupe_key,
                     }
                     for i in items
@@ -312,7 +313,7 @@ def _list_outbox(args: argparse.Namespace) -> int:
                         i.attempts,
                         _when(datetime.fromtimestamp(i.next_attempt_at, UTC)) if i.status == "pending" else "",
                         _target(i.payload),
-                        i.last_error,
+                        redact_text(i.last_error or ""),
                     )
                     for i in items
                 ],
@@ -325,4 +326,4 @@ def _list_outbox(args: argparse.Namespace) -> int:
 def _target(payload: dict[str, Any]) -> str:
     if "to" in payload:
         return ", ".join(payload["to"])
-    return str(payload.get("url") or payload.get("target") or "")
+    return redact_text(str(payload.get("url") or payload.get("target") or ""))

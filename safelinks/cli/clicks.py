@@ -5,30 +5,26 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 
-from safelinks.cli.context import CliError, settings_from, with_services
+from safelinks.cli.context import UsageError, done, settings_from, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.clicks import EXPORT_COLUMNS
+from shared.durations import DurationError, parse_moment
+from shared.escaping import csv_cell
 from shared.services import Services
 from shared.store.clicks import ClickFilter
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SINCE_FORMATS = "a time back from now (30s, 15m, 12h, 7d, 2w) or an ISO date or date-time (UTC unless it says)"
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
+def parse_since(text: str, now: datetime | None = None, *, flag: str = "--since") -> datetime:
     """``7d``, ``12h``, ``30m`` back from now, or an ISO date/time (UTC unless it says otherwise)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CliError(f"--since {text!r}: use a duration like 7d or 12h, or an ISO date", 2) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_moment(text, now or datetime.now(UTC))
+    except DurationError as exc:
+        raise UsageError(f"{flag} {exc}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = verbs.add_parser("list", help="recent clicks")
     ex = verbs.add_parser("export", help="all matching clicks as JSON lines or CSV (UrlClickEvents columns)")
     for q in (ls, ex):
-        q.add_argument("--since", help="7d, 12h, or an ISO date")
+        q.add_argument("--since", help=SINCE_FORMATS)
         q.add_argument("--user", help="AccountUpn")
         q.add_argument("--url", help="part of the URL")
     ls.add_argument("--limit", type=int, default=50)
@@ -47,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     ex.set_defaults(func=_export)
     pu = verbs.add_parser("purge", help="delete clicks older than the retention period")
-    pu.add_argument("--older-than", help="e.g. 30d (default: SAFELINKS_CLICK_RETENTION_DAYS)")
-    pu.set_defaults(func=_purge)
+    pu.add_argument("--older-than", help=SINCE_FORMATS + " (default: SAFELINKS_CLICK_RETENTION_DAYS)")
+    pu.set_defaults(func=_purge, changes=True)
 
 
 def _filter(args: argparse.Namespace, limit: int | None = None) -> ClickFilter:
@@ -80,8 +76,9 @@ def _export(args: argparse.Namespace) -> int:
         async for click in s.clicks.stream(flt):
             rec = click.to_record()
             if writer:
-                writer.writerow({**rec, "UrlChain": json.dumps(rec["UrlChain"]),
-                                 "IsClickedThrough": str(rec["IsClickedThrough"]).lower()})
+                row = {**rec, "UrlChain": json.dumps(rec["UrlChain"]),
+                       "IsClickedThrough": str(rec["IsClickedThrough"]).lower()}
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
             else:
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
@@ -93,12 +90,13 @@ def _export(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    horizon = parse_since(args.older_than) if args.older_than else (
+    horizon = parse_since(args.older_than, flag="--older-than") if args.older_than else (
         datetime.now(UTC) - timedelta(days=settings.click_retention_days))
 
     async def work(s: Services) -> int:
         n = await s.clicks.purge(horizon)
-        print(f"deleted {n} clicks older than {horizon.strftime('%Y-%m-%d %H:%M')} UTC")
+        done(args, f"deleted {n} clicks older than {horizon.strftime('%Y-%m-%d %H:%M')} UTC",
+             deleted=n, older_than=horizon.isoformat())
         return 0
 
     return with_services(args, work)

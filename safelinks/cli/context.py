@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shared.config import ConfigError, Settings, load_settings
 from shared.policy import PolicyError
@@ -14,6 +15,7 @@ from shared.signing import SigningError
 from shared.store import StoreError
 
 T = TypeVar("T")
+ERROR_PREFIX = "safelinks: error: "
 
 
 class CliError(Exception):
@@ -24,14 +26,41 @@ class CliError(Exception):
         self.code = code
 
 
+class UsageError(CliError):
+    """A value on the command line is unusable: reported like argparse's own errors, with the usage."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 2)
+
+
 def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
-    """The settings, with ``--config`` and any command-line overrides applied."""
+    """The settings, with ``--config`` and any command-line overrides applied.
+
+    A bad value that came from the command line is named by its flag (``--port``), not by the
+    setting behind it, since the flag is what the user typed.
+    """
+    flags = {key: "--" + key.replace("_", "-") for key in overrides}
+    if getattr(args, "config", None):
+        overrides["config_file"] = args.config
+        flags["config_file"] = "--config"
     try:
-        if getattr(args, "config", None):
-            overrides["config_file"] = args.config
         return load_settings(**overrides)
     except ConfigError as exc:
-        raise CliError(f"bad configuration: {exc}", 2) from None
+        if exc.problems and all(key in flags for key, _ in exc.problems):
+            named = "; ".join(f"{flags[key]}: {msg}" for key, msg in exc.problems)
+            raise UsageError(named) from None
+        message = str(exc)
+        if "config_file" in flags and message.startswith("config_file: "):
+            message = "--config: " + message.removeprefix("config_file: ")
+        raise CliError(f"bad configuration: {message}", 2) from None
+
+
+def done(args: argparse.Namespace, message: str, **data: Any) -> None:
+    """What a command that changed something reports: one line for people, one JSON object with --json."""
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": True, **data}, default=str, ensure_ascii=False))
+    else:
+        print(message)
 
 
 def with_services(args: argparse.Namespace, work: Callable[[Services], Awaitable[T]]) -> T:
@@ -50,3 +79,21 @@ def with_services(args: argparse.Namespace, work: Callable[[Services], Awaitable
         raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
     except StoreError as exc:
         raise CliError(f"database: {exc}") from None
+
+
+class Results:
+    """A command acting on several values: a line per value for people; with --json, one object at the end."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._json = bool(getattr(args, "json", False))
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, message: str, ok: bool = True, **data: Any) -> None:
+        self.items.append({"ok": ok, **data})
+        if not self._json:
+            print(message)
+
+    def finish(self, **data: Any) -> None:
+        if self._json:
+            print(json.dumps({"ok": all(i["ok"] for i in self.items), **data, "results": self.items},
+                             default=str, ensure_ascii=False))

@@ -8,13 +8,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.context import CliError, UsageError, done, with_services
 from safelinks.cli.table import print_json, print_table
+from shared.redaction import redact_url
 from shared.services import Services
 from shared.store.feeds import FORMAT_NAMES, FeedRecord, FeedRegistryError, FeedSpec, format_every, parse_every
 from shared.verdicts.feed_updater import FeedUpdater, UpdateOutcome
-
-_CLI_FORMATS = ("urlhaus", "openphish", "phishtank", "plain", "csv")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,18 +23,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = verbs.add_parser("add", help="add a feed (and import it now)")
     add.add_argument("name", help="a short name: letters, digits, '.', '_', '-'")
     add.add_argument("source", help="a file path or an http(s) URL")
-    add.add_argument("--format", required=True, choices=FORMAT_NAMES, metavar="|".join(_CLI_FORMATS),
-                     help="urlhaus (CSV dump or online list), openphish, phishtank (JSON or CSV), plain, csv")
+    add.add_argument("--format", required=True, choices=FORMAT_NAMES, metavar="FORMAT",
+                     help="urlhaus (CSV dump or online list; urlhaus-csv, urlhaus-text to say which), openphish, "
+                          "phishtank (JSON or CSV; phishtank-json, phishtank-csv to say which), plain (a URL or "
+                          "domain per line), csv (with --column)")
     add.add_argument("--column", help="for --format csv: the column holding the URL or domain")
-    add.add_argument("--every", default=None, help="refresh interval, e.g. 30m, 1h (default: the configured one)")
+    add.add_argument("--every", default=None, help="refresh interval: 90s, 15m, 1h, 1d or plain seconds, at least 60 s "
+                     "(default: SAFELINKS_FEED_EVERY_DEFAULT)")
     add.add_argument("--no-update", action="store_true", help="only register it; the worker imports it")
     _progress_flags(add)
-    add.set_defaults(func=_add)
+    add.set_defaults(func=_add, changes=True)
     up = verbs.add_parser("update", help="fetch feeds now (all, or one)")
     up.add_argument("name", nargs="?")
-    up.add_argument("--force", action="store_true", help="download even if the source says it is unchanged")
+    up.add_argument("--force", action="store_true",
+                    help="download even if the source says it is unchanged, and accept a download that drops "
+                         "more than half of a feed's entries (otherwise held)")
     _progress_flags(up)
-    up.set_defaults(func=_update)
+    up.set_defaults(func=_update, changes=True)
     ls = verbs.add_parser("list", help="the configured feeds")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_list)
@@ -44,11 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.set_defaults(func=_status)
     rm = verbs.add_parser("remove", help="remove a feed (its entries stop matching)")
     rm.add_argument("name")
-    rm.set_defaults(func=_remove)
+    rm.set_defaults(func=_remove, changes=True)
     for verb, enabled in (("enable", True), ("disable", False)):
         t = verbs.add_parser(verb, help=f"{verb} a feed")
         t.add_argument("name")
-        t.set_defaults(func=_toggle, enabled=enabled)
+        t.set_defaults(func=_toggle, enabled=enabled, changes=True)
 
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
@@ -110,14 +114,27 @@ def _describe(outcome: UpdateOutcome) -> str:
         return f"{outcome.name}: unchanged ({outcome.entries:,} entries)"
     if outcome.status == "busy":
         return f"{outcome.name}: another process is updating it"
+    if outcome.status == "held":
+        return f"{outcome.name}: update {outcome.error}"
     return f"{outcome.name}: update failed, keeping the last good copy: {outcome.error}"
 
 
-async def _run_update(updater: FeedUpdater, name: str, force: bool, show: bool) -> UpdateOutcome:
+async def _run_update(updater: FeedUpdater, name: str, force: bool, show: bool, *,
+                      quiet_failure: bool = False) -> UpdateOutcome:
     bar = ProgressBar(name, sys.stderr)
     outcome = await updater.update(name, force=force, progress=bar if show else None)
+    if quiet_failure and outcome.status == "failed":
+        if bar.drawn:
+            bar.finish("")
+        return outcome  # the caller says what went wrong, once
     bar.finish(_describe(outcome)) if show else print(_describe(outcome), file=sys.stderr)
     return outcome
+
+
+def _outcome_json(outcome: UpdateOutcome) -> dict[str, Any]:
+    return {"name": outcome.name, "status": outcome.status, "entries": outcome.entries,
+            "added": outcome.added, "removed": outcome.removed, "bad_lines": outcome.bad_lines,
+            "error": outcome.error or None}
 
 
 def _updater(s: Services) -> FeedUpdater:
@@ -131,16 +148,28 @@ def _show(args: argparse.Namespace) -> bool:
 
 
 def _add(args: argparse.Namespace) -> int:
+    try:
+        every_given = parse_every(args.every) if args.every else None
+    except FeedRegistryError as exc:
+        raise UsageError(f"--every: {exc}") from None
+
     async def work(s: Services) -> int:
-        every = parse_every(args.every) if args.every else s.settings.feed_every_default
+        every = s.settings.feed_every_default if every_given is None else every_given
         updater = _updater(s)
         record = await updater.registry.add(FeedSpec(args.name, args.source, args.format, args.column, every),
                                             now=time.time())
-        print(f"added feed {record.name} ({record.spec.format}, every {format_every(record.spec.every)})")
+        described = f"feed {record.name} ({record.spec.format}, every {format_every(record.spec.every)})"
         if args.no_update:
+            done(args, f"added {described}; the worker imports it", **_spec_json(record))
             return 0
-        outcome = await _run_update(updater, args.name, False, _show(args))
-        return 1 if outcome.status == "failed" else 0
+        outcome = await _run_update(updater, args.name, False, _show(args), quiet_failure=True)
+        if outcome.status == "failed":
+            # A feed that could not be read the first time is not kept: it would only fail every round.
+            await updater.retire(args.name, remove=True)
+            raise CliError(f"feed {args.name} not added: cannot read {args.source}: {outcome.error}", 1)
+        record = next((r for r in await updater.registry.list() if r.name == args.name), record)
+        done(args, f"added {described}", **_spec_json(record), update=_outcome_json(outcome))
+        return 0
 
     return _guarded(args, work)
 
@@ -152,9 +181,13 @@ def _update(args: argparse.Namespace) -> int:
         if not names:
             print("no feeds configured (the demo feed is built in)", file=sys.stderr)
         failed = 0
+        outcomes = []
         for name in names:
-            outcome = await _run_update(updater, name, args.force, _show(args))
-            failed += outcome.status == "failed"
+            outcome = await _run_update(updater, name, args.force, _show(args) and not args.json)
+            outcomes.append(_outcome_json(outcome))
+            failed += outcome.status in ("failed", "held")
+        if args.json:
+            print_json({"ok": not failed, "results": outcomes})
         return 1 if failed else 0
 
     return _guarded(args, work)
@@ -166,8 +199,8 @@ def _list(args: argparse.Namespace) -> int:
         print_json([_spec_json(r) for r in records])
     else:
         print_table(["Name", "Format", "Every", "Enabled", "Entries", "Source"],
-                    [(r.name, r.spec.format, format_every(r.spec.every), r.spec.enabled, r.entries, r.spec.source)
-                     for r in records], max_width=80)
+                    [(r.name, r.spec.format, format_every(r.spec.every), r.spec.enabled, r.entries,
+                      redact_url(r.spec.source)) for r in records], max_width=80)
     return 0
 
 
@@ -198,17 +231,20 @@ async def _hits(s: Services, since: float) -> dict[str, int]:
 
 def _remove(args: argparse.Namespace) -> int:
     cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=True))
-    print(f"removed feed {args.name} ({cleared:,} entries logged as no longer listed)")
+    done(args, f"removed feed {args.name} ({cleared:,} entries logged as no longer listed)",
+         name=args.name, removed=True, entries_cleared=cleared)
     return 0
 
 
 def _toggle(args: argparse.Namespace) -> int:
     if args.enabled:
         _guarded(args, lambda s: _updater(s).registry.set_enabled(args.name, True))
-        print(f"enabled feed {args.name} (the worker imports it at its next round, or run `feeds update`)")
+        done(args, f"enabled feed {args.name} (the worker imports it at its next round, or run `feeds update`)",
+             name=args.name, enabled=True)
     else:
         cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=False))
-        print(f"disabled feed {args.name} ({cleared:,} entries logged as no longer listed)")
+        done(args, f"disabled feed {args.name} ({cleared:,} entries logged as no longer listed)",
+             name=args.name, enabled=False, entries_cleared=cleared)
     return 0
 
 
@@ -237,7 +273,7 @@ def _ago(seconds: float | None) -> str:
 
 
 def _spec_json(r: FeedRecord) -> dict[str, Any]:
-    return {"name": r.name, "source": r.spec.source, "format": r.spec.format, "column": r.spec.column,
+    return {"name": r.name, "source": redact_url(r.spec.source), "format": r.spec.format, "column": r.spec.column,
             "every_seconds": r.spec.every, "enabled": r.spec.enabled, "entries": r.entries}
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from safelinks.cli.context import CliError, settings_from
+from safelinks.cli.context import CliError, UsageError, done, settings_from
 from safelinks.cli.table import print_json, print_pairs
 from shared.clicks import Workload
-from shared.services import keyring_from
+from shared.services import keys_from
 from shared.signing import LinkContext, LinkSigner, LinkStatus, SigningError
+from shared.store import StoreError, open_database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tenant", help="tenant id")
     p.add_argument("--conversation", help="Teams conversation (chat or channel) id")
     p.add_argument("--message", help="Teams message id, or the e-mail's network message id")
-    p.set_defaults(func=wrap)
+    p.set_defaults(func=wrap, changes=True)
 
     d = sub.add_parser("decode", help="show the original URL and context of a wrapped link")
     d.add_argument("link")
@@ -31,10 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _signer(args: argparse.Namespace) -> LinkSigner:
     settings = settings_from(args)
+
+    async def load() -> LinkSigner:
+        db = await open_database(settings.effective_database_url, synchronous=settings.sqlite_synchronous)
+        try:
+            return LinkSigner((await keys_from(settings, db)).keyring, settings.public_url)
+        finally:
+            await db.close()
+
     try:
-        return LinkSigner(keyring_from(settings), settings.public_url)
+        return asyncio.run(load())
     except SigningError as exc:
-        raise CliError(f"signing keys: {exc}", 2) from None
+        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
+    except StoreError as exc:
+        raise CliError(f"database: {exc}") from None
 
 
 def wrap(args: argparse.Namespace) -> int:
@@ -44,13 +56,14 @@ def wrap(args: argparse.Namespace) -> int:
         check_target(args.url)
         workload = Workload.parse(args.workload)
     except BadLink as exc:
-        raise CliError(f"{args.url!r}: {exc.message}", 2) from None
+        raise UsageError(f"{args.url!r}: {exc.message}") from None
     except ValueError as exc:
-        raise CliError(str(exc), 2) from None
+        raise UsageError(f"--workload: {exc}") from None
     ctx = LinkContext(workload=workload, tenant=args.tenant, conversation=args.conversation,
                       message=args.message, sender=args.sender, recipient=args.recipient,
                       recipient_id=args.recipient_id)
-    print(_signer(args).wrap(args.url, ctx))
+    link = _signer(args).wrap(args.url, ctx)
+    done(args, link, link=link, url=args.url)
     return 0
 
 

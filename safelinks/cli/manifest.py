@@ -21,6 +21,8 @@ from manifest import (
     has_errors,
     validate_package,
 )
+from safelinks.cli.context import CliError
+from safelinks.cli.table import print_json
 
 DEFAULT_OUT = Path("var") / "teams-safelinks.zip"
 EXIT_OK = 0
@@ -42,9 +44,7 @@ def _verdict(problems: tuple[ManifestProblem, ...] | list[ManifestProblem], skip
 
 
 def _schema_unavailable(exc: SchemaUnavailable) -> int:
-    print(f"error: cannot check against Microsoft's manifest schema: {exc.message}",
-          file=sys.stderr)
-    return EXIT_PROBLEMS
+    raise CliError(f"cannot check against Microsoft's manifest schema: {exc.message}", EXIT_PROBLEMS)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -55,16 +55,23 @@ def run_build(args: argparse.Namespace) -> int:
             schema_cache=Path(args.schema_cache), skip_schema=args.skip_schema,
         )
     except PackageInvalid as exc:
-        print(f"not written: {exc.field}: {_verdict(exc.problems, args.skip_schema)}")
-        _print_problems(exc.problems, sys.stdout)
+        if args.json:
+            print_json({"ok": False, "written": None, "field": exc.field,
+                        "problems": [str(p) for p in exc.problems]})
+        else:
+            print(f"not written: {exc.field}: {_verdict(exc.problems, args.skip_schema)}")
+            _print_problems(exc.problems, sys.stdout)
         return EXIT_PROBLEMS
     except SchemaUnavailable as exc:
         return _schema_unavailable(exc)
     except ManifestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"wrote {built.path}: {_verdict(built.problems, args.skip_schema)}")
-    _print_problems(built.problems, sys.stdout)
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if args.json:
+        print_json({"ok": True, "written": str(built.path), "problems": [str(p) for p in built.problems],
+                    "schema_checked": not args.skip_schema})
+    else:
+        print(f"wrote {built.path}: {_verdict(built.problems, args.skip_schema)}")
+        _print_problems(built.problems, sys.stdout)
     return EXIT_OK
 
 
@@ -78,8 +85,7 @@ def run_validate(args: argparse.Namespace) -> int:
     except SchemaUnavailable as exc:
         return _schema_unavailable(exc)
     except ManifestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(str(exc), EXIT_USAGE) from None
     print(f"{args.package}: {_verdict(problems, args.skip_schema)}")
     _print_problems(problems, sys.stdout)
     return EXIT_PROBLEMS if has_errors(problems) else EXIT_OK
@@ -119,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument("--app-version", default="1.0.0", metavar="X.Y.Z",
                        help="the app version; raise it for every re-upload (default: %(default)s)")
     _add_schema_options(build)
-    build.set_defaults(func=run_build)
+    build.set_defaults(func=run_build, changes=True)
 
     validate = commands.add_parser(
         "validate", help="validate an app package",

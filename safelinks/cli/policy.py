@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from safelinks.cli.context import CliError
 from shared.policy import PRESETS, PolicyError, load_policies
 
 __all__ = ["register"]
@@ -44,8 +45,8 @@ def show_policy(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         policies = load_policies(path)
     except PolicyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        named = "--file" if args.file else "bad configuration: SAFELINKS_POLICY_FILE"
+        raise CliError(f"{named}: {exc}", 2) from None
     resolution = policies.resolve(args.user)
     settings = resolution.policy.settings()
     if args.json:

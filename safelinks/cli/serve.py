@@ -1,20 +1,30 @@
-"""``safelinks serve``: run the service."""
+"""``safelinks serve``: run the service.
+
+The port is bound before anything else starts, so a busy port is one line and no half-started service;
+the banner comes once the port is bound and the services are up, and says what this process runs with.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
-import logging
-import sys
+import socket
+from typing import Any
 
 from aiohttp import web
 
 from safelinks.cli.context import CliError, settings_from
+from safelinks.logs import access_logger, configure_logging
+from safelinks.version import installed_version
 from shared.clicks import Workload
+from shared.config import Settings
 from shared.policy import PolicyError, load_policies
-from shared.services import keyring_from
-from shared.signing import LinkContext, LinkSigner, SigningError
+from shared.services import SERVICES, Services
+from shared.signing import LinkContext, SigningError
+from shared.store import StoreError
+from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,31 +38,104 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("role", args.role), ("host", args.host), ("port", args.port)) if v}
     settings = settings_from(args, **overrides)
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from safelinks.server import create_app
+    configure_logging(settings)
+    from bot import trust
 
     try:
-        signer = LinkSigner(keyring_from(settings), settings.public_url)
+        if settings.role in ("all", "bot"):
+            trust.check_start(settings)  # no unauthenticated bot beyond loopback unless said explicitly
         load_policies(settings.policy_file)  # refuse a broken policy file before listening
-    except SigningError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
+    except trust.UnsafeStart as exc:
+        raise CliError(f"bad configuration: {exc}", 2) from None
     except PolicyError as exc:
         raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
-    sample = signer.wrap("https://www.example.com/", LinkContext(workload=Workload.TEAMS, recipient="you@example.com"))
-    print(f"teams-safelinks {settings.role} listening on http://{settings.host}:{settings.port}", flush=True)
-    print(f"  public URL:   {settings.public_url}", flush=True)
-    print(f"  database:     {settings.effective_database_url.split('@')[-1]}", flush=True)
-    if settings.role in ("all", "bot"):
-        mode = "authenticated" if settings.bot_authenticated else "LOCAL UNAUTHENTICATED (no MicrosoftAppId)"
-        print(f"  bot endpoint: {settings.public_url}/api/messages ({mode})", flush=True)
-    print(f"  try a link:   {sample}", flush=True)
+    sock = _bind(settings.host, settings.port)
+    from safelinks.server import create_app
+
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
+    runner = web.AppRunner(app, handle_signals=True, **access_logger(settings))
+    try:
+        loop.run_until_complete(_start(runner, sock, settings))
+        loop.run_forever()
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    except SigningError as exc:
+        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
+    except StoreError as exc:
+        raise CliError(f"database: {exc}") from None
+    finally:
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(f"cannot listen on {host}:{port}: the port is already in use "
+                           "(another safelinks, or set SAFELINKS_PORT / --port)", 2) from None
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _start(runner: web.AppRunner, sock: socket.socket, settings: Settings) -> None:
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    for line in await banner(runner.app[SERVICES], settings):
+        print(line, flush=True)
+
+
+async def banner(services: Services, settings: Settings) -> list[str]:
+    """What an operator checks first: version, where, which keys, which protections are configured."""
+    if settings.security_channel:
+        channel = "SAFELINKS_SECURITY_CHANNEL"
+    elif await ConversationStore(services.db).setting(SECURITY_CHANNEL):
+        channel = "set by an admin's 'alerts here'"
+    else:
+        channel = "NOT SET: alerts reach no channel (SAFELINKS_SECURITY_CHANNEL, or 'alerts here' in Teams)"
+    sample = services.signer.wrap("https://www.example.com/",
+                                  LinkContext(workload=Workload.TEAMS, recipient="you@example.com"))
+    lines = [
+        f"teams-safelinks {installed_version()} ({settings.role}) listening on "
+        f"http://{settings.host}:{settings.port}",
+        f"  public URL:       {settings.public_url}",
+        f"  database:         {settings.effective_database_url.split('@')[-1]}",
+        f"  signing key:      {services.key_origin}",
+    ]
+    if settings.role in ("all", "bot"):
+        from bot import trust
+
+        mode, tenants = trust.describe(settings)
+        lines.append(f"  bot endpoint:     {settings.public_url}/api/messages ({mode})")
+        lines.append(f"  bot {tenants}")
+    lines += [
+        f"  demo feed:        {'on (SAFELINKS_FEED_DEMO=false turns it off)' if settings.feed_demo else 'off'}",
+        f"  admins:           {_count(settings.admins, 'SAFELINKS_ADMINS')}",
+        f"  security channel: {channel}",
+        f"  API tokens:       {_count(settings.api_tokens, 'SAFELINKS_API_TOKENS')}",
+        f"  policy file:      {settings.policy_file or 'none (Built-in protection)'}",
+        f"  try a link:       {sample}",
+    ]
+    return lines
+
+
+def _count(values: list[Any], setting: str) -> str:
+    return f"{len(values)} set" if values else f"none ({setting})"
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

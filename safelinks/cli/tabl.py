@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.context import Results, UsageError, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.services import Services
 from shared.tabl import TablAction, TablEntry, TablError
@@ -24,26 +24,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         if action is TablAction.BLOCK:
             when.add_argument("--no-expiration", action="store_true", help="never expire")
         add.add_argument("--notes", default="", help="why")
-        add.set_defaults(func=_add, action=action)
+        add.set_defaults(func=_add, action=action, changes=True)
         ls = verbs.add_parser("list", help=f"list {action.value} entries")
         ls.add_argument("--json", action="store_true")
         ls.set_defaults(func=_list, action=action)
         rm = verbs.add_parser("remove", help=f"remove {action.value} entries")
         rm.add_argument("values", nargs="+", metavar="ENTRY")
-        rm.set_defaults(func=_remove, action=action)
+        rm.set_defaults(func=_remove, action=action, changes=True)
 
 
 def _expiry(args: argparse.Namespace) -> datetime | None:
     now = datetime.now(UTC)
     if args.days is not None:
         if args.days < 1:
-            raise CliError("--days must be at least 1", 2)
+            raise UsageError("--days must be at least 1")
         return now + timedelta(days=args.days)
     if args.expires:
         try:
             return datetime.fromisoformat(args.expires).replace(tzinfo=UTC)
         except ValueError:
-            raise CliError(f"--expires {args.expires!r}: use YYYY-MM-DD", 2) from None
+            raise UsageError(f"--expires {args.expires!r}: use YYYY-MM-DD") from None
     return None
 
 
@@ -52,17 +52,19 @@ def _add(args: argparse.Namespace) -> int:
 
     async def work(s: Services) -> int:
         failed = 0
+        results = Results(args)
         for value in args.values:
             try:
                 entry = await s.tenant_list.add(value, args.action, expires_at=expiry,
                                                 no_expiration=getattr(args, "no_expiration", False),
                                                 notes=args.notes, created_by="cli")
             except TablError as exc:
-                print(f"refused {value!r}: {exc}")
+                results.add(f"refused {value!r}: {exc}", ok=False, value=value, error=str(exc))
                 failed += 1
                 continue
             until = entry.expires_at.strftime("%Y-%m-%d") if entry.expires_at else "never"
-            print(f"added {args.action.value} {entry.value} (expires {until})")
+            results.add(f"added {args.action.value} {entry.value} (expires {until})", True, **_row(entry))
+        results.finish()
         return 2 if failed else 0
 
     return with_services(args, work)
@@ -94,15 +96,18 @@ def _list(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     async def work(s: Services) -> int:
         missing = 0
+        results = Results(args)
         for value in args.values:
             try:
                 removed = await s.tenant_list.remove(value, args.action)
             except TablError as exc:
-                print(f"refused {value!r}: {exc}")
+                results.add(f"refused {value!r}: {exc}", ok=False, value=value, error=str(exc))
                 missing += 1
                 continue
-            print(f"removed {value}" if removed else f"not on the {args.action.value} list: {value}")
+            results.add(f"removed {value}" if removed else f"not on the {args.action.value} list: {value}",
+                        ok=removed, value=value, removed=removed)
             missing += not removed
+        results.finish()
         return 1 if missing else 0
 
     return with_services(args, work)

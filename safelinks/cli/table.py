@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from shared.escaping import terminal_line
+
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, out: TextIO | None = None,
                 max_width: int = 60) -> None:
@@ -47,5 +49,5 @@ def _cell(value: Any, max_width: int) -> str:
         text = ", ".join(str(v) for v in value)
     else:
         text = str(value)
-    text = text.replace("\n", " ")
+    text = terminal_line(text)
     return text if len(text) <= max_width else text[: max_width - 1] + "…"

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from safelinks.cli.context import ERROR_PREFIX
 from shared.urls import URLError, canonicalize, expressions, extract_urls
 
 
@@ -42,7 +43,7 @@ def run_canon(args: argparse.Namespace) -> int:
         try:
             sys.stdout.write(canonicalize(url) + "\n")
         except URLError as error:
-            sys.stderr.write(f"safelinks url canon: {error}\n")
+            sys.stderr.write(f"{ERROR_PREFIX}{url!r}: {error}\n")
             status = 2
     return status
 
@@ -52,7 +53,7 @@ def run_expressions(args: argparse.Namespace) -> int:
     try:
         found = expressions(args.url)
     except URLError as error:
-        sys.stderr.write(f"safelinks url expressions: {error}\n")
+        sys.stderr.write(f"{ERROR_PREFIX}{args.url!r}: {error}\n")
         return 2
     if args.json:
         sys.stdout.write(json.dumps(found) + "\n")

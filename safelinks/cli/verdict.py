@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.context import UsageError, done, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.services import Services
 from shared.urls import URLError
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("verdict", help="clean, suspicious, malicious, pending, or unknown (removes it)")
     s.add_argument("--threat", action="append", default=[], help="threat type, e.g. phish, malware")
     s.add_argument("--reason", default="", help="why")
-    s.set_defaults(func=_set)
+    s.set_defaults(func=_set, changes=True)
     g = verbs.add_parser("get", help="the verdict on a URL and why")
     g.add_argument("url")
     g.add_argument("--json", action="store_true")
@@ -34,18 +34,21 @@ def _set(args: argparse.Namespace) -> int:
     try:
         verdict = Verdict.parse(args.verdict)
     except ValueError as exc:
-        raise CliError(str(exc), 2) from None
+        raise UsageError(str(exc)) from None
 
     async def work(s: Services) -> int:
         try:
             change = await s.admin_verdicts.set(args.target, verdict, threat_types=tuple(args.threat),
                                                 reason=args.reason, set_by="cli")
         except URLError as exc:
-            raise CliError(f"{args.target!r}: {exc}", 2) from None
+            raise UsageError(f"{args.target!r}: {exc}") from None
         if change is None:
-            print(f"unchanged: {args.target} is already {verdict.value}")
+            done(args, f"unchanged: {args.target} is already {verdict.value}", target=args.target,
+                 verdict=verdict.value, changed=False)
         else:
-            print(f"{change.expression}: {change.old_verdict} -> {change.new_verdict}")
+            done(args, f"{change.expression}: {change.old_verdict} -> {change.new_verdict}",
+                 target=args.target, expression=change.expression, old_verdict=change.old_verdict,
+                 verdict=change.new_verdict, changed=True)
         return 0
 
     return with_services(args, work)
@@ -58,7 +61,7 @@ def _get(args: argparse.Namespace) -> int:
         try:
             result = await s.verdicts.check(args.url)
         except URLError as exc:
-            raise CliError(f"{args.url!r}: {exc}", 2) from None
+            raise UsageError(f"{args.url!r}: {exc}") from None
         blocked = s.tenant_list.match(args.url)
         body = result.to_json()
         body["url"] = args.url

@@ -4,6 +4,11 @@ The same operations serve the card buttons, the REST API and the command line. E
 (who, what, through which way) and re-posts the incident's card, so the card in the security
 channel always shows the current state. Card buttons are only honoured for members of the
 security channel (the action comes from it) or the administrators (``SAFELINKS_ADMINS``).
+
+A change that would leave an alert as it is (resolving a resolved alert, a button pressed twice,
+an invoke Teams repeats) is applied once: the second time records nothing and tells nobody.
+"Allow" allows exactly the alert's URL or nothing: an entry that would cover more (a ``*`` read as
+a wildcard, an address too long for the list, a port or user name the list cannot hold) is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from shared.alerts.writer import AlertWriter
 from shared.store.alerts import AlertStore
 from shared.store.database import Executor
 from shared.store.incidents import IncidentStore
-from shared.tabl import TablAction, TablError
+from shared.tabl import MAX_ENTRY_LENGTH, TablAction, TablError, parse_entry
 from shared.urls import covers
 
 # An incident's status maps onto its alerts' (Graph spells "active" for incidents, "new" for alerts).
@@ -64,12 +69,52 @@ class Changes:
 
 
 def tabl_entry(url: str) -> str:
-    """The Tenant Allow/Block List entry for a URL: host and path, no scheme, query or fragment."""
+    """The block entry for a URL: host and path up to any ``*``; the host alone when that is too long.
+
+    A block may cover more than the URL (its subdomains and the paths below), never less.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
-    path = parts.path if parts.path not in ("", "/") else ""
+    path = parts.path.split("*", 1)[0] if parts.path not in ("", "/") else ""
+    if "*" in parts.path:
+        path = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
     entry = host + path
-    return entry if len(entry) <= 250 else host
+    return entry if len(entry) <= MAX_ENTRY_LENGTH else host
+
+
+def exact_allow_entry(url: str) -> str:
+    """The allow entry that covers exactly ``url`` (host, path and query); InvalidChange when none can."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidChange(f"cannot allow {url!r}: {exc}") from None
+    host = parts.hostname or ""
+    if not host:
+        raise InvalidChange(f"cannot allow {url!r}: it has no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidChange("cannot allow exactly this URL: the tenant list holds no user names")
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        raise InvalidChange(f"cannot allow exactly this URL: the tenant list holds no ports ({port})")
+    host = f"[{host}]" if ":" in host else host
+    rest = (parts.path if parts.path not in ("", "/") else "") + (f"?{parts.query}" if parts.query else "")
+    if rest.startswith("?"):
+        rest = "/" + rest
+    # A '*' in the address is a character, not the list's wildcard: written percent-encoded, the
+    # entry matches it literally.
+    entry = host + rest.replace("*", "%2A")
+    if len(entry) > MAX_ENTRY_LENGTH:
+        raise InvalidChange(
+            f"cannot allow exactly this URL: its entry would be {len(entry)} characters and the tenant list "
+            f"takes {MAX_ENTRY_LENGTH}; add a narrower allow by hand if it is needed"
+        )
+    try:
+        pattern = parse_entry(entry, TablAction.ALLOW)
+    except TablError as exc:
+        raise InvalidChange(f"cannot allow exactly this URL: {exc}") from None
+    if not pattern.matches(url) or pattern.path_mode.name not in ("EXACT", "EMPTY"):
+        raise InvalidChange("cannot allow exactly this URL: the tenant list cannot express it")
+    return entry
 
 
 def same_conversation(a: str | None, b: str | None) -> bool:
@@ -132,6 +177,21 @@ class AlertActions:
             fields["updated_at"] = now
         return fields
 
+    @staticmethod
+    def _still_to_do(alert: Alert, changes: Changes) -> Changes:
+        """``changes`` without what the alert already is (values are checked first)."""
+        status, classification = changes.status, changes.classification
+        if status is not None and parse_enum(AlertStatus, status, "alert status") is alert.status:
+            status = None
+        if classification is not None and (
+                parse_enum(Classification, classification, "classification") is alert.classification):
+            classification = None
+        determination = None if changes.determination == alert.determination else changes.determination
+        assigned = changes.assigned_to
+        if assigned is not None and (assigned or None) == alert.assigned_to:
+            assigned = None
+        return Changes(status, classification, determination, assigned, changes.comment)
+
     async def update_alert(self, alert_id: int, changes: Changes, actor: Actor, *, note: str | None = None) -> Alert:
         alert = await self._alert(alert_id)
         if changes.empty():
@@ -139,9 +199,15 @@ class AlertActions:
                 "nothing to change: give status, classification, determination, assignedTo or a comment"
             )
         now = self.clock().timestamp()
-        fields = self._alert_fields(changes, now, alert, by=actor.name or actor.id)
         channel = await self.channel()
         async with self.db.transaction() as tx:
+            if self.db.dialect == "postgresql":  # two presses at once: the second waits, then sees the first
+                await tx.execute("SELECT id FROM alerts WHERE id = ? FOR UPDATE", (alert_id,))
+            alert = await self.alerts.get(alert_id, tx) or alert
+            changes = self._still_to_do(alert, changes)
+            if changes.empty():
+                return alert  # a repeat: already so, nothing recorded, nobody told again
+            fields = self._alert_fields(changes, now, alert, by=actor.name or actor.id)
             await AlertStore.set_fields(tx, alert_id, fields)
             await self._record(tx, alert_id, alert.incident_id, changes, actor, now)
             await self.writer.announce_update(tx, alert_id, now)
@@ -246,7 +312,8 @@ class AlertActions:
     async def set_url_list(self, alert_id: int, action: TablAction, actor: Actor) -> Alert:
         """Block or allow the alert's URL in the Tenant Allow/Block List; allowing marks a false positive."""
         alert = await self._alert(alert_id)
-        entry = tabl_entry(alert.url)
+        entry = exact_allow_entry(alert.url) if action is TablAction.ALLOW else tabl_entry(alert.url)
+        added = True
         try:
             await self.tenant_list.add(
                 entry,
@@ -258,15 +325,18 @@ class AlertActions:
         except TablError as exc:
             if "already" not in str(exc):
                 raise InvalidChange(f"cannot {action.value} {entry}: {exc}") from None
+            added = False
         who = actor.name or actor.id
         if action is TablAction.BLOCK:
+            if not added:
+                return alert  # already blocked: a repeated press changes nothing
             changes = Changes(comment=f"URL blocked (tenant block list entry {entry})")
             note = f"{who} blocked {entry} in the tenant block list."
         else:
             changes = Changes(
                 status="resolved",
                 classification="falsePositive",
-                comment=f"URL allowed (tenant allow list entry {entry})",
+                comment=f"URL allowed (tenant allow list entry {entry})" if added else None,
             )
             note = f"{who} allowed {entry} (false positive); alert resolved."
         return await self.update_alert(alert_id, changes, actor, note=note)

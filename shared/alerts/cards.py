@@ -3,6 +3,11 @@
 One card per incident: it shows the incident's newest alert (who clicked what and when, the Teams
 message it came from, the verdict and why) and how many alerts the incident holds. Its buttons send
 ``alert.*`` verbs back to the bot; the card returned for an action replaces it in place.
+
+Almost everything on the card comes from outside (a URL, a sender's display name, the message,
+a feed's reason, an analyst's comment), so every text and fact passes ``card_text`` here, in the
+two builders below: an outside value can neither add a link nor be turned into one by Teams. The
+only links are the card's own actions, and "Open the message" only ever points at Teams.
 """
 
 from __future__ import annotations
@@ -11,20 +16,23 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.alerts.model import Alert, Incident
+from shared.escaping import card_text
+from shared.quarantine.cards import quarantine_actions, quarantine_fact, reported_who
 
 VERBS = ("alert.resolve", "alert.classify", "alert.block", "alert.allow", "alert.assign")
 _STYLE = {"high": "attention", "medium": "warning", "low": "accent", "informational": "default"}
 _WORKLOAD = {"Teams": "Teams", "Email": "e-mail", "Office": "an Office document"}
+_TEAMS_LINK = "https://teams.microsoft.com/l/message/"
 
 
 def _text(text: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text, "wrap": True, **extra}
+    return {"type": "TextBlock", "text": card_text(text), "wrap": True, **extra}
 
 
 def _facts(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {
         "type": "FactSet",
-        "facts": [{"title": k, "value": str(v)} for k, v in pairs if v not in (None, "")],
+        "facts": [{"title": card_text(k), "value": card_text(v)} for k, v in pairs if v not in (None, "")],
     }
 
 
@@ -33,12 +41,14 @@ def _when(alert: Alert) -> str:
 
 
 def message_link(message: dict[str, Any]) -> str | None:
+    """The message's deep link in Teams; a link the evidence names that leads elsewhere is not used."""
     for key in ("safelinksWebUrl", "webUrl"):
-        if message.get(key):
-            return str(message[key])
+        value = message.get(key)
+        if isinstance(value, str) and value.startswith(_TEAMS_LINK) and value.isprintable() and " " not in value:
+            return value
     thread, msg = message.get("threadId"), message.get("messageId")
     if thread and msg:
-        return f"https://teams.microsoft.com/l/message/{quote(str(thread), safe='')}/{quote(str(msg), safe='')}"
+        return f"{_TEAMS_LINK}{quote(str(thread), safe='')}/{quote(str(msg), safe='')}"
     return None
 
 
@@ -92,6 +102,9 @@ def _user(alert: Alert) -> str:
 
 
 def _who(alert: Alert) -> str:
+    reported = reported_who(alert)
+    if reported:
+        return reported
     user = _user(alert)
     click = alert.details.get("click") or {}
     did = "clicked through the warning to" if click.get("IsClickedThrough") else "clicked"
@@ -143,6 +156,7 @@ def alert_card(alert: Alert, incident: Incident | None, *, note: str | None = No
                 ("Clicked through", "yes" if click.get("IsClickedThrough") else "no"),
                 ("IP address", click.get("IPAddress")),
                 ("Clicks", alert.event_count if alert.event_count > 1 else None),
+                quarantine_fact(alert) or ("", None),
             ]
         ),
         *_message_section(alert),
@@ -170,7 +184,7 @@ def alert_card(alert: Alert, incident: Incident | None, *, note: str | None = No
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
-        "fallbackText": f"{alert.title}: {_who(alert)}",
+        "fallbackText": card_text(f"{alert.title}: {_who(alert)}"),
         "msteams": {"width": "Full"},
         "body": body,
         "actions": [
@@ -196,5 +210,6 @@ def alert_card(alert: Alert, incident: Incident | None, *, note: str | None = No
             _execute("Block URL", "alert.block", alert),
             _execute("Allow URL (false positive)", "alert.allow", alert),
             _execute("Assign to me", "alert.assign", alert),
+            *quarantine_actions(alert),
         ],
     }

@@ -26,6 +26,8 @@ class Draft:
     clicks: tuple[Click, ...]
     verdict: dict[str, Any]
     change_id: int | None = None
+    # Stored alert fields that differ from a click's (a reported message is not a click).
+    overrides: dict[str, Any] | None = None
 
     @property
     def click(self) -> Click:

@@ -4,6 +4,10 @@ The outbox item holds the finished message, so a later change of templates or se
 changes what an alert already said. Sending uses aiosmtplib with STARTTLS, implicit TLS or neither,
 and authenticates when a user name is configured. SMTP errors, refused connections and
 timeouts are retried with backoff; only a message every recipient refused is given up.
+
+Values from outside (the URL, the people, the verdict's reason) go through ``plain_line`` in the
+text part and ``html_text`` in the HTML part: one line each, entities escaped, addresses defanged so
+that no mail client offers the malicious URL as a link. The only link is ours (the alert's page).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import aiosmtplib
 
 from shared.alerts.model import Alert
+from shared.escaping import html_text, plain_line
 from shared.outbox import OutboxItem, PermanentFailure, RetryLater
 
 KIND = "email"
@@ -57,21 +62,19 @@ def render(alert: Alert, recipients: tuple[str, ...], *, link: str | None = None
     """The outbox payload: subject, recipients, text and HTML bodies."""
     subject = f"[{alert.severity.value.capitalize()}] {alert.title}"
     rows = _rows(alert)
-    text_lines = [alert.title, "", alert.description, ""]
-    text_lines += [f"{k}: {v}" for k, v in rows]
+    text_lines = [plain_line(alert.title), "", plain_line(alert.description), ""]
+    text_lines += [f"{k}: {plain_line(v)}" for k, v in rows]
     if alert.recommended_actions:
-        text_lines += ["", "What to do: " + alert.recommended_actions]
+        text_lines += ["", "What to do: " + plain_line(alert.recommended_actions)]
     if link:
         text_lines += ["", f"Details: {link}"]
     table = "".join(
-        f"<tr><th align='left' style='padding-right:12px'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        f"<tr><th align='left' style='padding-right:12px'>{html_text(k)}</th><td>{html_text(v)}</td></tr>"
         for k, v in rows
     )
-    body = (
-        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.description)}</p><table>{table}</table>"
-    )
+    body = f"<html><body><h2>{html_text(alert.title)}</h2><p>{html_text(alert.description)}</p><table>{table}</table>"
     if alert.recommended_actions:
-        body += f"<p><b>What to do:</b> {html.escape(alert.recommended_actions)}</p>"
+        body += f"<p><b>What to do:</b> {html_text(alert.recommended_actions)}</p>"
     if link:
         body += f"<p><a href='{html.escape(link, quote=True)}'>Alert details</a></p>"
     body += "</body></html>"
@@ -81,6 +84,7 @@ def render(alert: Alert, recipients: tuple[str, ...], *, link: str | None = None
         "text": "\n".join(text_lines) + "\n",
         "html": body,
         "alert_id": alert.id,
+        "link": link,
     }
 
 

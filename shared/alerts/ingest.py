@@ -52,9 +52,11 @@ def _timestamp(value: Any, where: str) -> datetime:
         raise ClickRecordError(f"{where}: Timestamp is required (ISO 8601, e.g. 2026-11-01T12:00:00Z)")
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     except ValueError:
-        raise ClickRecordError(f"{where}: Timestamp {value!r} is not ISO 8601") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        raise ClickRecordError(f"{where}: Timestamp {value[:40]!r} is not ISO 8601") from None
+    except OverflowError:  # year 1 or 9999 moved across a UTC offset
+        raise ClickRecordError(f"{where}: Timestamp {value[:40]!r} is out of range") from None
 
 
 def _verdict(record: dict[str, Any], action: ActionType, threats: tuple[str, ...], where: str) -> str:
@@ -74,8 +76,12 @@ def click_from_record(record: Any, index: int = 0) -> Click:
     if not isinstance(record, dict):
         raise ClickRecordError(f"{where}: must be a JSON object with UrlClickEvents columns")
     url = _text(record, "Url", where, required=True) or ""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https", "ftp") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # "http://[::1/": an unclosed IPv6 bracket, or a bad port
+        host = None
+    if host is None or parts.scheme.lower() not in ("http", "https", "ftp"):
         raise ClickRecordError(f"{where}: Url {url[:100]!r} is not an http, https or ftp URL")
     try:
         canonicalize(url)

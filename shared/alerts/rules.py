@@ -8,7 +8,6 @@ open alert; suppression: later events are dropped), and where the alert is annou
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -19,13 +18,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from shared import durations
 from shared.alerts.errors import RulesError
 from shared.alerts.model import Severity
 from shared.clicks import Click
 from shared.config import Settings
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ENTITIES = ("user", "url", "domain", "message", "sender", "workload")
 
 
@@ -35,15 +33,11 @@ class Trigger(StrEnum):
 
 
 def parse_duration(value: str | float | int) -> float:
-    """``90``, ``"90s"``, ``"15m"``, ``"48h"``, ``"7d"`` → seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
-            raise RulesError(f"duration {value!r} is negative")
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise RulesError(f"duration {value!r}: use a number of seconds or e.g. 90s, 15m, 48h, 7d")
-    return float(match.group(1)) * _UNIT[match.group(2)]
+    """A rule's window or look-back in the one duration syntax (``shared.durations``); raises RulesError."""
+    try:
+        return durations.parse_duration(value)
+    except durations.DurationError as exc:
+        raise RulesError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

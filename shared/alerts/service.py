@@ -10,7 +10,7 @@ from shared.alerts.engine import AlertEngine
 from shared.alerts.incidents import Correlator
 from shared.alerts.ports import CardPoster, ChannelResolver, EvidenceSource, NoEvidence, first_channel, fixed_channel
 from shared.alerts.rules import RuleSet, rules_from_settings
-from shared.alerts.webhooks import WebhookSender
+from shared.alerts.webhooks import WebhookSender, secrets_of, warn_unsigned
 from shared.alerts.writer import AlertWriter
 from shared.config import Settings
 from shared.outbox import Outbox
@@ -83,8 +83,10 @@ def build_alerting(
         services.clock,
         metrics=services.metrics,
     )
-    hooks = WebhookSender()
+    configured = [hook for rule in ruleset.rules for hook in rule.notifications.webhooks]
+    hooks = WebhookSender(secrets_of(configured))
     if register_handlers:
+        warn_unsigned(configured)
         outbox.register("email", EmailSender(smtp_config(settings)))
         outbox.register("webhook", hooks)
     return Alerting(ruleset, writer, actions, engine, resolver, outbox, hooks)

@@ -119,7 +119,7 @@ class AlertWriter:
                 if found.verdict.value == click.verdict and found.reasons:
                     verdict["reason"] = "; ".join(found.reasons)
                     verdict["expression"] = found.expression
-        return {
+        values = {
             "alert_key": draft.key,
             "rule_id": rule.id,
             "title": rule.title,
@@ -161,6 +161,9 @@ class AlertWriter:
             ),
             "comments": "[]",
         }
+        if draft.overrides:
+            values.update(draft.overrides)
+        return values
 
     async def write(
         self, drafts: Sequence[Draft], *, now: datetime, channel: str | None, tx_extra: Any = None
@@ -274,7 +277,7 @@ class AlertWriter:
             for n, hook in enumerate(target.webhooks):
                 await self.outbox.enqueue(
                     webhooks.KIND,
-                    webhooks.payload(hook.url, hook.secret, "alert.created", document),
+                    webhooks.payload(hook.url, "alert.created", document),
                     key=f"webhook:{hook.url}",
                     dedupe_key=f"alert:{alert.key}:webhook:{n}",
                     tx=tx,
@@ -296,7 +299,7 @@ class AlertWriter:
         for n, hook in enumerate(rule.notifications.webhooks):
             await self.outbox.enqueue(
                 webhooks.KIND,
-                webhooks.payload(hook.url, hook.secret, "alert.updated", document),
+                webhooks.payload(hook.url, "alert.updated", document),
                 key=f"webhook:{hook.url}",  # after the alert's own alert.created, in order
                 dedupe_key=f"alert:{alert.key}:webhook:{n}:updated:{now!r}",
                 tx=tx,

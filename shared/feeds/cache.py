@@ -76,7 +76,7 @@ class FeedCache:
         )
         record = asdict(meta) | {"fetched_at": meta.fetched_at.isoformat()}
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Data first: a crash between the two renames leaves new data with old metadata,
             # which `load` detects by checksum and answers with validators dropped.
             _atomic_write(data_path, data)

@@ -19,6 +19,7 @@ import aiohttp
 
 from shared.feeds.errors import FeedFetchError
 from shared.netguard import NetguardError, guarded_session
+from shared.redaction import redact_text, redact_url
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_TIMEOUT = 300.0
@@ -94,16 +95,16 @@ async def _fetch_http(
                     True, None, new_etag or etag, new_modified or last_modified, 304
                 )
             if not 200 <= resp.status < 300:
-                raise FeedFetchError(f"{url}: HTTP {resp.status} {resp.reason or ''}".rstrip())
+                raise FeedFetchError(f"{redact_url(url)}: HTTP {resp.status} {resp.reason or ''}".rstrip())
             total = resp.content_length
             if total is not None and total > max_bytes:
-                raise FeedFetchError(f"{url}: body of {total} bytes exceeds {max_bytes}")
+                raise FeedFetchError(f"{redact_url(url)}: body of {total} bytes exceeds {max_bytes}")
             data = await _read_bounded(resp, url, total, max_bytes, progress)
             return FetchResult(False, data, new_etag, new_modified, resp.status)
     except (aiohttp.ClientError, NetguardError) as exc:
-        raise FeedFetchError(f"{url}: {exc}") from exc
+        raise FeedFetchError(redact_text(f"{redact_url(url)}: {exc}")) from exc
     except TimeoutError as exc:
-        raise FeedFetchError(f"{url}: timed out after {timeout:g} s") from exc
+        raise FeedFetchError(f"{redact_url(url)}: timed out after {timeout:g} s") from exc
     finally:
         if own:
             await active.close()
@@ -120,7 +121,7 @@ async def _read_bounded(
     async for chunk in resp.content.iter_chunked(_CHUNK):
         buf += chunk
         if len(buf) > max_bytes:
-            raise FeedFetchError(f"{url}: body exceeds {max_bytes} bytes")
+            raise FeedFetchError(f"{redact_url(url)}: body exceeds {max_bytes} bytes")
         if progress is not None:
             progress(len(buf), total)
     return bytes(buf)

@@ -4,6 +4,12 @@ Each parser turns a downloaded body into `FeedEntry` values (the raw URL or doma
 feed wrote it) and counts the lines it could not use. A bad line is reported, never fatal;
 a body that is not a feed at all (cut in the middle, an HTML error page, empty, mostly bad)
 raises `FeedFormatError`, so a broken download never replaces the last good copy.
+
+A host must be an IP address or end in a public suffix (the Public Suffix List bundled with
+tldextract): ``readme.txt``, ``backup.zip`` or ``printer.lan`` in a feed are bad lines, not entries
+that match nothing or, worse, a name on someone's intranet. The names RFC 2606 reserves for tests
+and documentation (``.test``, ``.example``, ``.invalid``) count as suffixes, as they can never be
+anyone's real host.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.feeds.errors import FeedFormatError
+from shared.urls.domains import is_ip, public_suffix_labels
 
 MAX_BAD_EXAMPLES = 5
 DEFAULT_MAX_BAD_RATIO = 0.5
@@ -38,6 +45,12 @@ _BARE_RE = re.compile(
     r"^(?:\[[0-9A-Fa-f:.]+\]|(?:[\w-]+\.)+[\w-]+\.?)(?::\d{1,5})?"
     r"(?:/[^\x00-\x20\x7f\ud800-\udfff]*)?$"
 )
+# The host of a line that matched one of the two forms above: after any scheme and userinfo, up to
+# the port, path, query or fragment.
+_HOST_OF = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)")
+# A last label the WHATWG host parser reads as an IPv4 number (decimal, hex or octal forms).
+_NUMERIC_LABEL = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)")
+_RESERVED_SUFFIXES = frozenset({"test", "example", "invalid"})  # RFC 2606
 _HTML_MARKERS = ("<!doctype html", "<html", "<head", "<body", "<?xml", "<title")
 _URLHAUS_COLUMNS = (
     "id", "dateadded", "url", "url_status", "last_online", "threat", "tags", "urlhaus_link",
@@ -214,12 +227,22 @@ def _is_last_and_cut(text: str, number: int, total: int) -> bool:
     return number == total and not text.endswith("\n")
 
 
+def _suffix_problem(value: str) -> str | None:
+    """Why the host of `value` cannot be a real host on the internet, or None when it can."""
+    match = _HOST_OF.match(value)
+    host = (match.group(1) if match else "").rstrip(".").lower()
+    last = host.rsplit(".", 1)[-1]
+    if is_ip(host) or _NUMERIC_LABEL.fullmatch(last):
+        return None
+    if "." in host and (last in _RESERVED_SUFFIXES or last in public_suffix_labels()):
+        return None
+    return "the host does not end in a public suffix"
+
+
 def _valid_value(value: str, *, allow_bare: bool) -> str | None:
     """Why `value` is not a usable URL (or domain, when allowed); None when it is."""
-    if _URL_RE.match(value):
-        return None
-    if allow_bare and _BARE_RE.match(value):
-        return None
+    if _URL_RE.match(value) or (allow_bare and _BARE_RE.match(value)):
+        return _suffix_problem(value)
     if any("\udc80" <= c <= "\udcff" for c in value):
         return "not UTF-8"
     return "not a URL or domain" if allow_bare else "not a URL"

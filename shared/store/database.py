@@ -54,8 +54,9 @@ class Database(Executor, Protocol):
         ...
 
 
-async def open_database(url: str, *, synchronous: str = "NORMAL") -> Database:
-    """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate it."""
+async def open_database(url: str, *, synchronous: str = "NORMAL", apply_migrations: bool = True) -> Database:
+    """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate it
+    (unless ``apply_migrations`` is false: ``safelinks migrate --dry-run`` only looks)."""
     from shared.store.migrations import migrate
 
     db: Database
@@ -69,6 +70,8 @@ async def open_database(url: str, *, synchronous: str = "NORMAL") -> Database:
         db = await PostgresDatabase.open(url)
     else:
         raise ValueError(f"unsupported database URL: {url.split(':', 1)[0]}")
+    if not apply_migrations:
+        return db
     try:
         await migrate(db)
     except BaseException:

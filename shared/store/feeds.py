@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.durations import DurationError, format_duration, parse_duration
+from shared.redaction import redact_text
 from shared.store import counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
@@ -134,18 +136,15 @@ def _record(row: Row) -> FeedRecord:
 
 
 def format_every(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    return format_duration(seconds)
 
 
 def parse_every(text: str) -> float:
-    """`90s`, `15m`, `1h`, `1d` or plain seconds; raises BadFeedSpec."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
-    if not match:
-        raise BadFeedSpec(f"interval {text!r}: use a number with s, m, h or d (e.g. 1h)")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    """A refresh interval in the one duration syntax (``shared.durations``); raises BadFeedSpec."""
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise BadFeedSpec(f"interval: {exc}") from None
 
 
 class FeedRegistry:
@@ -259,7 +258,7 @@ class FeedRegistry:
     async def record_failure(self, name: str, error: str, *, now: float) -> None:
         await self._db.execute(
             "UPDATE feeds SET last_attempt_at = ?, last_error = ?, last_error_at = ? WHERE name = ?",
-            (now, error[:1000], now, name),
+            (now, redact_text(error)[:1000], now, name),
         )
 
 

@@ -7,7 +7,9 @@ serialised (SQLite allows one writer); reads run beside them, as WAL permits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -33,9 +35,30 @@ def _translate(exc: sqlite3.Error) -> StoreError:
     return StoreError(str(exc))
 
 
+def _private_files(path: Path) -> None:
+    """The data directory 0700 when we make it, the database 0600: it holds people's clicks and messages.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's permissions. A database file
+    an older version left readable to others is tightened.
+    """
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, name.stat().st_mode & 0o700)
+
+
 def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.row_factory = sqlite3.Row
+    # Deleted and overwritten content is zeroed, not left in free space for a file reader to find
+    # (an erased person's data, say).
+    conn.execute("PRAGMA secure_delete=ON")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -144,7 +167,7 @@ class SQLiteDatabase:
     @classmethod
     async def open(cls, path: str, synchronous: str = "NORMAL") -> SQLiteDatabase:
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(path))
         loop = asyncio.get_running_loop()
         try:
             w = await loop.run_in_executor(None, _connect, path, synchronous)

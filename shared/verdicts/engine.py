@@ -20,6 +20,7 @@ from cachetools import TTLCache
 
 from shared.events import EventBus, VerdictChanged
 from shared.metrics import Registry
+from shared.redaction import redact_text
 from shared.urls import canonical_parts, lookup_expressions
 from shared.verdicts.model import SEVERITY, UNKNOWN, Verdict, VerdictProvider, VerdictResult
 
@@ -128,7 +129,7 @@ class VerdictEngine:
         except Exception as exc:  # isolation: one broken source must not break a click
             state.ok = False
             state.failures += 1
-            state.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            state.last_error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
             state.last_error_at = time.time()
             self._errors.inc(source=provider.name)
             log.warning("verdict source %s failed: %s", provider.name, state.last_error)

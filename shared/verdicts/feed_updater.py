@@ -5,6 +5,11 @@
 went as verdict changes, stores the body as the last good copy and bumps the feed's version. A
 download that fails, is cut short or does not parse changes nothing but the feed's error.
 
+A download that parses but would drop more than half of the feed's entries at once (a body cut at
+a line boundary, an upstream mistake) is **held**: the last good copy stays in force, the feed's
+error says why (``feeds status``, ``/healthz``), and only ``feeds update NAME --force`` accepts it.
+Protection must never shrink silently; a feed that really shrank is one command away.
+
 `sync` is every process's work: when the registry's version moves it loads each feed whose
 content changed from the local last good copy (or, when this host has none, from the source
 itself, without logging anything: the leader did that), and drops feeds that were removed.
@@ -38,7 +43,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UpdateOutcome:
-    """What one update did: `updated`, `not-modified`, `busy` (another process holds it) or `failed`."""
+    """What one update did: `updated`, `not-modified`, `held` (a large drop, kept out), `busy` (another
+    process holds it) or `failed`."""
 
     name: str
     status: str
@@ -49,6 +55,20 @@ class UpdateOutcome:
     removed: int = 0
     error: str | None = None
     bad_examples: tuple[str, ...] = ()
+
+
+HELD_PREFIX = "held: "
+
+
+def drop_to_hold(previous: int, dropped: int) -> bool:
+    """Whether a refresh dropping ``dropped`` of ``previous`` entries is held: more than half of them."""
+    return previous > 0 and dropped * 2 > previous
+
+
+def held_message(name: str, previous: int, dropped: int, entries: int) -> str:
+    return (f"{HELD_PREFIX}the new download would drop {dropped:,} of {previous:,} entries (leaving {entries:,}); "
+            f"the last good copy stays in force. If the feed really shrank, run "
+            f"`safelinks feeds update {name} --force`")
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,14 @@ class FeedUpdater:
             await self.registry.record_failure(name, str(exc), now=self._now())
             log.warning("feed %s: update failed, keeping the last good copy: %s", name, exc)
             return UpdateOutcome(name, "failed", error=str(exc))
+        previous = len(current.index) if current is not None else record.entries
+        dropped = len(built.removed) if current is not None else max(0, previous - built.entries)
+        if not force and drop_to_hold(previous, dropped):
+            reason = held_message(name, previous, dropped, built.entries)
+            await self.registry.record_failure(name, reason, now=self._now())
+            log.warning("feed %s: %s", name, reason)
+            return UpdateOutcome(name, "held", built.entries, built.bad_lines, built.rejected, 0, dropped,
+                                 error=reason)
         # Changes are logged before the new copy is recorded: a crash in between repeats them at the
         # next update (the old copy is still the baseline), which is better than losing them.
         baseline_known = current is not None or record.sha256 is None

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from shared.redaction import redact_text
 from shared.verdicts.changes import ChangeLog, ExpressionChange
 from shared.verdicts.model import Verdict, VerdictResult
 from shared.verdicts.sb_lists import (
@@ -179,7 +180,7 @@ class SafeBrowsingProvider:
                     lst.apply(item)
         except SafeBrowsingError as exc:
             self._errors_in_row += 1
-            self.last_error = str(exc)
+            self.last_error = redact_text(str(exc))
             # The v4 back-off: 15 min x 2^(n-1) x (1 + random), at most 24 hours.
             wait = min(BACKOFF_MAX, self._backoff_base * 2 ** (self._errors_in_row - 1) * (1 + random.random()))
             self.next_update_at = now + wait

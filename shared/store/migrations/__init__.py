@@ -7,11 +7,15 @@ number), ``{{bool}}``, ``{{false}}``, ``{{true}}``, ``{{blob}}`` and ``{{bigint}
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from importlib import resources
 
 from shared.store.database import Database
+from shared.store.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 _TOKENS = {
     "sqlite": {
@@ -51,12 +55,25 @@ def render(template: str, dialect: str) -> str:
     return re.sub(r"\{\{(\w+)\}\}", lambda m: tokens[m.group(1)], template)
 
 
-async def migrate(db: Database) -> list[int]:
-    """Apply the migrations the database lacks; return the versions applied."""
+async def pending(db: Database) -> list[tuple[int, str]]:
+    """(version, file name) of the shipped migrations the database lacks, in the order they would run."""
+    try:
+        done = {r["version"] for r in await db.fetchall("SELECT version FROM schema_migrations")}
+    except StoreError:  # a new database: everything is pending, and looking creates nothing
+        done = set()
+    return [(version, name) for version, name, _ in available() if version not in done]
+
+
+async def _ensure_table(db: Database) -> None:
     await db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
         f"applied_at {_TOKENS[db.dialect]['real']} NOT NULL)"
     )
+
+
+async def migrate(db: Database) -> list[int]:
+    """Apply the migrations the database lacks; return the versions applied."""
+    await _ensure_table(db)
     applied: list[int] = []
     lock = getattr(db, "migration_lock", None)
     if lock is not None:
@@ -77,4 +94,5 @@ async def _apply(db: Database, applied: list[int]) -> list[int]:
             + f"VALUES ({version}, '{name}', {time.time()});"
         )
         applied.append(version)
+        log.info("applied migration %s", name)
     return applied

@@ -1,0 +1,142 @@
+"""The quarantine's tables: one record per hidden message, and teams' AAD group ids."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.quarantine.model import JudgedLink, QuarantineRecord, State
+from shared.store.database import Database, Executor, Row
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value is not None else None
+
+
+def record_from_row(r: Row) -> QuarantineRecord:
+    links = tuple(JudgedLink(str(x.get("url", "")), str(x.get("verdict", "")), str(x.get("source", "")),
+                             str(x.get("reason", ""))) for x in json.loads(r["links"] or "[]"))
+    requested, updated = _dt(r["requested_at"]), _dt(r["updated_at"])
+    assert requested is not None and updated is not None
+    return QuarantineRecord(
+        id=int(r["id"]), conversation_id=r["conversation_id"], message_id=r["message_id"],
+        target=json.loads(r["target"] or "{}"), sender=r["sender"], sender_aad_object_id=r["sender_aad_object_id"],
+        links=links, reason=r["reason"], cause=r["cause"], last_action=r["last_action"], state=State(r["state"]),
+        state_detail=r["state_detail"], generation=int(r["generation"]), page_token=r["page_token"],
+        requested_by=r["requested_by"], requested_at=requested, hidden_at=_dt(r["hidden_at"]),
+        released_by=r["released_by"], released_at=_dt(r["released_at"]), updated_at=updated,
+    )  # fmt: skip
+
+
+class QuarantineStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, record_id: int, tx: Executor | None = None) -> QuarantineRecord | None:
+        row = await (tx or self.db).fetchone("SELECT * FROM quarantined_messages WHERE id = ?", (record_id,))
+        return record_from_row(row) if row else None
+
+    async def of_message(self, conversation_id: str, message_id: str,
+                         tx: Executor | None = None) -> QuarantineRecord | None:
+        row = await (tx or self.db).fetchone(
+            "SELECT * FROM quarantined_messages WHERE conversation_id = ? AND message_id = ?",
+            (conversation_id, message_id))
+        return record_from_row(row) if row else None
+
+    async def by_page_token(self, token: str) -> QuarantineRecord | None:
+        row = await self.db.fetchone("SELECT * FROM quarantined_messages WHERE page_token = ?", (token,))
+        return record_from_row(row) if row else None
+
+    async def records(self, *, state: str | None = None, limit: int = 500) -> list[QuarantineRecord]:
+        sql = "SELECT * FROM quarantined_messages"
+        params: tuple[Any, ...] = ()
+        if state:
+            sql += " WHERE state = ?"
+            params = (state,)
+        rows = await self.db.fetchall(sql + f" ORDER BY id DESC LIMIT {int(limit)}", params)
+        return [record_from_row(r) for r in rows]
+
+    @staticmethod
+    async def insert(tx: Executor, *, conversation_id: str, message_id: str, target: dict[str, Any],
+                     sender: str | None, sender_aad_object_id: str | None, links: list[JudgedLink], reason: str,
+                     cause: str, state: State, state_detail: str | None, requested_by: str | None,
+                     now: float) -> int | None:
+        """A new record; None when the message already has one (another replica, or an earlier request)."""
+        row = await tx.fetchone(
+            "INSERT INTO quarantined_messages (conversation_id, message_id, target, sender, sender_aad_object_id, "
+            "links, reason, cause, last_action, state, state_detail, generation, page_token, requested_by, "
+            "requested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'hide', ?, ?, 1, ?, ?, ?, ?) "
+            "ON CONFLICT (conversation_id, message_id) DO NOTHING RETURNING id",
+            (conversation_id, message_id, json.dumps(target), sender, sender_aad_object_id,
+             json.dumps([link.to_json() for link in links]), reason, cause, state.value, state_detail,
+             secrets.token_urlsafe(18), requested_by, now, now),
+        )
+        return int(row["id"]) if row else None
+
+    @staticmethod
+    async def request(tx: Executor, record_id: int, *, action: str, state: State, by: str | None, now: float,
+                      expect: tuple[State, ...], reason: str | None = None, cause: str | None = None,
+                      target: dict[str, Any] | None = None) -> int | None:
+        """Move a record to a new request (hide again, release); returns its new generation, or None when
+        its state is not one of ``expect`` (someone else moved it first)."""
+        marks = ", ".join("?" for _ in expect)
+        sets = "last_action = ?, state = ?, state_detail = NULL, generation = generation + 1, updated_at = ?"
+        params: list[Any] = [action, state.value, now]
+        if action == "hide":
+            sets += ", requested_by = ?, requested_at = ?"
+            params += [by, now]
+            if reason is not None:
+                sets += ", reason = ?"
+                params.append(reason)
+            if cause is not None:
+                sets += ", cause = ?"
+                params.append(cause)
+            if target is not None:
+                sets += ", target = ?"
+                params.append(json.dumps(target))
+        else:
+            sets += ", released_by = ?"
+            params.append(by)
+        row = await tx.fetchone(
+            f"UPDATE quarantined_messages SET {sets} WHERE id = ? AND state IN ({marks}) RETURNING generation",
+            (*params, record_id, *(s.value for s in expect)),
+        )
+        return int(row["generation"]) if row else None
+
+    async def settle(self, record_id: int, generation: int, *, state: State, detail: str | None,
+                     now: float) -> bool:
+        """Record Graph's answer for request ``generation``; False when a later request overtook it."""
+        extra = ""
+        if state is State.HIDDEN:
+            extra = ", hidden_at = ?"
+        elif state is State.RELEASED:
+            extra = ", released_at = ?"
+        params: list[Any] = [state.value, detail, now]
+        if extra:
+            params.append(now)
+        changed = await self.db.execute(
+            f"UPDATE quarantined_messages SET state = ?, state_detail = ?, updated_at = ?{extra} "
+            "WHERE id = ? AND generation = ?",
+            (*params, record_id, generation),
+        )
+        return changed > 0
+
+    async def generation(self, record_id: int) -> int | None:
+        row = await self.db.fetchone("SELECT generation FROM quarantined_messages WHERE id = ?", (record_id,))
+        return int(row["generation"]) if row else None
+
+    # Teams' AAD group ids.
+
+    async def remember_group(self, team_id: str, aad_group_id: str, now: float) -> None:
+        await self.db.execute(
+            "INSERT INTO teams_groups (team_id, aad_group_id, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (team_id) DO UPDATE SET aad_group_id = excluded.aad_group_id, "
+            "updated_at = excluded.updated_at",
+            (team_id, aad_group_id, now),
+        )
+
+    async def group_of(self, team_id: str, tx: Executor | None = None) -> str | None:
+        row = await (tx or self.db).fetchone("SELECT aad_group_id FROM teams_groups WHERE team_id = ?", (team_id,))
+        return str(row["aad_group_id"]) if row else None
