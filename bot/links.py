@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bot.activity import Attachment, IncomingMessage
-from shared.urls import extract_urls, unwrap
+from shared.urls import extract_urls, href_target, unwrap
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 _BUTTON_CARDS = frozenset({"application/vnd.microsoft.card.hero", "application/vnd.microsoft.card.thumbnail"})
@@ -51,7 +51,9 @@ def _button_targets(content: Any) -> Iterator[str]:
         return
     for button in [*(content.get("buttons") or ()), content.get("tap")]:
         if isinstance(button, dict) and button.get("type") == "openUrl" and isinstance(button.get("value"), str):
-            yield button["value"]
+            target = href_target(button["value"])
+            if target is not None:
+                yield target
     for key in ("title", "subtitle", "text"):
         if isinstance(content.get(key), str):
             yield from extract_urls(content[key], html=True)
@@ -65,8 +67,9 @@ def _attachment_links(attachment: Attachment) -> Iterator[str]:
     elif content_type == ADAPTIVE_CARD:
         for value, is_target in _card_texts_and_targets(content):
             if is_target:
-                if value.lower().startswith(("http://", "https://")):
-                    yield value.strip()
+                target = href_target(value)
+                if target is not None:
+                    yield target
             else:
                 yield from extract_urls(value)
     elif content_type in _BUTTON_CARDS:

@@ -48,6 +48,13 @@ def _ours(url: str) -> bool:
             "buttons": [{"type": "openUrl", "value": "https://btn.example/"}, {"type": "imBack", "value": "x"}]}}]),
          ["https://btn.example/"]),
         (_message("https://urldefense.proofpoint.com/v2/url?u=https-3A__pp.example_a&d=x&c=y"), ["https://pp.example/a"]),
+        (_message("", attachments=[{"contentType": "application/vnd.microsoft.card.adaptive", "content": {
+            "type": "AdaptiveCard", "actions": [{"type": "Action.OpenUrl", "url": "http:evil.example/a"},
+                                                {"type": "Action.OpenUrl", "url": " //other.example/b\n"}]}}]),
+         ["http:evil.example/a", "https://other.example/b"]),
+        (_message("", attachments=[{"contentType": "application/vnd.microsoft.card.hero", "content": {
+            "buttons": [{"type": "openUrl", "value": "HTTPS:\\\\btn.example"}, {"type": "openUrl", "value": "mailto:x"}]}}]),
+         ["HTTPS:\\\\btn.example"]),
     ],
 )
 def test_links_in_messages(activity: dict[str, Any], expected: list[str]) -> None:

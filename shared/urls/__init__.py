@@ -4,7 +4,7 @@ from shared.urls.canonical import CanonicalURL, canonical_parts, canonicalize
 from shared.urls.domains import is_ip, registrable_domain
 from shared.urls.errors import InvalidURL, NotWebURL, URLError
 from shared.urls.expressions import covers, expression_of, expressions, lookup_expressions
-from shared.urls.extract import extract_urls
+from shared.urls.extract import extract_urls, href_target
 from shared.urls.unwrap import unwrap
 from shared.urls.weburl import HostKind, WebURL, display_host, parse, parse_typed
 
@@ -22,6 +22,7 @@ __all__ = [
     "expression_of",
     "expressions",
     "extract_urls",
+    "href_target",
     "is_ip",
     "lookup_expressions",
     "parse",

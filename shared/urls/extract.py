@@ -98,7 +98,7 @@ def extract_urls(text: str, *, html: bool = False) -> list[str]:
     for match in _LINK.finditer(text):
         kind = match.lastgroup
         if kind == "href":
-            url = _href_target(match.group("href"))
+            url = href_target(match.group("href"))
             if url is None:
                 continue
         elif kind == "web":
@@ -126,8 +126,8 @@ def extract_urls(text: str, *, html: bool = False) -> list[str]:
     return list(found)
 
 
-def _href_target(href: str) -> str | None:
-    """The link an ``<a href>`` opens in Teams, as text, when it is http(s); None otherwise.
+def href_target(href: str) -> str | None:
+    """The link an ``<a href>`` (or a card's URL) opens in Teams, as text, when it is http(s); None otherwise.
 
     Any spelling a browser takes counts (``http:host``, ``https:\\\\host``), and a scheme-relative
     ``//host`` opens over https, as Teams is served over https. A browser drops tabs and newlines
