@@ -53,7 +53,8 @@ def _ours(url: str) -> bool:
                                                 {"type": "Action.OpenUrl", "url": " //other.example/b\n"}]}}]),
          ["http:evil.example/a", "https://other.example/b"]),
         (_message("", attachments=[{"contentType": "application/vnd.microsoft.card.hero", "content": {
-            "buttons": [{"type": "openUrl", "value": "HTTPS:\\\\btn.example"}, {"type": "openUrl", "value": "mailto:x"}]}}]),
+            "buttons": [{"type": "openUrl", "value": "HTTPS:\\\\btn.example"},
+                        {"type": "openUrl", "value": "mailto:x"}]}}]),
          ["HTTPS:\\\\btn.example"]),
     ],
 )
