@@ -9,13 +9,12 @@ another.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.escaping import card_text as _plain
+from shared.urls import display_host
 from shared.verdicts.model import Verdict
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -42,23 +41,8 @@ class CardLink:
 
 
 def host_of(url: str) -> str:
-    """The host as plain ASCII (IDNA); the URL itself if it has none."""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        host = ""
-    if not host:
-        return url[:80]
-    return host if host.isascii() else _ascii_host(host)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ascii_host(host: str) -> str:
-    # The idna codec is slow and chat repeats hosts: remember the recent ones.
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return host
+    """The host the browser opens for ``url``, as ASCII (punycode); the URL itself if it opens none."""
+    return display_host(url) or url[:80]
 
 
 def _card(body: list[dict[str, Any]], fallback_text: str, **extra: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from bot.activity import (
 from bot.commands import Commands, parse_command
 from bot.contracts import InvokeResult, TaskReply, TeamsConnector
 from bot.errors import ActionRefused
-from bot.links import links_in
+from bot.links import links_of
 from bot.people import People
 from bot.reporting import Reporting
 from shared.clicks import Workload
@@ -224,7 +224,7 @@ class MessageHandling:
 
     async def _handle_links(self, message: IncomingMessage, *, edited: bool) -> bool:
         conv = message.conversation
-        urls = links_in(message, is_ours=self.services.signer.is_wrapped)
+        urls = await links_of(message, is_ours=self.services.signer.is_wrapped)
         existing = await self.evidence.get(conv.base_id, message.id) if edited else None
         if not urls and existing is None:
             return False

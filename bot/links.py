@@ -9,17 +9,21 @@ links this bot wrapped itself are left out, so nothing is wrapped twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from bot.activity import Attachment, IncomingMessage
-from shared.urls import extract_urls, unwrap
+from shared.urls import extract_urls, href_target, unwrap
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 _BUTTON_CARDS = frozenset({"application/vnd.microsoft.card.hero", "application/vnd.microsoft.card.thumbnail"})
 _TEXT_KEYS = ("text", "value", "title", "subtitle")
 _MAX_DEPTH = 32  # a card nests containers; anything deeper is not a card Teams would render
 MAX_LINKS = 200
+# Characters of text a message may carry and still be read on the event loop (at most a few ms of work);
+# a longer one, or one with cards, is read in a worker thread so it cannot hold up other activities.
+INLINE_CHARACTERS = 8_192
 
 
 def _card_texts_and_targets(node: Any, depth: int = 0) -> Iterator[tuple[str, bool]]:
@@ -47,7 +51,9 @@ def _button_targets(content: Any) -> Iterator[str]:
         return
     for button in [*(content.get("buttons") or ()), content.get("tap")]:
         if isinstance(button, dict) and button.get("type") == "openUrl" and isinstance(button.get("value"), str):
-            yield button["value"]
+            target = href_target(button["value"])
+            if target is not None:
+                yield target
     for key in ("title", "subtitle", "text"):
         if isinstance(content.get(key), str):
             yield from extract_urls(content[key], html=True)
@@ -61,8 +67,9 @@ def _attachment_links(attachment: Attachment) -> Iterator[str]:
     elif content_type == ADAPTIVE_CARD:
         for value, is_target in _card_texts_and_targets(content):
             if is_target:
-                if value.lower().startswith(("http://", "https://")):
-                    yield value.strip()
+                target = href_target(value)
+                if target is not None:
+                    yield target
             else:
                 yield from extract_urls(value)
     elif content_type in _BUTTON_CARDS:
@@ -95,3 +102,19 @@ def links_in(message: IncomingMessage, *, is_ours: Callable[[str], bool], limit:
         if len(found) >= limit:
             break
     return found
+
+
+def _read_inline(message: IncomingMessage) -> bool:
+    size = len(message.text)
+    for attachment in message.attachments:
+        if not isinstance(attachment.content, str):
+            return False
+        size += len(attachment.content)
+    return size <= INLINE_CHARACTERS
+
+
+async def links_of(message: IncomingMessage, *, is_ours: Callable[[str], bool], limit: int = MAX_LINKS) -> list[str]:
+    """``links_in``, with large messages read off the event loop."""
+    if _read_inline(message):
+        return links_in(message, is_ours=is_ours, limit=limit)
+    return await asyncio.to_thread(links_in, message, is_ours=is_ours, limit=limit)

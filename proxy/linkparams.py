@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes
+
+from shared.urls import NotWebURL, URLError, WebURL, parse
 
 MAX_URL_BYTES = 8192
 _ALLOWED_SCHEMES = ("http", "https")
@@ -23,9 +25,10 @@ class BadLink(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LinkParams:
-    url: str
+    url: str  # as signed
     data: str
     sig: str
+    target: WebURL  # the browser's parse of ``url``: what is judged, recorded and redirected to
 
 
 def parse_link_query(raw_query: str) -> LinkParams:
@@ -55,8 +58,7 @@ def parse_link_query(raw_query: str) -> LinkParams:
     url = fields["url"]
     if len(url.encode("utf-8")) > MAX_URL_BYTES:
         raise BadLink(414, "This link is too long", "The address is longer than 8 KB, which Safe Links refuses.")
-    check_target(url)
-    return LinkParams(url, fields["data"], fields["sig"])
+    return LinkParams(url, fields["data"], fields["sig"], check_target(url))
 
 
 def _unquote(text: str) -> str:
@@ -66,46 +68,19 @@ def _unquote(text: str) -> str:
     return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
 
 
-def check_target(url: str) -> None:
-    """Only plain http(s) addresses are ever sent on to."""
+def check_target(url: str) -> WebURL:
+    """The target as the browser will read it; only http(s) addresses a browser opens are sent on to."""
     if _CONTROL.search(url):
         raise BadLink(400, "This link is damaged", "The address contains control characters (such as line breaks).")
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise BadLink(400, "This link is damaged", "The address could not be read.", url) from None
-    if parts.scheme.lower() not in _ALLOWED_SCHEMES:
+        return parse(url)
+    except NotWebURL:
         raise BadLink(400, "This kind of link can't be opened",
-                      "Safe Links only opens web addresses (http and https).", url)
-    try:
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if not host:
-        raise BadLink(400, "This link is damaged", "The address has no website name.", url)
+                      "Safe Links only opens web addresses (http and https).", url) from None
+    except URLError:
+        raise BadLink(400, "This link is damaged",
+                      "The address is not one a browser would open (its website name or port is not valid).",
+                      url) from None
 
 
-_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
-_PLAIN = re.compile(r"[\x21-\x7e]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def location_header(url: str) -> str:
-    """The URL as a Location header value, byte for byte what was signed except where HTTP forbids.
-
-    Percent-escapes are kept as they are (aiohttp's redirect classes would normalise ``%2F`` to ``/``,
-    changing the address); only spaces and non-ASCII are escaped, and a Unicode host becomes Punycode.
-    """
-    if _PLAIN.fullmatch(url):
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    host = parts.hostname or ""
-    if host and not host.isascii():
-        try:
-            ascii_host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_host = host
-        netloc = netloc.replace(host, ascii_host) if host in netloc else netloc
-    rebuilt = f"{parts.scheme}://{netloc}{url.split(parts.netloc, 1)[1] if parts.netloc else ''}"
-    return quote(rebuilt, safe=_HEADER_SAFE)

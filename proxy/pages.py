@@ -7,12 +7,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 from multidict import CIMultiDict
+
+from shared.urls import display_host
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
@@ -111,7 +112,7 @@ class Pages:
     def error(self, status: int, title: str, message: str, *, url: str | None = None,
               branding: Branding | None = None) -> web.Response:
         return self.render("error.html", status=status, title=title, message=message,
-                           url=url, host=host_of(url), branding=branding)
+                           url=url, host=display_host(url), branding=branding)
 
 
 _NO_BRANDING = Branding(None, None, None)
@@ -133,15 +134,6 @@ def _key(template: str, branding: Branding, tokened: bool, context: dict[str, An
     except TypeError:
         return None
     return key
-
-
-def host_of(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        return urlsplit(url).hostname
-    except ValueError:
-        return None
 
 
 # Every answer of the proxy is built with these headers. They are set where responses are made,

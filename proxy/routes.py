@@ -15,8 +15,8 @@ from yarl import URL
 from proxy import tokens
 from proxy.agents import is_automated, sends_fetch_metadata
 from proxy.decision import Outcome, Page, decide
-from proxy.linkparams import BadLink, check_target, location_header
-from proxy.pages import SECURITY_HEADERS, Branding, Pages, host_of, redirect
+from proxy.linkparams import BadLink, check_target
+from proxy.pages import SECURITY_HEADERS, Branding, Pages, redirect
 from proxy.verified import VerifiedLinks
 from proxy.why import why
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
@@ -28,7 +28,7 @@ from shared.services import SERVICES, Services
 from shared.signing import LinkContext
 from shared.store import DuplicateKey, StoreError
 from shared.tabl import TablAction
-from shared.urls import URLError
+from shared.urls import URLError, display_host
 from shared.verdicts import VerdictResult
 
 log = logging.getLogger("safelinks.proxy")
@@ -86,7 +86,7 @@ async def click(request: web.Request) -> web.StreamResponse:
     resolution = services.policies.resolve(ctx.recipient)
     policy = resolution.policy
     now = services.clock()
-    tenant = services.tenant_list.match(link.url, now)
+    tenant = services.tenant_list.match(link.target, now)
     # A cached verdict (never a pending one) answers without entering a coroutine: the common case.
     verdict = None if tenant is not None else services.verdicts.cached(link.url)
     error_status = 503
@@ -205,7 +205,7 @@ def _page(services: Services, pages: Pages, outcome: Outcome, record: Click,
           verdict: VerdictResult | None, policy: SafeLinksPolicy, error_status: int) -> web.StreamResponse:
     """Every answer to a counted click but the plain redirect."""
     branding = _branding(policy)
-    url, host = record.url, host_of(record.url)
+    url, host = record.url, display_host(record.url)
     token = (tokens.issue(services.keyring, record.report_id, services.settings.click_through_token_ttl,
                           now=record.timestamp.timestamp())
              if outcome.click_through else None)
@@ -285,10 +285,10 @@ async def click_through(request: web.Request) -> web.StreamResponse:
     if view is None or view.action_type not in (ActionType.CLICK_BLOCKED, ActionType.URL_SCAN_IN_PROGRESS):
         return _reject(request, services, pages, BadLink(403, "This request was refused",
                                                          "There is no warning page to continue from."))
-    check_target(view.url)
+    target = check_target(view.url)
     await services.current()
     policy = services.policies.resolve(view.recipient).policy
-    tenant = services.tenant_list.match(view.url, services.clock())
+    tenant = services.tenant_list.match(target, services.clock())
     # The decision is made again now: a policy or block-list change since the warning wins.
     if not policy.allow_click_through or (tenant is not None and tenant.action is TablAction.BLOCK):
         return _reject(request, services, pages, BadLink(403, "This website can't be opened",
@@ -307,7 +307,7 @@ async def click_through(request: web.Request) -> web.StreamResponse:
         log.error("click-through not recorded: %s", exc)
         return pages.error(503, "Safe Links can't open this link right now", "Try again in a minute.", url=view.url)
     services.bus.publish(ClickRecorded(through))
-    return redirect(303, location_header(view.url))
+    return redirect(303, target.location)
 
 
 async def continue_get(request: web.Request) -> web.Response:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.linkparams import BadLink, location_header, parse_link_query
-from proxy.pages import host_of
+from proxy.linkparams import BadLink, parse_link_query
 from shared.signing import LinkContext, LinkSigner, LinkStatus
+from shared.urls import WebURL
 
 _MESSAGES = {
     LinkStatus.UNKNOWN_KEY: "This link was signed with a key this service no longer has.",
@@ -23,12 +23,22 @@ _TAMPERED = "This link has been altered since it was made, so it can't be truste
 
 @dataclass(frozen=True, slots=True)
 class ArrivedLink:
-    """A wrapped link as the proxy uses it: the target, its signed context and its redirect header."""
+    """A wrapped link as the proxy uses it: the target as the browser reads it, and its signed context.
+
+    ``url`` is the target's serialisation: the Location header, the click record and every lookup use it.
+    """
 
     url: str
     context: LinkContext
-    location: str
-    host: str | None
+    target: WebURL
+
+    @property
+    def location(self) -> str:
+        return self.target.location
+
+    @property
+    def host(self) -> str:
+        return self.target.host
 
 
 class VerifiedLinks:
@@ -49,7 +59,7 @@ class VerifiedLinks:
         decoded = self._signer.verify(params.url, params.data, params.sig)
         if decoded.status is not LinkStatus.VALID or decoded.context is None:
             raise BadLink(400, "This link is not valid", _MESSAGES.get(decoded.status, _TAMPERED), params.url)
-        link = ArrivedLink(params.url, decoded.context, location_header(params.url), host_of(params.url))
+        link = ArrivedLink(params.target.href, decoded.context, params.target)
         if len(raw_query) <= self._max_query:
             if len(self._links) >= self._maxsize:
                 del self._links[next(iter(self._links))]

@@ -28,7 +28,8 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from shared.urls import URLError, WebURL, parse_typed
 
 __all__ = [
     "MAX_ENTRY_LENGTH",
@@ -105,7 +106,7 @@ class Exemption:
             return True
         return self.path.match(rest)
 
-    def matches(self, url: str) -> bool:
+    def matches(self, url: str | WebURL) -> bool:
         """Whether this entry exempts `url` from rewriting."""
         parts = _url_parts(url)
         return parts is not None and self._matches(*parts)
@@ -173,30 +174,23 @@ def _split_port(netloc: str, entry: str) -> tuple[str, int | None]:
     return host, int(port_text)
 
 
-def _url_parts(url: str) -> tuple[str, str, int | None, str] | None:
-    text = url.strip()
-    if not _SCHEME.match(text):
-        text = "http://" + text
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise RewriteExemptionError(f"invalid URL {url!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        return None
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise RewriteExemptionError(f"invalid URL {url!r}: no host")
-    if not host.isascii():
+def _url_parts(url: str | WebURL) -> tuple[str, str, int | None, str] | None:
+    """Scheme, host, port and path+query of the browser's parse of `url`; None when no browser opens it.
+
+    A URL that does not parse is never exempt: it gets wrapped, and the proxy refuses it.
+    """
+    if isinstance(url, WebURL):
+        value = url
+    else:
         try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise RewriteExemptionError(f"invalid URL {url!r}: host is not a valid name") from None
-    if ":" in host:
-        host = ipaddress.IPv6Address(host).compressed
-    rest = parts.path + ("?" + parts.query if parts.query else "")
-    return scheme, host, port, "" if rest == "/" else rest
+            value = parse_typed(url)
+        except URLError:
+            return None
+    host = value.network_host
+    if host.startswith("["):
+        host = host[1:-1]
+    rest = value.path + ("?" + value.query if value.query else "")
+    return value.scheme, host, value.port, "" if rest == "/" else rest
 
 
 class RewriteExemptions:
@@ -220,7 +214,7 @@ class RewriteExemptions:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def matches(self, url: str) -> bool:
+    def matches(self, url: str | WebURL) -> bool:
         """Whether any entry exempts `url` (with or without a scheme) from rewriting."""
         if not self.entries:
             return False

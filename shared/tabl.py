@@ -34,7 +34,6 @@ Choices where Defender is silent (documented here, pinned by tests):
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 import ipaddress
@@ -42,9 +41,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import tldextract
+
+from shared.urls import URLError, WebURL, parse_typed
 
 __all__ = [
     "ALLOW_DEFAULT_DAYS",
@@ -73,10 +74,10 @@ REMOVE_AFTER_UNUSED = timedelta(days=45)
 
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 _HAS_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-# A host-like name inside a URL: used to find `contoso.com` in `test.com/q=contoso.com`.
-_NAME_TOKEN = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)+")
+# A host-like name inside a URL: used to find `contoso.com` in `test.com/q=contoso.com`. It starts
+# only where a name can start and never gives characters back, so a scan is linear in the URL.
+_NAME_TOKEN = re.compile(r"(?<![a-z0-9_-])[a-z0-9_-]++(?:\.[a-z0-9_-]++)++")
 _BAD_CHARS = frozenset("'\"#\\<>^`{|}")
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 
 
 class TablError(ValueError):
@@ -115,7 +116,16 @@ def _suffix_parser() -> tldextract.TLDExtract:
 
 
 def _host_suffixes(host: str) -> list[str]:
-    """`a.b.c` -> [`a.b.c`, `b.c`, `c`]."""
+    """`a.b.c` -> [`a.b.c`, `b.c`, `c`], only those short enough to be an entry's host.
+
+    An entry's host is at most `MAX_ENTRY_LENGTH` characters, so longer suffixes can match nothing;
+    leaving them out keeps a long dotted name in a path from costing time quadratic in its length.
+    """
+    if len(host) > MAX_ENTRY_LENGTH:
+        cut = host.find(".", len(host) - MAX_ENTRY_LENGTH - 1)
+        if cut == -1:
+            return []
+        host = host[cut + 1 :]
     out = [host]
     i = host.find(".")
     while i != -1:
@@ -125,44 +135,36 @@ def _host_suffixes(host: str) -> list[str]:
 
 
 class _UrlView:
-    """A URL cut into what matching needs, computed once per lookup."""
+    """A URL cut into what matching needs, from the browser's parse of it (`shared.urls`)."""
 
-    __slots__ = ("_tokens", "default_port", "extra", "host", "rest")
+    __slots__ = ("_tokens", "decoded", "default_port", "extra", "host", "rest")
 
-    def __init__(self, url: str) -> None:
-        text = url.strip()
-        if not text:
-            raise TablError("URL is empty")
-        if not _HAS_SCHEME.match(text):
-            text = "http://" + text
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError as exc:
-            raise TablError(f"invalid URL {url!r}: {exc}") from None
-        host = (parts.hostname or "").rstrip(".")
-        if not host:
-            raise TablError(f"invalid URL {url!r}: no host")
-        if not host.isascii():
+    def __init__(self, url: str | WebURL) -> None:
+        if isinstance(url, WebURL):
+            value = url
+        else:
+            if not url.strip():
+                raise TablError("URL is empty")
             try:
-                host = host.encode("idna").decode("ascii")
-            except UnicodeError:
-                raise TablError(f"invalid URL {url!r}: host is not a valid name") from None
-        with contextlib.suppress(ValueError):
-            host = ipaddress.ip_address(host).compressed
-        rest = parts.path + ("?" + parts.query if parts.query else "")
-        self.host = host
+                value = parse_typed(url)
+            except URLError as exc:
+                raise TablError(str(exc)) from None
+        host = value.network_host
+        # Entries hold IPv6 addresses without brackets; the browser's serialisation is already compressed.
+        self.host = host[1:-1] if host.startswith("[") else host
+        rest = value.path + ("?" + value.query if value.query else "")
         self.rest = "" if rest == "/" else rest.lower()
-        self.default_port = port is None or _DEFAULT_PORTS.get(parts.scheme.lower()) == port
-        userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
-        self.extra = userinfo.lower()
+        # Servers decode escapes in the path: a block also looks at the decoded path, an allow does not.
+        self.decoded = unquote(self.rest) if "%" in self.rest else self.rest
+        self.default_port = value.port is None
+        self.extra = unquote(value.userinfo).lower()
         self._tokens: list[tuple[str, bool]] | None = None
 
     def tokens(self) -> list[tuple[str, bool]]:
         """Names found outside the host: (name, preceded by '/ in the path')."""
         if self._tokens is None:
             found: list[tuple[str, bool]] = []
-            for text, in_path in ((unquote(self.rest).lower(), True), (self.extra, False)):
+            for text, in_path in ((self.decoded, True), (self.extra, False)):
                 for m in _NAME_TOKEN.finditer(text):
                     start = m.start()
                     found.append((m.group(), in_path and start > 0 and text[start - 1] == "/"))
@@ -183,14 +185,18 @@ class Pattern:
     token_mode: _Token
     is_ip: bool
 
-    def matches(self, url: str) -> bool:
-        """Whether this entry applies to `url` (with or without a scheme)."""
+    def matches(self, url: str | WebURL) -> bool:
+        """Whether this entry applies to `url` (a parsed URL, or text with or without a scheme)."""
         return self._matches_view(_UrlView(url))
 
     def _matches_view(self, view: _UrlView) -> bool:
         if self.action is TablAction.ALLOW and not view.default_port:
             return False
-        if self._host_and_path_match(view):
+        if self._host_and_path_match(view, view.rest):
+            return True
+        if self.action is TablAction.BLOCK and view.decoded is not view.rest and self._host_and_path_match(
+            view, view.decoded
+        ):
             return True
         if self.token_mode is _Token.NONE:
             return False
@@ -201,7 +207,7 @@ class Pattern:
                 return True
         return False
 
-    def _host_and_path_match(self, view: _UrlView) -> bool:
+    def _host_and_path_match(self, view: _UrlView, rest: str) -> bool:
         host, anchor = view.host, self.anchor
         if self.host_mode is _Host.EXACT:
             if host != anchor:
@@ -211,7 +217,7 @@ class Pattern:
                 return False
         elif host != anchor and not host.endswith("." + anchor):
             return False
-        rest, path = view.rest, self.path
+        path = self.path
         match self.path_mode:
             case _Path.EMPTY:
                 return rest == ""
@@ -489,7 +495,7 @@ class TablIndex:
     def __len__(self) -> int:
         return self._size
 
-    def match(self, url: str, now: datetime | None = None) -> TablEntry | None:
+    def match(self, url: str | WebURL, now: datetime | None = None) -> TablEntry | None:
         """The entry deciding `url`: a block over an allow, then the most specific anchor."""
         view = _UrlView(url)
         when = now if now is not None else datetime.now(UTC)
@@ -510,10 +516,16 @@ class TablIndex:
                 yield from found
         if self._by_name and (view.rest or view.extra):
             by_name = self._by_name
+            # Each entry is tried once, however often its name recurs: a path repeating a name
+            # thousands of times must not try the entry (which scans every name) thousands of times.
+            seen: set[str] = set()
             for name, _after_slash in view.tokens():
                 for suffix in _host_suffixes(name):
+                    if suffix in seen:
+                        continue
                     found = by_name.get(suffix)
                     if found:
+                        seen.add(suffix)
                         yield from found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bot import wire
 from bot.activity import ConversationType
 from bot.cards import CardLink, host_of, reply_card
-from bot.links import links_in
+from bot.links import INLINE_CHARACTERS, links_in, links_of
 from shared.evidence import TeamsMessageEvidence, snippet_of
 from shared.verdicts.model import Verdict
 
@@ -47,6 +48,14 @@ def _ours(url: str) -> bool:
             "buttons": [{"type": "openUrl", "value": "https://btn.example/"}, {"type": "imBack", "value": "x"}]}}]),
          ["https://btn.example/"]),
         (_message("https://urldefense.proofpoint.com/v2/url?u=https-3A__pp.example_a&d=x&c=y"), ["https://pp.example/a"]),
+        (_message("", attachments=[{"contentType": "application/vnd.microsoft.card.adaptive", "content": {
+            "type": "AdaptiveCard", "actions": [{"type": "Action.OpenUrl", "url": "http:evil.example/a"},
+                                                {"type": "Action.OpenUrl", "url": " //other.example/b\n"}]}}]),
+         ["http:evil.example/a", "https://other.example/b"]),
+        (_message("", attachments=[{"contentType": "application/vnd.microsoft.card.hero", "content": {
+            "buttons": [{"type": "openUrl", "value": "HTTPS:\\\\btn.example"},
+                        {"type": "openUrl", "value": "mailto:x"}]}}]),
+         ["HTTPS:\\\\btn.example"]),
     ],
 )
 def test_links_in_messages(activity: dict[str, Any], expected: list[str]) -> None:
@@ -112,3 +121,36 @@ def test_card_hosts_are_plain_ascii() -> None:
     assert host_of("https://\u0430pple.example/") == "xn--pple-43d.example"  # a Cyrillic a
     card = reply_card([CardLink("https://bad.example/", "https://w/1", Verdict.MALICIOUS)])
     assert card["version"] == "1.5" and "Malicious" in str(card) and card["body"][0]["color"] == "Attention"
+
+
+async def test_large_messages_are_read_off_the_event_loop() -> None:
+    """A message longer than INLINE_CHARACTERS is read in a worker thread; a short one on the event loop."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def ours(url: str) -> bool:
+        seen.append(threading.get_ident())
+        return _ours(url)
+
+    small = wire.message(_message("see https://a.example/x"))
+    big = wire.message(_message("see https://a.example/x " + "<a " * INLINE_CHARACTERS, "xml"))
+    assert await links_of(small, is_ours=ours) == ["https://a.example/x"]
+    assert seen and set(seen) == {loop_thread}
+    seen.clear()
+    assert await links_of(big, is_ours=ours) == ["https://a.example/x"]
+    assert seen and loop_thread not in seen
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        ("http://evil.example\\@good.example/", "evil.example"),
+        ("http://%62locked.example/", "blocked.example"),
+        ("http://0x5db8d822/", "93.184.216.34"),
+        ("http://straße-login.example/", "xn--strae-login-y6a.example"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_card_shows_the_host_the_browser_opens(target: str, shown: str) -> None:
+    """The reply card names the host a click really opens, in ASCII, whatever '\\@', escapes or IPv4 spelling say."""
+    assert host_of(target) == shown

@@ -116,18 +116,37 @@ def test_empty_list_exempts_nothing() -> None:
     assert not RewriteExemptions([]).matches("https://contoso.com")
 
 
-def test_bad_url_raises() -> None:
-    """A URL that cannot be parsed raises RewriteExemptionError."""
-    with pytest.raises(RewriteExemptionError):
-        RewriteExemptions(["contoso.com"]).matches("http://contoso.com:99999/")
+@pytest.mark.parametrize(
+    "url", ["http://contoso.com:99999/", "http://contoso.com\x00/", "http://%zz.contoso.com/", "javascript:alert(1)"]
+)
+def test_url_no_browser_opens_is_never_exempt(url: str) -> None:
+    """A URL the browser refuses is not exempt (it is wrapped, and the proxy refuses it), and nothing raises."""
+    assert not RewriteExemptions(["contoso.com/*", "*.contoso.com/*"]).matches(url)
+
+
+EXEMPTED_AS_THE_BROWSER_READS = [
+    ("contoso.com/*", "http://evil.example\\@contoso.com/", False),
+    ("evil.example/*", "http://evil.example\\@contoso.com/", True),
+    ("contoso.com", "http://%63ontoso.com/", True),
+    ("93.184.216.34/*", "http://0x5db8d822/x", True),
+    ("93.184.216.34/*", "http://[::ffff:93.184.216.34]/x", True),
+    ("xn--strae-login-y6a.example/*", "http://straße-login.example/a", True),
+    ("strasse-login.example/*", "http://straße-login.example/a", False),
+]
+
+
+@pytest.mark.parametrize(("entry", "url", "expected"), EXEMPTED_AS_THE_BROWSER_READS)
+def test_exemptions_match_the_host_the_browser_opens(entry: str, url: str, expected: bool) -> None:
+    """Entries match the host a browser opens: '\\' ends the authority, escapes and IPv4 spellings decoded."""
+    assert RewriteExemptions([entry]).matches(url) is expected
 
 
 def test_glob_does_not_backtrack_on_long_urls() -> None:
     """Three-wildcard entries match long URLs in linear time (no regex backtracking)."""
     import time
 
-    ex = RewriteExemptions(["contoso.com/*a*a*b"])
-    url = "https://contoso.com/" + "a" * 200_000
+    ex = parse_exemption("contoso.com/*a*a*b")
+    assert ex.path is not None
     start = time.perf_counter()
-    assert not ex.matches(url)
+    assert not ex.path.match("/" + "a" * 200_000)
     assert time.perf_counter() - start < 0.05

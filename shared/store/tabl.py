@@ -9,6 +9,7 @@ from shared.store import counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
 from shared.tabl import TablAction, TablEntry, TablError, TablIndex, default_expiry, parse_entry, validate_expiry
+from shared.urls import WebURL
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -56,7 +57,7 @@ class TenantList:
         self._version = version
         return True
 
-    def match(self, url: str, now: datetime | None = None) -> TablEntry | None:
+    def match(self, url: str | WebURL, now: datetime | None = None) -> TablEntry | None:
         if not len(self._index):
             return None
         try:

@@ -15,3 +15,7 @@ class InvalidURL(URLError):
         super().__init__(f"invalid URL {shown!r}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class NotWebURL(InvalidURL):
+    """A URL a browser parses, with a scheme other than http or https."""

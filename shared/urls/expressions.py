@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from shared.urls.canonical import CanonicalURL, canonical_parts
+from shared.urls.weburl import WebURL
 
 MAX_HOST_SUFFIXES = 4  # besides the exact host
 HOST_SUFFIX_SOURCE_LABELS = 5
@@ -20,12 +21,16 @@ MAX_PATH_PREFIXES = 4  # "/", "/a/", "/a/b/", "/a/b/c/"
 _CANONICAL_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 
 
-def expressions(url: str) -> list[str]:
+def expressions(url: str | WebURL) -> list[str]:
     """Every lookup expression of ``url`` (at most 30), most specific host first.
 
     Raises ``InvalidURL`` when ``url`` has no canonical form.
     """
-    parts = canonical_parts(url)
+    return lookup_expressions(canonical_parts(url))
+
+
+def lookup_expressions(parts: CanonicalURL) -> list[str]:
+    """The lookup expressions of an already canonical URL (at most 30), most specific host first."""
     paths = _lookup_paths(parts)
     return [host + path for host in _lookup_hosts(parts.host) for path in paths]
 

@@ -15,7 +15,10 @@ import binascii
 import re
 import string
 from collections.abc import Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from shared.urls.errors import URLError
+from shared.urls.weburl import parse
 
 _SAFE_LINKS_HOST = re.compile(
     r"(?:[a-z0-9-]+\.)?safelinks\.protection\.(?:outlook\.com|office365\.us|partner\.outlook\.cn)"
@@ -56,16 +59,19 @@ def unwrap(url: str, *, max_depth: int = 5) -> str:
 
 
 def _unwrap_once(url: str) -> str | None:
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https"):
+    # The wrapper is recognised by the host the browser opens: "http://evil\\@safelinks..." goes to
+    # "evil", so it is not a Safe Links link, whatever its query says.
+    try:
+        value = parse(url)
+    except URLError:
         return None
-    host = (parts.hostname or "").lower()
+    host, query = value.host, value.query or ""
     if _SAFE_LINKS_HOST.fullmatch(host):
-        return _query_value(parts.query, "url", unquote)
-    if host in _TEAMS_JUMP_HOSTS and _TEAMS_JUMP_PATH.fullmatch(parts.path):
-        return _query_value(parts.query, "url", unquote)
+        return _query_value(query, "url", unquote)
+    if host in _TEAMS_JUMP_HOSTS and _TEAMS_JUMP_PATH.fullmatch(value.path):
+        return _query_value(query, "url", unquote)
     if host in _PROOFPOINT_HOSTS:
-        return _proofpoint(url.strip(), parts.path, parts.query)
+        return _proofpoint(url.strip(), value.path, query)
     return None
 
 

@@ -21,7 +21,7 @@ from cachetools import TTLCache
 from shared.events import EventBus, VerdictChanged
 from shared.metrics import Registry
 from shared.redaction import redact_text
-from shared.urls import canonicalize, expressions
+from shared.urls import canonical_parts, lookup_expressions
 from shared.verdicts.model import SEVERITY, UNKNOWN, Verdict, VerdictProvider, VerdictResult
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,9 @@ class VerdictEngine:
         if hit is not None:
             return hit
         self.cache_misses += 1
-        canon = canonicalize(url)
-        result = await self._decide(canon, expressions(canon))
+        # One parse gives both: parsing the canonical text again could read it differently ("\\").
+        parts = canonical_parts(url)
+        result = await self._decide(str(parts), lookup_expressions(parts))
         if self.cache_ttl > 0 and result.verdict != Verdict.PENDING:
             self._cache[url] = result
         return result

@@ -14,14 +14,14 @@ and `paypa1.com` all read as `paypal.com`. The confusables table is the Unicode 
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import unquote
 
 import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.urls import InvalidURL, WebURL, parse
 
 
 class HeuristicsError(Exception):
@@ -93,7 +93,6 @@ class HeuristicResult:
     suspicious: bool
 
 
-_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}$")
 _ASCII_FOLDS = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"))
 # Where the package's table disagrees with Unicode TR39 skeletons: the Cyrillic palochka
 # looks like `l` (as in a Cyrillic spelling of paypal.com), not like the `i` the table gives.
@@ -147,46 +146,35 @@ def _unicode_host(host: str) -> tuple[str, str | None]:
         return host, f"undecodable punycode host ({exc})"
 
 
-def _split(url: str) -> tuple[SplitResult, str]:
+def _split(url: str) -> WebURL:
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError as exc:
-        raise HeuristicsError(f"cannot parse URL {url[:200]!r}: {exc}") from exc
-    if not parts.scheme or not host:
-        raise HeuristicsError(f"not an absolute URL with a host: {url[:200]!r}")
-    return parts, host.rstrip(".")
+        return parse(url)
+    except InvalidURL as exc:
+        raise HeuristicsError(f"cannot assess {url[:200]!r}: {exc.reason}") from None
 
 
 def assess(url: str, config: HeuristicsConfig | None = None) -> HeuristicResult:
-    """Score `url` against the heuristics; raises `HeuristicsError` if it is not a URL."""
+    """Score `url` against the heuristics; raises `HeuristicsError` if it is not a URL a browser opens."""
     config = config or HeuristicsConfig()
     w = config.weights
-    parts, host = _split(url)
+    # The browser's parse: every IPv4 spelling (0x5db8d822, 1572395042, octal, [::ffff:a.b.c.d]) is an
+    # address literal here, and the host is the one the browser opens, whatever "\\" or "@" say.
+    value = _split(url)
+    host = value.network_host
     found: list[tuple[float, str]] = []
 
-    literal = _is_address(host)
-    if literal:
+    if value.is_ip:
         found.append((w.ip_host, f"host is an IP address ({host})"))
-    if "@" in parts.netloc:
-        shown = parts.netloc.rsplit("@", 1)[0]
+    if value.userinfo:
+        shown = unquote(value.userinfo)
         found.append((w.userinfo, f"userinfo in URL: shows {shown!r} but goes to {host!r}"))
-    if not literal:
+    if not value.is_ip:
         found.extend(_name_signs(host, config))
     if len(url) > config.max_length:
         found.append((w.length, f"URL is {len(url)} characters long (over {config.max_length})"))
 
     score = float(round(sum(weight for weight, _ in found), 4))
     return HeuristicResult(score, [r for _, r in found], score >= config.threshold)
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        # Browsers also resolve decimal, hex and short forms: 3232235777, 0x7f.1.
-        return bool(_NUMERIC_HOST.match(host))
 
 
 def _name_signs(host: str, config: HeuristicsConfig) -> list[tuple[float, str]]:

@@ -19,14 +19,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver
 
 from shared.netguard import NetguardError, resolve_public
 from shared.store.database import Database, Row
 from shared.store.errors import StoreError
-from shared.urls import URLError, expression_of
+from shared.urls import InvalidURL, URLError, expression_of, parse
 from shared.verdicts.changes import ChangeLog, ExpressionChange
 from shared.verdicts.model import Verdict, VerdictResult
 from shared.verdicts.urlscan import ScanError, Scanner, ScanRefused, ScanReport
@@ -157,10 +156,13 @@ class ScanProvider:
                 raise ScanError(f"scan {scan_id} gave no result within {self._timeout:g} s")
 
     async def _guard(self, url: str) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        await resolve_public(host, port, allow_private=self._allow_private, resolver=self._resolver)
+        # The host a browser (and the scanner) would connect to, not what urlsplit reads around "\\@".
+        try:
+            target = parse(url)
+        except InvalidURL as exc:
+            raise ScanRefused(f"not a URL a browser opens: {exc.reason}") from None
+        host = target.network_host.strip("[]")
+        await resolve_public(host, target.effective_port, allow_private=self._allow_private, resolver=self._resolver)
 
     async def _finish(self, url: str, status: str, verdict: Verdict | None, reason: str,
                       report: ScanReport | None = None) -> None:
