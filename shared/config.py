@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from shared.verdicts.heuristics import HeuristicsConfig
 
-Role = Literal["all", "bot", "proxy", "worker"]
+Role = Literal["all", "bot", "proxy", "worker", "console"]
 
 
 class ConfigError(Exception):
@@ -146,7 +146,18 @@ class Settings(BaseSettings):
     outbox_retention_days: int = Field(default=7, ge=1)
     retention_every_hours: float = Field(default=6.0, gt=0, le=24 * 7)
 
-    @field_validator("scan_api_url", "safebrowsing_url")
+    # The analyst console (console/): sessions, and OpenID Connect sign-in (Entra ID, Keycloak, Dex...).
+    # Without an OIDC metadata URL, only the one-time links of ``safelinks console link`` sign in.
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 7)
+    console_oidc_metadata_url: str = ""
+    console_oidc_client_id: str = ""
+    console_oidc_client_secret: SecretStr = SecretStr("")
+    console_oidc_scopes: str = "openid profile email"
+    console_oidc_admin_role: str = "SafeLinks.Admin"
+    console_oidc_reader_role: str = "SafeLinks.Reader"
+
+    @field_validator("scan_api_url", "safebrowsing_url", "console_oidc_metadata_url")
     @classmethod
     def _service_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")

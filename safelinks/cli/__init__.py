@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.alerts",
     "safelinks.cli.manifest",
     "safelinks.cli.privacy",
+    "safelinks.cli.console",
 )
 
 

@@ -12,14 +12,16 @@ from aiohttp import web
 
 from safelinks.cli.context import CliError, settings_from
 from shared.clicks import Workload
+from shared.config import Settings
 from shared.policy import PolicyError, load_policies
 from shared.services import keyring_from
 from shared.signing import LinkContext, LinkSigner, SigningError
+from shared.store import StoreError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the proxy, the bot and the worker (or one role)")
-    p.add_argument("--role", choices=["all", "bot", "proxy", "worker"], help="what this process runs")
+    p.add_argument("--role", choices=["all", "bot", "proxy", "worker", "console"], help="what this process runs")
     p.add_argument("--host", help="address to listen on (SAFELINKS_HOST)")
     p.add_argument("--port", type=int, help="port to listen on (SAFELINKS_PORT)")
     p.set_defaults(func=run)
@@ -47,12 +49,26 @@ def run(args: argparse.Namespace) -> int:
         mode = "authenticated" if settings.bot_authenticated else "LOCAL UNAUTHENTICATED (no MicrosoftAppId)"
         print(f"  bot endpoint: {settings.public_url}/api/messages ({mode})", flush=True)
     print(f"  try a link:   {sample}", flush=True)
+    if settings.role in ("all", "console"):
+        print(f"  console:      {_console_link(settings)}", flush=True)
+        print("                (one-time sign-in, 10 minutes; `safelinks console link` prints another)", flush=True)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
     return 0
+
+
+def _console_link(settings: Settings) -> str:
+    import time
+
+    from console.sessions import issue_link
+
+    try:
+        return asyncio.run(issue_link(settings, now=time.time()))
+    except StoreError as exc:
+        raise CliError(f"database: {exc}") from None
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.events import VerdictChanged
-from shared.store import counters
+from shared.store import audit, counters
 from shared.store.database import Database, Row
 from shared.urls import expression_of
 from shared.verdicts.model import Verdict, VerdictResult
@@ -83,8 +83,10 @@ class AdminVerdicts:
         reason: str = "",
         set_by: str | None = None,
         now: float | None = None,
+        actor: audit.Who | None = None,
     ) -> VerdictChanged | None:
-        """Record a verdict for a URL, host or path prefix; return the change it makes, if any."""
+        """Record a verdict for a URL, host or path prefix; return the change it makes, if any. With
+        ``actor``, the audit log records it in the same transaction."""
         expr = expression_of(target)
         at = time.time() if now is None else now
         async with self._db.transaction() as tx:
@@ -122,6 +124,10 @@ class AdminVerdicts:
                     changed_at=datetime.fromtimestamp(at, UTC),
                 )
             await counters.bump(tx, "verdicts")
+            if actor is not None:
+                action = "verdict.clear" if verdict == Verdict.UNKNOWN else f"verdict.{verdict.value}"
+                detail = "; ".join(p for p in (",".join(threat_types), reason) if p)
+                await audit.record(tx, actor, action, expr, detail, at=at)
         await self.load()
         return change
 

@@ -1,0 +1,72 @@
+"""Mounting the console on the application: its routes, its templates, its state."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from console import incidents, lists, overview, signin
+from console.render import Templates, not_found
+from console.sessions import Sessions, SignInLinks
+from console.state import CONSOLE, Console
+from proxy.pages import SECURITY_HEADERS
+from shared.services import SERVICES
+
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".svg": "image/svg+xml"}
+
+
+def setup_console(app: web.Application) -> None:
+    """Add ``/console/``; the services must be set under ``SERVICES`` (and the alerting system) before start."""
+    app.on_startup.append(_start)
+    r = app.router
+    r.add_get("/console", _to_console)
+    r.add_get("/console/signin", signin.signin_page)
+    r.add_post("/console/signin", signin.signin_with_link)
+    r.add_post("/console/signout", signin.signout)
+    r.add_get("/console/", overview.overview_page)
+    r.add_get("/console/alerts", incidents.alerts_page)
+    r.add_get("/console/alerts/{id}", incidents.alert_page)
+    r.add_get("/console/alerts/{id}/export", incidents.alert_export)
+    r.add_get("/console/incidents", incidents.incidents_page)
+    r.add_get("/console/incidents/{id}", incidents.incident_page)
+    r.add_post("/console/incidents/{id}", incidents.incident_action)
+    r.add_get("/console/incidents/{id}/export", incidents.incident_export)
+    r.add_get("/console/lists", lists.lists_page)
+    r.add_post("/console/lists", lists.add_entry)
+    r.add_post("/console/lists/remove", lists.remove_entry)
+    r.add_get("/console/static/{name}", _static)
+
+
+async def _start(app: web.Application) -> None:
+    services = app[SERVICES]
+    settings = services.settings
+    app[CONSOLE] = Console(
+        services=services,
+        templates=Templates(),
+        links=SignInLinks(services.db),
+        sessions=Sessions(services.db, idle_seconds=settings.console_idle_minutes * 60.0,
+                          max_seconds=settings.console_session_hours * 3600.0),
+        secure_cookie=settings.public_url.startswith("https://"),
+    )
+
+
+async def _to_console(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPPermanentRedirect("/console/", headers=CIMultiDict(SECURITY_HEADERS))
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    suffix = name[name.rfind("."):] if "." in name else ""
+    if "/" in name or name.startswith(".") or suffix not in _STATIC_TYPES:
+        raise not_found()
+    file = resources.files("console").joinpath("static", name)
+    if not file.is_file():
+        raise not_found()
+    headers = CIMultiDict(SECURITY_HEADERS)
+    headers["Cache-Control"] = "public, max-age=3600"
+    headers.pop("Pragma", None)
+    headers["Content-Type"] = _STATIC_TYPES[suffix]
+    return web.Response(body=file.read_bytes(), headers=headers)

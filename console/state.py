@@ -1,0 +1,44 @@
+"""What the console's handlers share, kept under one application key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from console.render import Templates
+
+if TYPE_CHECKING:
+    from console.overview import HourlyClicks
+from console.sessions import Sessions, SignInLinks
+from shared.services import Services
+
+
+@dataclass
+class Console:
+    services: Services
+    templates: Templates
+    links: SignInLinks
+    sessions: Sessions
+    secure_cookie: bool
+    oidc: object | None = None  # console.oidc.OidcClient when configured
+    hourly: HourlyClicks = field(default_factory=lambda: _hourly())
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.services.clock
+
+    def now(self) -> float:
+        return self.services.clock().timestamp()
+
+
+def _hourly() -> HourlyClicks:
+    from console.overview import HourlyClicks
+
+    return HourlyClicks()
+
+
+CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
