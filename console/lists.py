@@ -10,7 +10,7 @@ from aiohttp import web
 from console.filters import PAGE_SIZE, FilterError, page_number, text
 from console.guard import changer, viewer
 from console.incidents import actor_of
-from console.render import see_other
+from console.render import Blanks, see_other
 from console.state import CONSOLE
 from shared.tabl import TablAction, TablError, is_expired
 
@@ -33,7 +33,7 @@ async def _render(request: web.Request, *, status: int = 200, error: str | None 
                                                             skip=(page - 1) * PAGE_SIZE)
     now = console.clock()
     return console.templates.page(
-        "lists.html", request, status=status, error=error, form=form or {}, done=done, page=page, more=more,
+        "lists.html", request, status=status, error=error, form=Blanks(form or {}), done=done, page=page, more=more,
         entries=[(e, by, is_expired(e, now)) for e, by in entries], expiry_choices=EXPIRY_CHOICES)
 
 

@@ -43,7 +43,7 @@ def _query_with(query: dict[str, str], **changes: Any) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in ("", None)})
 
 
-class _Query(dict[str, str]):
+class Blanks(dict[str, str]):
     """The query string as templates see it: a missing filter is empty, not an error."""
 
     def __missing__(self, key: str) -> str:
@@ -68,7 +68,7 @@ class Templates:
 
         session = request.get(SESSION_KEY)  # the sign-in and refusal pages have none
         html = self._env.get_template(template).render(
-            session=session, path=request.path, query=_Query(request.query), **context
+            session=session, path=request.path, query=Blanks(request.query), **context
         )
         return web.Response(status=status, body=html.encode("utf-8"), headers=HTML_HEADERS.copy())
 
