@@ -7,7 +7,7 @@ from importlib import resources
 from aiohttp import web
 from multidict import CIMultiDict
 
-from console import audit, incidents, lists, overview, signin
+from console import audit, clicks, incidents, lists, overview, signin, verdicts
 from console.render import Templates, not_found
 from console.sessions import Sessions, SignInLinks
 from console.state import CONSOLE, Console
@@ -37,6 +37,10 @@ def setup_console(app: web.Application) -> None:
     r.add_get("/console/lists", lists.lists_page)
     r.add_post("/console/lists", lists.add_entry)
     r.add_post("/console/lists/remove", lists.remove_entry)
+    r.add_get("/console/clicks", clicks.clicks_page)
+    r.add_get(r"/console/clicks/export.{format:csv|jsonl}", clicks.clicks_export)
+    r.add_get("/console/verdicts", verdicts.verdicts_page)
+    r.add_post("/console/verdicts", verdicts.set_verdict)
     r.add_get("/console/audit", audit.audit_page)
     r.add_get("/console/static/{name}", _static)
 
