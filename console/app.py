@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from importlib import resources
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from console import audit, clicks, incidents, lists, overview, signin, verdicts
+from console import audit, clicks, feeds, incidents, lists, overview, policies, signin, verdicts
 from console.render import Templates, not_found
 from console.sessions import Sessions, SignInLinks
 from console.state import CONSOLE, Console
@@ -21,6 +23,7 @@ _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; cha
 def setup_console(app: web.Application) -> None:
     """Add ``/console/``; the services must be set under ``SERVICES`` (and the alerting system) before start."""
     app.on_startup.append(_start)
+    app.on_cleanup.append(_stop)
     r = app.router
     r.add_get("/console", _to_console)
     r.add_get("/console/signin", signin.signin_page)
@@ -41,6 +44,9 @@ def setup_console(app: web.Application) -> None:
     r.add_get(r"/console/clicks/export.{format:csv|jsonl}", clicks.clicks_export)
     r.add_get("/console/verdicts", verdicts.verdicts_page)
     r.add_post("/console/verdicts", verdicts.set_verdict)
+    r.add_get("/console/feeds", feeds.feeds_page)
+    r.add_post("/console/feeds/update", feeds.update_now)
+    r.add_get("/console/policies", policies.policies_page)
     r.add_get("/console/audit", audit.audit_page)
     r.add_get("/console/static/{name}", _static)
 
@@ -56,6 +62,17 @@ async def _start(app: web.Application) -> None:
                           max_seconds=settings.console_session_hours * 3600.0),
         secure_cookie=settings.public_url.startswith("https://"),
     )
+
+
+async def _stop(app: web.Application) -> None:
+    console = app.get(CONSOLE)
+    if console is None:
+        return
+    for task in console.feed_updates.values():
+        task.cancel()
+    for task in console.feed_updates.values():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def _to_console(request: web.Request) -> web.StreamResponse:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,6 +27,7 @@ class Console:
     secure_cookie: bool
     oidc: object | None = None  # console.oidc.OidcClient when configured
     hourly: HourlyClicks = field(default_factory=lambda: _hourly())
+    feed_updates: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # started by "update now"
 
     @property
     def clock(self) -> Callable[[], datetime]:

@@ -233,3 +233,42 @@ async def test_export_as_graph_json(seeded: tuple[BotHarness, str]) -> None:
     alert = await (await bot.client.get("/console/alerts/1/export")).json(content_type=None)
     assert alert["@odata.type"] == "#microsoft.graph.security.alert"
     assert (alert["id"], alert["incidentId"]) == ("1", "1") and alert["title"] in (CLICKED, THROUGH)
+
+
+@pytest.mark.parametrize(("user", "policy", "why"), [
+    ("bob2@contoso.example", "Staff", "rule &#39;Staff&#39; (priority 0): recipient domain is contoso.example"),
+    ("eve@fabrikam.example", "Built-in protection", "no rule matched"),
+])
+async def test_which_policy_applies_to_a_user(seeded: tuple[BotHarness, str], user: str, policy: str,
+                                              why: str) -> None:
+    """The Policies page names the policy a user gets and the rule (or its absence) that decided it."""
+    bot, _ = seeded
+    html = await (await bot.client.get("/console/policies", params={"user": user})).text()
+    found = re.search(r'role="status"><strong>[^<]+</strong> gets <strong>([^<]+)</strong>: ([^<]+)</p>', html)
+    assert found is not None and found.group(1) == policy and why in found.group(2)
+    assert "<h3>Staff</h3>" in html and "EnableSafeLinksForTeams" in html
+
+
+async def test_feed_update_now_is_started_and_audited(seeded: tuple[BotHarness, str], tmp_path: Any) -> None:
+    """Update now starts the feed's update; the page then shows its entries; the request is audited."""
+    from shared.store.feeds import FeedSpec
+
+    bot, csrf = seeded
+    feed = tmp_path / "blocklist.txt"
+    feed.write_text("bad.contoso-phish.com\nmalware.fabrikam.example/payload\n", encoding="utf-8")
+    await bot.services.sources.updater.registry.add(FeedSpec("local", str(feed), "plain", None, 3600.0, True),
+                                                    now=0.0)
+    response = await bot.client.post("/console/feeds/update", data={"csrf": csrf, "name": "local"},
+                                      allow_redirects=False)
+    assert response.status == 303
+    await eventually(lambda: _entries(bot, "local", 2))
+    html = await (await bot.client.get("/console/feeds")).text()
+    assert "<strong>local</strong>" in html and '<span class="health-ok">current</span>' in html
+    assert [(a["action"], a["target"]) for a in await bot.rows("audit_log")] == [("feed.update", "local")]
+    unknown = await bot.client.post("/console/feeds/update", data={"csrf": csrf, "name": "nope"})
+    assert unknown.status == 404
+
+
+async def _entries(bot: BotHarness, name: str, n: int) -> bool:
+    row = await bot.services.db.fetchone("SELECT entries FROM feeds WHERE name = ?", (name,))
+    return bool(row and row["entries"] >= n)
