@@ -10,6 +10,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from console import audit, clicks, feeds, incidents, lists, overview, policies, signin, verdicts
+from console.oidc import OidcClient
 from console.render import Templates, not_found
 from console.sessions import Sessions, SignInLinks
 from console.state import CONSOLE, Console
@@ -29,6 +30,8 @@ def setup_console(app: web.Application) -> None:
     r.add_get("/console/signin", signin.signin_page)
     r.add_post("/console/signin", signin.signin_with_link)
     r.add_post("/console/signout", signin.signout)
+    r.add_get("/console/oidc/start", signin.oidc_start)
+    r.add_get("/console/oidc/callback", signin.oidc_callback)
     r.add_get("/console/", overview.overview_page)
     r.add_get("/console/alerts", incidents.alerts_page)
     r.add_get("/console/alerts/{id}", incidents.alert_page)
@@ -61,6 +64,7 @@ async def _start(app: web.Application) -> None:
         sessions=Sessions(services.db, idle_seconds=settings.console_idle_minutes * 60.0,
                           max_seconds=settings.console_session_hours * 3600.0),
         secure_cookie=settings.public_url.startswith("https://"),
+        oidc=OidcClient(settings, services.db) if settings.console_oidc_metadata_url else None,
     )
 
 
@@ -68,6 +72,8 @@ async def _stop(app: web.Application) -> None:
     console = app.get(CONSOLE)
     if console is None:
         return
+    if isinstance(console.oidc, OidcClient):
+        await console.oidc.close()
     for task in console.feed_updates.values():
         task.cancel()
     for task in console.feed_updates.values():
