@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from importlib import resources
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from console.state import CONSOLE, Console
 from proxy.pages import SECURITY_HEADERS
 from shared.services import SERVICES
 
+log = logging.getLogger("safelinks.console")
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".svg": "image/svg+xml"}
 
@@ -66,6 +68,15 @@ async def _start(app: web.Application) -> None:
         secure_cookie=settings.public_url.startswith("https://"),
         oidc=OidcClient(settings, services.db) if settings.console_oidc_metadata_url else None,
     )
+    app[CONSOLE].tasks["warm"] = asyncio.create_task(_warm(app[CONSOLE]), name="console-warm")
+
+
+async def _warm(console: Console) -> None:
+    """Count the past week's clicks per hour once at start, so the first Overview does not wait for it."""
+    try:
+        await console.hourly.last(console.services.db, console.clock())
+    except Exception as exc:  # the Overview counts them itself then
+        log.warning("could not count the past week's clicks at start: %s", exc)
 
 
 async def _stop(app: web.Application) -> None:
@@ -74,9 +85,9 @@ async def _stop(app: web.Application) -> None:
         return
     if isinstance(console.oidc, OidcClient):
         await console.oidc.close()
-    for task in console.feed_updates.values():
+    for task in console.tasks.values():
         task.cancel()
-    for task in console.feed_updates.values():
+    for task in console.tasks.values():
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 

@@ -22,7 +22,8 @@ log = logging.getLogger("safelinks.console")
 async def feeds_page(request: web.Request) -> web.StreamResponse:
     console = request.config_dict[CONSOLE]
     records = await FeedRegistry(console.services.db).list()
-    running = {name for name, task in console.feed_updates.items() if not task.done()}
+    running = {name.removeprefix("feed:") for name, task in console.tasks.items()
+               if name.startswith("feed:") and not task.done()}
     done = request.query.get("started", "")[:100]
     return console.templates.page(
         "feeds.html", request, feeds=records, now=console.now(), every=format_every, running=running,
@@ -43,11 +44,11 @@ async def update_now(request: web.Request) -> web.StreamResponse:
     if sources is None:
         return console.templates.page("refused.html", request, status=409, title="Feeds are off",
                                       message="This process does not run the feed sources.")
-    running = console.feed_updates.get(name)
+    running = console.tasks.get(f"feed:{name}")
     if running is None or running.done():
-        console.feed_updates[name] = asyncio.create_task(sources.updater.update(name, force=True),
+        console.tasks[f"feed:{name}"] = asyncio.create_task(sources.updater.update(name, force=True),
                                                          name=f"console-feed-{name}")
-        console.feed_updates[name].add_done_callback(_log_failure)
+        console.tasks[f"feed:{name}"].add_done_callback(_log_failure)
         async with console.services.db.transaction() as tx:
             await audit.record(tx, actor_of(request), "feed.update", name, at=console.now())
     return see_other(f"/console/feeds?{urlencode({'started': name})}")

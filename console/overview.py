@@ -66,7 +66,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     now = console.clock()
     hours = await console.hourly.last(db, now)
     click_bars = [Bar(datetime.fromtimestamp(h, UTC).strftime("%a %d"), values,
-                      labelled=datetime.fromtimestamp(h, UTC).hour == 12) for h, values in hours]
+                      labelled=datetime.fromtimestamp(h, UTC).hour == 0) for h, values in hours]
     day0 = int(now.timestamp()) // 86400 * 86400 - (DAYS - 1) * 86400
     per_day: dict[int, dict[str, int]] = {}
     for d, severity, n in await AlertStore(db).counts_by_day(datetime.fromtimestamp(day0, UTC)):
@@ -93,7 +93,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
 @dataclass(frozen=True, slots=True)
 class Health:
     name: str
-    ok: bool
+    ok: bool | None  # None: not in use here
     text: str
 
 
@@ -126,6 +126,6 @@ async def service_health(request: web.Request, db: Database, now: datetime) -> l
     where = "security channel set" if channel or settings.security_channel else "no security channel yet"
     found.append(Health("Bot", not teams_failed and bool(channel or settings.security_channel),
                         f"{auth}; {where}; {teams_failed} Teams messages given up"))
-    found.append(Health("Microsoft Graph", True, "not used: quarantine is not enabled"))
+    found.append(Health("Microsoft Graph", None, "not used: quarantine is not enabled"))
     return found
 

@@ -27,7 +27,7 @@ class Console:
     secure_cookie: bool
     oidc: object | None = None  # console.oidc.OidcClient when configured
     hourly: HourlyClicks = field(default_factory=lambda: _hourly())
-    feed_updates: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # started by "update now"
+    tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # "update now" runs, the start's count
 
     @property
     def clock(self) -> Callable[[], datetime]:

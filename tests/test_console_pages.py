@@ -272,3 +272,24 @@ async def test_feed_update_now_is_started_and_audited(seeded: tuple[BotHarness, 
 async def _entries(bot: BotHarness, name: str, n: int) -> bool:
     row = await bot.services.db.fetchone("SELECT entries FROM feeds WHERE name = ?", (name,))
     return bool(row and row["entries"] >= n)
+
+
+async def test_overview_counts_the_week(seeded: tuple[BotHarness, str]) -> None:
+    """The Overview's charts count the seed's clicks by ActionType and its alerts by severity; the open
+    incident and the health of the database, outbox and bot are shown."""
+    bot, _ = seeded
+    html = await (await bot.client.get("/console/")).text()
+    assert '<title id="clicks-t">Clicks per hour by ActionType, last 7 days: 2 in all' in html
+    assert '<title id="alerts-t">Alerts per day by severity, last 7 days: 2 in all' in html
+    assert "<tr><td>ClickBlocked</td><td>2</td></tr>" in html
+    assert "#1 Malicious URL clicked in Teams by 1 user</a>" in html
+    for name in ("Database: healthy", "Outbox: ", "Bot: healthy"):
+        assert name in html
+
+
+def test_chart_series_differ_by_more_than_colour() -> None:
+    """Every chart series has its own fill pattern, so the charts read without colour."""
+    from console.overview import CLICK_SERIES, SEVERITY_SERIES
+
+    for series in (CLICK_SERIES, SEVERITY_SERIES):
+        assert len({s.pattern for s in series}) == len(series)
