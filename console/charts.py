@@ -78,8 +78,8 @@ def stacked_bars(chart_id: str, title: str, bars: Sequence[Bar], series: Sequenc
                        f'height="{h:.1f}" fill="{_fill(chart_id, n, s)}" stroke="#1b1f24" stroke-width="0.3">'
                        f'<title>{escape(bar.label)}: {escape(s.name)} {value}</title></rect>')
         if bar.labelled:
-            anchor = "middle" if step > 20 else "start"
             at = x + step / 2 if step > 20 else x
+            anchor = "middle" if step > 20 else "end" if at > width - 60 else "start"
             base = top + plot_h
             out.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{base}" y2="{base + 4}" stroke="#57606a"/>'
                        f'<text x="{at:.1f}" y="{height - 10}" text-anchor="{anchor}">{escape(bar.label)}</text>')
