@@ -10,7 +10,7 @@ from importlib import resources
 from aiohttp import web
 from multidict import CIMultiDict
 
-from console import audit, clicks, feeds, incidents, lists, overview, policies, signin, verdicts
+from console import audit, clicks, demo, feeds, incidents, lists, overview, policies, signin, verdicts
 from console.oidc import OidcClient
 from console.render import Templates, not_found
 from console.sessions import Sessions, SignInLinks
@@ -53,6 +53,8 @@ def setup_console(app: web.Application) -> None:
     r.add_post("/console/feeds/update", feeds.update_now)
     r.add_get("/console/policies", policies.policies_page)
     r.add_get("/console/audit", audit.audit_page)
+    r.add_get("/console/demo", demo.demo_page)
+    r.add_post("/console/demo", demo.post_message)
     r.add_get("/console/static/{name}", _static)
 
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from console import demo
 from console.charts import Bar, Series, legend, stacked_bars
-from console.guard import viewer
+from console.guard import SESSION_KEY, viewer
 from console.state import CONSOLE
 from safelinks.api import ALERTING
 from shared.clicks import ActionType
@@ -87,7 +88,8 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         alerts_legend=legend("alerts", SEVERITY_SERIES), alert_totals=alert_totals, alert_bars=alert_bars,
         severities=SEVERITY_SERIES, open_incidents=open_incidents,
         feeds=await FeedRegistry(db).list(), now=now.timestamp(),
-        health=await service_health(request, db, now))
+        health=await service_health(request, db, now),
+        demo=request[SESSION_KEY].may_change and await demo.offered(console))
 
 
 @dataclass(frozen=True, slots=True)
