@@ -17,8 +17,8 @@ from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.model import AlertStatus, Classification, IncidentStatus, Severity
-from shared.store.alerts import AlertFilter
-from shared.store.incidents import IncidentFilter
+from shared.store.alerts import AlertFilter, AlertStore
+from shared.store.incidents import IncidentFilter, IncidentStore
 from shared.tabl import TablAction
 
 CLASSIFICATIONS = [c.value for c in Classification]
@@ -45,35 +45,31 @@ def _common(request: web.Request, status_kind: Any) -> dict[str, Any]:
     }
 
 
+async def _listing(request: web.Request, template: str, status_kind: Any, make: Any,
+                   store: AlertStore | IncidentStore) -> web.Response:
+    """A filtered page of alerts or incidents; a filter the store cannot use is answered 400 with why."""
+    console = request.config_dict[CONSOLE]
+    context: dict[str, Any] = {"statuses": list(status_kind), "severities": list(Severity)}
+    try:
+        flt = make(**_common(request, status_kind))
+    except FilterError as exc:
+        return console.templates.page(template, request, status=400, error=str(exc), items=[], total=0, page=1,
+                                      pages=1, **context)
+    items, total = await store.page(flt)
+    return console.templates.page(template, request, error=None, items=items, total=total,
+                                  page=flt.skip // PAGE_SIZE + 1, pages=max(1, -(-total // PAGE_SIZE)), **context)
+
+
 @viewer
 async def alerts_page(request: web.Request) -> web.StreamResponse:
-    console, system = request.config_dict[CONSOLE], request.config_dict[ALERTING]
-    try:
-        flt = AlertFilter(**_common(request, AlertStatus))
-    except FilterError as exc:
-        return console.templates.page("alerts.html", request, status=400, error=str(exc), alerts=[], total=0,
-                                      page=1, pages=1, statuses=list(AlertStatus), severities=list(Severity))
-    alerts, total = await system.writer.alerts.page(flt)
-    page = flt.skip // PAGE_SIZE + 1
-    return console.templates.page("alerts.html", request, error=None, alerts=alerts, total=total, page=page,
-                                  pages=max(1, -(-total // PAGE_SIZE)), statuses=list(AlertStatus),
-                                  severities=list(Severity))
+    writer = request.config_dict[ALERTING].writer
+    return await _listing(request, "alerts.html", AlertStatus, AlertFilter, writer.alerts)
 
 
 @viewer
 async def incidents_page(request: web.Request) -> web.StreamResponse:
-    console, system = request.config_dict[CONSOLE], request.config_dict[ALERTING]
-    try:
-        flt = IncidentFilter(**_common(request, IncidentStatus))
-    except FilterError as exc:
-        return console.templates.page("incidents.html", request, status=400, error=str(exc), incidents=[],
-                                      total=0, page=1, pages=1, statuses=list(IncidentStatus),
-                                      severities=list(Severity))
-    incidents, total = await system.writer.incidents.page(flt)
-    page = flt.skip // PAGE_SIZE + 1
-    return console.templates.page("incidents.html", request, error=None, incidents=incidents, total=total,
-                                  page=page, pages=max(1, -(-total // PAGE_SIZE)),
-                                  statuses=list(IncidentStatus), severities=list(Severity))
+    writer = request.config_dict[ALERTING].writer
+    return await _listing(request, "incidents.html", IncidentStatus, IncidentFilter, writer.incidents)
 
 
 def _id(request: web.Request) -> int:
@@ -135,7 +131,8 @@ async def incident_action(request: web.Request) -> web.StreamResponse:
                 incident_id, Changes(status="inProgress", assigned_to=who or actor.name or actor.id), actor)
         elif do in ("block", "allow"):
             alert_id = str(form.get("alert_id", ""))
-            alert = await system.writer.alerts.get(int(alert_id)) if alert_id.isdigit() else None
+            known = alert_id.isdigit() and len(alert_id) <= 18
+            alert = await system.writer.alerts.get(int(alert_id)) if known else None
             if alert is None or alert.incident_id != incident_id:
                 raise AlertError("pick one of this incident's alerts")
             await system.actions.set_url_list(alert.id, TablAction(do), actor)

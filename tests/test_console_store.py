@@ -1,0 +1,89 @@
+"""The console's store queries on both backends: links and sessions, the audit log, click pages and counts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from console.sessions import Role, Sessions, SignInLinks
+from shared.alerts.actions import Actor
+from shared.clicks import ActionType, Click, Workload
+from shared.store import Database, open_database
+from shared.store.audit import AuditFilter, AuditLog, record
+from shared.store.clicks import ClickFilter, ClickStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = await open_database(db_url)
+    yield database
+    await database.close()
+
+
+async def test_a_link_is_spent_once_and_sessions_expire(db: Database) -> None:
+    """A sign-in link gives one role once; a session is found until idle or past its limit, then not."""
+    links = SignInLinks(db)
+    token = await links.issue(now=T0.timestamp())
+    assert await links.spend(token, now=T0.timestamp() + 1) is Role.ADMIN
+    assert await links.spend(token, now=T0.timestamp() + 2) is None
+    late = await links.issue(now=T0.timestamp())
+    assert await links.spend(late, now=T0.timestamp() + 601) is None
+    sessions = Sessions(db, idle_seconds=60, max_seconds=300)
+    cookie, started = await sessions.start("u1", "User One", Role.READER, via="oidc", now=T0.timestamp())
+    found = await sessions.find(cookie, now=T0.timestamp() + 50)
+    assert found is not None and found.role is Role.READER and found.csrf == started.csrf
+    assert await sessions.find(cookie, now=T0.timestamp() + 50 + 61) is None  # idle
+    assert await sessions.find("not-a-session", now=T0.timestamp()) is None
+
+
+async def test_audit_pages_and_filters(db: Database) -> None:
+    """Audit rows page newest first and filter by actor (id or name, any case), way and action."""
+    for n, (via, action) in enumerate([("console", "tabl.block"), ("cli", "verdict.malicious"),
+                                       ("card", "alert.status")]):
+        async with db.transaction() as tx:
+            await record(tx, Actor(f"id-{n}", f"Name {n}", via=via), action, f"t{n}", at=T0.timestamp() + n)
+    log = AuditLog(db)
+    entries, more = await log.page(AuditFilter(top=2))
+    assert [e.action for e in entries] == ["alert.status", "verdict.malicious"] and more
+    assert [e.via for e in (await log.page(AuditFilter(actor="NAME 1")))[0]] == ["cli"]
+    assert [e.target for e in (await log.page(AuditFilter(via="console")))[0]] == ["t0"]
+    assert (await log.page(AuditFilter(since=T0 + timedelta(seconds=1), action="tabl.block")))[0] == []
+
+
+def _click(n: int, action: ActionType, through: bool, upn: str) -> Click:
+    return Click(report_id=f"r{n}", timestamp=T0 + timedelta(minutes=30 * n),
+                 url=f"https://a{n % 2}.contoso.example/x",
+                 action_type=action, workload=Workload.TEAMS, verdict="clean", account_upn=upn,
+                 is_clicked_through=through)
+
+
+async def test_click_pages_filter_in_the_store_and_count_by_hour(db: Database) -> None:
+    """Click pages filter by ActionType, click-through and user, say whether more follow, and count per hour."""
+    store = ClickStore(db)
+    store.start()
+    try:
+        for n in range(6):
+            action = ActionType.CLICK_BLOCKED if n % 3 == 0 else ActionType.CLICK_ALLOWED
+            await store.record(_click(n, action, n == 3, "Bob@Contoso.example" if n < 4 else "eve@contoso.example"))
+    finally:
+        await store.close()
+    page, more = await store.page(ClickFilter(), top=4)
+    assert [c.report_id for c in page] == ["r5", "r4", "r3", "r2"] and more
+    page, more = await store.page(ClickFilter(), top=4, skip=4)
+    assert [c.report_id for c in page] == ["r1", "r0"] and not more
+    blocked, _ = await store.page(ClickFilter(action_type="ClickBlocked"), top=10)
+    assert [c.report_id for c in blocked] == ["r3", "r0"]
+    through, _ = await store.page(ClickFilter(clicked_through=True), top=10)
+    assert [c.report_id for c in through] == ["r3"]
+    bob, _ = await store.page(ClickFilter(user="bob@contoso.example"), top=10)
+    assert len(bob) == 4
+    hour = int(T0.timestamp())
+    assert sorted(await store.counts_by_hour(T0)) == [
+        (hour, "ClickAllowed", 1), (hour, "ClickBlocked", 1), (hour + 3600, "ClickAllowed", 1),
+        (hour + 3600, "ClickBlocked", 1), (hour + 7200, "ClickAllowed", 2)]
+    on_url = await store.on_urls(["https://a1.contoso.example/x"], T0, T0 + timedelta(days=1))
+    assert [c.report_id for c in on_url] == ["r1", "r3", "r5"]
