@@ -175,3 +175,27 @@ def _services_key() -> Any:
 
 
 __all__ = ["CSRF_FIELD"]
+
+
+async def test_the_command_prints_a_working_one_time_link(client: Any, settings: Settings,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`safelinks console link` prints a sign-in link to the public URL that signs in once."""
+    import asyncio
+
+    from tests.conftest import run_cli
+
+    env = {"SAFELINKS_DATA_DIR": str(settings.data_dir), "SAFELINKS_PUBLIC_URL": settings.public_url,
+           "SAFELINKS_SIGNING_KEYS": settings.signing_keys.get_secret_value(),
+           "SAFELINKS_SIGNING_KEY_ID": settings.signing_key_id}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        code, out, _ = await asyncio.to_thread(run_cli, capsys, "console", "link")
+    assert code == 0
+    link = out.strip()
+    assert link.startswith(f"{settings.public_url}/console/signin?token=")
+    token = link.split("token=", 1)[1]
+    first = await client.post("/console/signin", data={"token": token}, allow_redirects=False)
+    assert first.status == 303
+    second = await client.post("/console/signin", data={"token": token}, allow_redirects=False)
+    assert second.status == 403
