@@ -43,6 +43,10 @@ async def offered(console: Console) -> bool:
 @changer()
 async def post_message(request: web.Request) -> web.StreamResponse:
     console = request.config_dict[CONSOLE]
+    if not await offered(console):
+        return console.templates.page("refused.html", request, status=409, title="No demo here",
+                                      message="The demo is offered on a fresh install only (no alerts yet, the "
+                                              "demo feed loaded); nothing was changed.")
     now = console.clock()
     message_id = str(int(now.timestamp() * 1000))
     evidence = TeamsMessageEvidence(

@@ -23,7 +23,11 @@ SETTABLE = (Verdict.MALICIOUS, Verdict.SUSPICIOUS, Verdict.CLEAN)
 async def _render(request: web.Request, *, status: int = 200, error: str | None = None, check_error: str | None = None,
                   form: dict[str, str] | None = None, checked: dict[str, object] | None = None) -> web.Response:
     console = request.config_dict[CONSOLE]
-    done = request.query.get("done", "")[:300] or None
+    # The notice is built here from known words; only the target, as entered, comes from the address.
+    verdict, target = request.query.get("done", ""), request.query.get("target", "")[:300]
+    done = None
+    if target and verdict in {v.value for v in (*SETTABLE, Verdict.UNKNOWN)}:
+        done = f"Verdict on {target} {'cleared' if verdict == Verdict.UNKNOWN.value else f'set to {verdict}'}."
     return console.templates.page(
         "verdicts.html", request, status=status, error=error, check_error=check_error, form=Blanks(form or {}),
         checked=checked, verdicts=await console.services.admin_verdicts.list(), settable=[v.value for v in SETTABLE],
@@ -80,6 +84,4 @@ async def set_verdict(request: web.Request) -> web.StreamResponse:
     services.verdicts.invalidate()
     if change is not None:
         services.bus.publish(change)  # the alert engine looks back at the clicks of the last 48 hours
-    what = "cleared" if verdict is Verdict.UNKNOWN else f"set to {verdict.value}"
-    done = f"Verdict on {values['target']} {what}."
-    return see_other(f"/console/verdicts?{urlencode({'done': done})}")
+    return see_other(f"/console/verdicts?{urlencode({'done': verdict.value, 'target': values['target'][:300]})}")

@@ -189,6 +189,8 @@ async def test_set_and_clear_an_admin_verdict(seeded: tuple[BotHarness, str]) ->
         "csrf": csrf, "do": "set", "target": "files.contoso-share.com", "verdict": "malicious",
         "threats": "Malware", "reason": "payload confirmed"}, allow_redirects=False)
     assert response.status == 303
+    shown = await (await bot.client.get(response.headers["Location"])).text()
+    assert "Verdict on files.contoso-share.com set to malicious." in shown
     check = await bot.services.verdicts.check("https://files.contoso-share.com/invoice.zip")
     assert check.verdict.value == "malicious"
     await bot.client.post("/console/verdicts", data={"csrf": csrf, "do": "clear",
@@ -293,3 +295,13 @@ def test_chart_series_differ_by_more_than_colour() -> None:
 
     for series in (CLICK_SERIES, SEVERITY_SERIES):
         assert len({s.pattern for s in series}) == len(series)
+
+
+async def test_the_demo_is_refused_once_alerts_exist(seeded: tuple[BotHarness, str]) -> None:
+    """The demo message is only for a fresh install: with alerts stored it is refused and nothing is added."""
+    bot, csrf = seeded
+    before = len(await bot.rows("teams_messages"))
+    response = await bot.client.post("/console/demo", data={"csrf": csrf})
+    assert response.status == 409
+    assert len(await bot.rows("teams_messages")) == before
+    assert "Post a demo message" not in await (await bot.client.get("/console/")).text()
