@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.store.database import Database
 
 STATE_SECONDS = 600
+MAX_WAITING = 10_000
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 _METADATA_SECONDS = 3600.0
 
@@ -95,11 +96,14 @@ class OidcClient:
 
     async def start(self, *, now: float) -> Started:
         meta = await self.metadata()
+        await self._db.execute("DELETE FROM console_oidc_states WHERE created_at < ?", (now - STATE_SECONDS,))
+        waiting = await self._db.fetchone("SELECT COUNT(*) AS n FROM console_oidc_states")
+        if waiting and int(waiting["n"]) >= MAX_WAITING:  # anyone may start one: keep the table small
+            raise OidcError("too many sign-ins are under way; try again in a few minutes")
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
         await self._db.execute(
             "INSERT INTO console_oidc_states (state, verifier, nonce, created_at) VALUES (?, ?, ?, ?)",
             (state, verifier, nonce, now))
-        await self._db.execute("DELETE FROM console_oidc_states WHERE created_at < ?", (now - STATE_SECONDS,))
         query = urlencode({
             "response_type": "code", "client_id": self._settings.console_oidc_client_id,
             "redirect_uri": self.redirect_uri, "scope": self._settings.console_oidc_scopes, "state": state,
