@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from console.filters import PAGE_SIZE, FilterError, page_number, text
 from console.guard import changer, viewer
 from console.incidents import actor_of
 from console.render import Blanks, see_other
@@ -23,6 +24,13 @@ SETTABLE = (Verdict.MALICIOUS, Verdict.SUSPICIOUS, Verdict.CLEAN)
 async def _render(request: web.Request, *, status: int = 200, error: str | None = None, check_error: str | None = None,
                   form: dict[str, str] | None = None, checked: dict[str, object] | None = None) -> web.Response:
     console = request.config_dict[CONSOLE]
+    try:
+        page = page_number(request)
+        contains = text(request, "q", limit=250)
+    except FilterError:
+        page, contains = 1, None
+    verdicts, more = await console.services.admin_verdicts.page(contains=contains, top=PAGE_SIZE,
+                                                                skip=(page - 1) * PAGE_SIZE)
     # The notice is built here from known words; only the target, as entered, comes from the address.
     verdict, target = request.query.get("done", ""), request.query.get("target", "")[:300]
     done = None
@@ -30,7 +38,7 @@ async def _render(request: web.Request, *, status: int = 200, error: str | None 
         done = f"Verdict on {target} {'cleared' if verdict == Verdict.UNKNOWN.value else f'set to {verdict}'}."
     return console.templates.page(
         "verdicts.html", request, status=status, error=error, check_error=check_error, form=Blanks(form or {}),
-        checked=checked, verdicts=await console.services.admin_verdicts.list(), settable=[v.value for v in SETTABLE],
+        checked=checked, verdicts=verdicts, page=page, more=more, settable=[v.value for v in SETTABLE],
         workloads=[w.value for w in Workload], done=done)
 
 

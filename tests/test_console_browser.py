@@ -129,6 +129,13 @@ async def test_an_analyst_follows_the_seed_incident_and_blocks_its_url(seeded: t
     await expect(page.locator("table").get_by_text("seed scenario phish")).to_be_visible()
     await shot(page, "allow-block")
 
+    # A form whose CSRF token is not the session's (as a forged cross-site form would be) changes nothing.
+    await field.fill("forged.contoso-phish.com")
+    await page.locator("form.entry-form input[name=csrf]").evaluate("input => { input.value = 'forged' }")
+    await page.get_by_role("button", name="Block", exact=True).click()
+    await expect(page.get_by_role("heading", name="Form expired")).to_be_visible()
+    assert [e["value"] for e in await bot.rows("tabl_entries")] == ["contoso-phish.com"]
+
     # The next click on the seed's link is blocked by the tenant's list.
     await page.goto(base + wrapped)
     latest = await bot.services.db.fetchone("SELECT action_type FROM clicks ORDER BY id DESC LIMIT 1")

@@ -87,3 +87,19 @@ async def test_click_pages_filter_in_the_store_and_count_by_hour(db: Database) -
         (hour + 3600, "ClickBlocked", 1), (hour + 7200, "ClickAllowed", 2)]
     on_url = await store.on_urls(["https://a1.contoso.example/x"], T0, T0 + timedelta(days=1))
     assert [c.report_id for c in on_url] == ["r1", "r3", "r5"]
+
+
+async def test_admin_verdicts_page_newest_first_and_filter(db: Database) -> None:
+    """Admin verdicts page newest first in the store, and filter by a text in the expression."""
+    from shared.verdicts import Verdict
+    from shared.verdicts.admin import AdminVerdicts
+
+    verdicts = AdminVerdicts(db)
+    for n, host in enumerate(["a.contoso.example", "b.fabrikam.example", "c.contoso.example"]):
+        await verdicts.set(host, Verdict.MALICIOUS, now=T0.timestamp() + n)
+    first, more = await verdicts.page(top=2)
+    assert [v.expression for v in first] == ["c.contoso.example/", "b.fabrikam.example/"] and more
+    rest, more = await verdicts.page(top=2, skip=2)
+    assert [v.expression for v in rest] == ["a.contoso.example/"] and not more
+    found, _ = await verdicts.page(contains="CONTOSO")
+    assert [v.expression for v in found] == ["c.contoso.example/", "a.contoso.example/"]

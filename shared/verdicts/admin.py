@@ -131,6 +131,18 @@ class AdminVerdicts:
         await self.load()
         return change
 
+    async def page(self, *, contains: str | None = None, top: int = 50,
+                   skip: int = 0) -> tuple[list[AdminVerdict], bool]:
+        """A page of admin verdicts, newest first (optionally whose expression contains a text), and
+        whether more follow."""
+        from shared.store.alerts import with_contains
+
+        where, params = with_contains("", [], {"expression": contains})
+        rows = await self._db.fetchall(
+            f"SELECT * FROM verdicts{where} ORDER BY set_at DESC, expression LIMIT {int(top) + 1} OFFSET {int(skip)}",
+            params)
+        return [AdminVerdict(r["expression"], _result(r), r["set_by"]) for r in rows[:top]], len(rows) > top
+
     async def list(self) -> list[AdminVerdict]:
         rows = await self._db.fetchall("SELECT * FROM verdicts ORDER BY set_at DESC")
         return [AdminVerdict(r["expression"], _result(r), r["set_by"]) for r in rows]
