@@ -96,6 +96,12 @@ async def test_an_analyst_follows_the_seed_incident_and_blocks_its_url(seeded: t
     await expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
     await shot(page, "overview")
 
+    # From the keyboard: the first Tab reaches "Skip to content", which moves focus to the page's content.
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("main")).to_be_focused()
+
     await page.get_by_role("navigation", name="Console").get_by_role("link", name="Alerts").click()
     for title in ("User clicked a malicious link in Teams chat",
                   "A user clicked through to a potentially malicious URL"):

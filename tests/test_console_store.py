@@ -103,3 +103,42 @@ async def test_admin_verdicts_page_newest_first_and_filter(db: Database) -> None
     assert [v.expression for v in rest] == ["a.contoso.example/"] and not more
     found, _ = await verdicts.page(contains="CONTOSO")
     assert [v.expression for v in found] == ["c.contoso.example/", "a.contoso.example/"]
+
+
+async def test_alert_and_incident_filters_and_daily_counts(db: Database) -> None:
+    """Alert and incident filters by title, user and URL (any case, LIKE wildcards literal) and the daily
+    counts by severity give the same answers on both backends."""
+    from shared.store.alerts import ALERT_COLUMNS, AlertFilter, AlertStore
+    from shared.store.incidents import IncidentFilter, IncidentStore
+
+    store, incidents = AlertStore(db), IncidentStore(db)
+    async with db.transaction() as tx:
+        first = await IncidentStore.create(tx, title="Malicious URL clicked", severity="high", at=T0.timestamp(),
+                                           first_activity=T0.timestamp())
+        for n, (title, upn, url, severity) in enumerate([
+                ("User clicked a malicious link in Teams chat", "Bob@Contoso.example", "https://a.example/100%_off",
+                 "high"),
+                ("A user clicked through", "eve@contoso.example", "https://b.example/x", "medium")]):
+            at = T0.timestamp() + n * 86400
+            values = dict.fromkeys(ALERT_COLUMNS)
+            values.update(alert_key=f"k{n}", rule_id="r", title=title, description="", recommended_actions="",
+                          severity=severity, category="c", status="new", classification="unknown",
+                          determination="unknown", incident_id=first if n == 0 else None, group_key="",
+                          created_at=at, updated_at=at, first_activity=at, last_activity=at, event_count=1,
+                          url=url, domain="", account_upn=upn, workload="Teams", report_id=str(n), evidence="[]",
+                          details="{}", comments="[]")
+            await store.insert(tx, values)
+
+    async def titles(**flt: object) -> list[str]:
+        return [a.title for a in (await store.page(AlertFilter(**flt)))[0]]
+
+    assert await titles(title="CLICKED THROUGH") == ["A user clicked through"]
+    assert await titles(user="bob@contoso.EXAMPLE") == ["User clicked a malicious link in Teams chat"]
+    assert await titles(url="100%_") == ["User clicked a malicious link in Teams chat"]
+    assert await titles(url="1000") == []  # "%" and "_" are not wildcards
+    found, total = await incidents.page(IncidentFilter(user="BOB@contoso.example", url="a.example"))
+    assert [i.id for i in found] == [first] and total == 1
+    assert (await incidents.page(IncidentFilter(user="eve@contoso.example")))[1] == 0
+    day = int(T0.timestamp()) // 86400 * 86400
+    assert sorted(await store.counts_by_day(T0 - timedelta(hours=12))) == [
+        (day, "high", 1), (day + 86400, "medium", 1)]
