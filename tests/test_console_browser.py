@@ -147,6 +147,9 @@ async def test_an_analyst_follows_the_seed_incident_and_blocks_its_url(seeded: t
     latest = await bot.services.db.fetchone("SELECT action_type FROM clicks ORDER BY id DESC LIMIT 1")
     assert latest["action_type"] == "ClickBlockedByTenantPolicy"
 
+    await page.goto(f"{base}/console/verdicts?check={PHISH}&user=bob2@contoso.example")
+    await expect(page.get_by_role("region", name="Result")).to_contain_text("ClickBlockedByTenantPolicy")
+    await shot(page, "verdicts")
     await page.goto(base + "/console/audit")
     await expect(page.get_by_text("tabl.block")).to_be_visible()
     await shot(page, "audit")
