@@ -24,7 +24,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared proxy safelinks manifest bot
+	$(BIN)/mypy shared proxy safelinks manifest bot console
 
 clean:
 	rm -rf $(VENV) var .cache

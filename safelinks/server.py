@@ -1,7 +1,8 @@
 """The application factory that ``safelinks serve`` and the tests share.
 
 One process runs every role by default; ``--role`` splits them. The proxy role serves clicks; the bot
-role serves ``/api/messages``; the worker role runs background jobs (alerts, deliveries, feeds).
+role serves ``/api/messages``; the worker role runs background jobs (alerts, deliveries, feeds); the console
+role serves the analyst console (``/console/``).
 Every role opens the same services on the same store.
 """
 
@@ -63,7 +64,7 @@ def create_app(
         from bot.app import setup_bot
 
         setup_bot(app, settings)
-    if role in ("all", "proxy", "worker"):
+    if role in ("all", "proxy", "worker", "console"):
         from safelinks.alerting import setup_alerting
 
         setup_alerting(app, role=role)
@@ -74,6 +75,10 @@ def create_app(
         from safelinks.jobs import setup_jobs
 
         setup_jobs(app)
+    if role in ("all", "console"):
+        from console.app import setup_console
+
+        setup_console(app)
     return app
 
 

@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from shared.durations import DurationError, parse_duration
 from shared.verdicts.heuristics import HeuristicsConfig
 
-Role = Literal["all", "bot", "proxy", "worker"]
+Role = Literal["all", "bot", "proxy", "worker", "console"]
 MIN_API_TOKEN_CHARS = 32
 # The Bot Connector endpoints Teams puts in serviceUrl: the public cloud (every region is a path under
 # smba.trafficmanager.net), GCC, GCC High and DoD.
@@ -269,7 +269,23 @@ class Settings(BaseSettings):
                                                "(`model=A`), where required")
     graph_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per Graph call")
 
-    @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url")
+    # The analyst console (console/): sessions, and OpenID Connect sign-in (Entra ID, Keycloak, Dex...).
+    # Without an OIDC metadata URL, only the one-time links of ``safelinks console link`` sign in.
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description="minutes a console session "
+                                      "lasts without use")
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 7, description="hours a console session "
+                                       "lasts at most")
+    console_oidc_metadata_url: str = Field(default="", description="OpenID Connect metadata URL for console "
+                                           "sign-in (Entra ID, Keycloak, Dex); unset: one-time links only")
+    console_oidc_client_id: str = Field(default="", description="the console's OpenID Connect client id")
+    console_oidc_client_secret: SecretStr = Field(default=SecretStr(""), description="its client secret")
+    console_oidc_scopes: str = Field(default="openid profile email", description="scopes asked at sign-in")
+    console_oidc_admin_role: str = Field(default="SafeLinks.Admin", description="app role that may change "
+                                         "things in the console")
+    console_oidc_reader_role: str = Field(default="SafeLinks.Reader", description="app role that may only "
+                                          "look")
+
+    @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url", "console_oidc_metadata_url")
     @classmethod
     def _service_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -305,7 +321,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("feed_every_default", "feed_timeout", "scan_poll_interval", "scan_timeout", "scan_result_ttl",
-                     "outbox_lease_seconds", "alert_notify_window_seconds", "verdict_cache_ttl", "smtp_timeout", mode="before")
+                     "outbox_lease_seconds", "alert_notify_window_seconds", "verdict_cache_ttl", "smtp_timeout",
+                     mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
         # Settings in seconds take the one duration syntax too ("1h", "90s"); numbers stay numbers.

@@ -402,13 +402,13 @@ class BotHarness:
 
 
 @asynccontextmanager
-async def running_bot(settings: Any, **app_options: Any) -> AsyncIterator[BotHarness]:
+async def running_bot(settings: Any, *, port: int | None = None, **app_options: Any) -> AsyncIterator[BotHarness]:
     from aiohttp.test_utils import TestClient, TestServer
 
     from safelinks.server import create_app
 
     app = create_app(settings, **app_options)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()
     try:
         yield BotHarness(client, app)

@@ -121,37 +121,42 @@ async def make_security_channel(bot: BotHarness, standin: TeamsStandIn) -> None:
     await standin.wait_for(lambda s: len(s.delivered()) > before)  # the bot's confirmation
 
 
+async def play_seed(bot: BotHarness, standin: TeamsStandIn) -> str:
+    """The seed scenario's people at work; returns Bob's wrapped link (path and query)."""
+    await bot.services.admin_verdicts.set("contoso-phish.com", Verdict.MALICIOUS, threat_types=("Phish",),
+                                          reason="credential phishing kit")
+    bot.services.verdicts.invalidate()
+    await make_security_channel(bot, standin)
+    sent_before = len(standin.delivered())
+
+    # Alice posts the link in a group chat; the bot answers with a card; Bob's view has his own links.
+    await send(bot, standin, group_chat_message(standin.service_url, sender_of(ALICE), f"please reset: {PHISH}"))
+    await standin.wait_for(lambda s: len(s.delivered()) > sent_before)
+    reply = next(c for c in standin.delivered() if c.conversation_id == GROUP_CHAT_ID)
+    refresh = reply.body["attachments"][0]["content"]["refresh"]["action"]
+    view = await send(bot, standin, card_action(standin.service_url, sender_of(BOB), refresh["verb"],
+                                                refresh["data"]))
+    link = urlsplit(open_urls((await view.json())["value"])[0])
+
+    # Bob clicks: the warning page; then "Continue anyway".
+    page = await bot.client.get(f"{link.path}?{link.query}", headers={"User-Agent": BROWSER_UA},
+                                allow_redirects=False)
+    assert page.status == 200
+    token = _TOKEN_FIELD.search(await page.text())
+    assert token is not None
+    through = await bot.client.post("/v1/url/continue", data={"token": token.group(1)},
+                                    headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Site": "same-origin"},
+                                    allow_redirects=False)
+    assert through.status == 303 and through.headers["Location"] == PHISH
+    return f"{link.path}?{link.query}"
+
+
 async def test_seed_scenario_two_alerts_one_incident_card_and_email(
         seed_settings: Settings, standin: TeamsStandIn, mail: tuple[Mailbox, int]) -> None:
     """Malicious link in a chat → click → warning → Continue anyway: exactly the two seed alerts, one incident,
     an alert card in the security channel, an e-mail at the SMTP server; the card's buttons work."""
     async with running_bot(seed_settings) as bot:
-        await bot.services.admin_verdicts.set("contoso-phish.com", Verdict.MALICIOUS, threat_types=("Phish",),
-                                              reason="credential phishing kit")
-        bot.services.verdicts.invalidate()
-        await make_security_channel(bot, standin)
-        sent_before = len(standin.delivered())
-
-        # Alice posts the link in a group chat; the bot answers with a card; Bob's view has his own links.
-        await send(bot, standin, group_chat_message(standin.service_url, sender_of(ALICE), f"please reset: {PHISH}"))
-        await standin.wait_for(lambda s: len(s.delivered()) > sent_before)
-        reply = next(c for c in standin.delivered() if c.conversation_id == GROUP_CHAT_ID)
-        refresh = reply.body["attachments"][0]["content"]["refresh"]["action"]
-        view = await send(bot, standin, card_action(standin.service_url, sender_of(BOB), refresh["verb"],
-                                                    refresh["data"]))
-        link = urlsplit(open_urls((await view.json())["value"])[0])
-
-        # Bob clicks: the warning page; then "Continue anyway".
-        page = await bot.client.get(f"{link.path}?{link.query}", headers={"User-Agent": BROWSER_UA},
-                                    allow_redirects=False)
-        assert page.status == 200
-        token = _TOKEN_FIELD.search(await page.text())
-        assert token is not None
-        through = await bot.client.post("/v1/url/continue", data={"token": token.group(1)},
-                                        headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Site": "same-origin"},
-                                        allow_redirects=False)
-        assert through.status == 303 and through.headers["Location"] == PHISH
-
+        await play_seed(bot, standin)
         body = await eventually(lambda: _count(bot, 2))
         assert {a["title"] for a in body["value"]} == {"User clicked a malicious link in Teams chat",
                                                        "A user clicked through to a potentially malicious URL"}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from shared.alerts.actions import Actor
 from shared.config import ConfigError, Settings, load_settings
 from shared.policy import PolicyError
 from shared.services import Services, open_services
@@ -16,6 +18,17 @@ from shared.store import StoreError
 
 T = TypeVar("T")
 ERROR_PREFIX = "safelinks: error: "
+
+
+def _terminal_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        return "unknown"
+
+
+# Changes made at the command line are audited as the account that ran it.
+CLI_ACTOR = Actor(f"cli:{_terminal_user()}", _terminal_user(), via="cli")
 
 
 class CliError(Exception):

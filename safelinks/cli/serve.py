@@ -11,6 +11,7 @@ import asyncio
 import errno
 import gc
 import socket
+import time
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +30,7 @@ from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the proxy, the bot and the worker (or one role)")
-    p.add_argument("--role", choices=["all", "bot", "proxy", "worker"], help="what this process runs")
+    p.add_argument("--role", choices=["all", "bot", "proxy", "worker", "console"], help="what this process runs")
     p.add_argument("--host", help="address to listen on (SAFELINKS_HOST)")
     p.add_argument("--port", type=int, help="port to listen on (SAFELINKS_PORT)")
     p.set_defaults(func=run)
@@ -131,6 +132,12 @@ async def banner(services: Services, settings: Settings) -> list[str]:
         f"  policy file:      {settings.policy_file or 'none (Built-in protection)'}",
         f"  try a link:       {sample}",
     ]
+    if settings.role in ("all", "console"):
+        from console.sessions import SignInLinks
+
+        token = await SignInLinks(services.db).issue(now=time.time())
+        lines += [f"  console:          {settings.public_url}/console/signin?token={token}",
+                  "                    (one-time sign-in, 10 minutes; `safelinks console link` prints another)"]
     return lines
 
 

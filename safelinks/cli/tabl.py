@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from safelinks.cli.context import Results, UsageError, with_services
+from safelinks.cli.context import CLI_ACTOR, Results, UsageError, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.services import Services
 from shared.tabl import TablAction, TablEntry, TablError
@@ -57,7 +57,7 @@ def _add(args: argparse.Namespace) -> int:
             try:
                 entry = await s.tenant_list.add(value, args.action, expires_at=expiry,
                                                 no_expiration=getattr(args, "no_expiration", False),
-                                                notes=args.notes, created_by="cli")
+                                                notes=args.notes, created_by="cli", actor=CLI_ACTOR)
             except TablError as exc:
                 results.add(f"refused {value!r}: {exc}", ok=False, value=value, error=str(exc))
                 failed += 1
@@ -99,7 +99,7 @@ def _remove(args: argparse.Namespace) -> int:
         results = Results(args)
         for value in args.values:
             try:
-                removed = await s.tenant_list.remove(value, args.action)
+                removed = await s.tenant_list.remove(value, args.action, actor=CLI_ACTOR)
             except TablError as exc:
                 results.add(f"refused {value!r}: {exc}", ok=False, value=value, error=str(exc))
                 missing += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from safelinks.cli.context import UsageError, done, with_services
+from safelinks.cli.context import CLI_ACTOR, UsageError, done, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.services import Services
 from shared.urls import URLError
@@ -39,7 +39,7 @@ def _set(args: argparse.Namespace) -> int:
     async def work(s: Services) -> int:
         try:
             change = await s.admin_verdicts.set(args.target, verdict, threat_types=tuple(args.threat),
-                                                reason=args.reason, set_by="cli")
+                                                reason=args.reason, set_by="cli", actor=CLI_ACTOR)
         except URLError as exc:
             raise UsageError(f"{args.target!r}: {exc}") from None
         if change is None:

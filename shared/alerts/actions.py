@@ -26,6 +26,7 @@ from shared.alerts.incidents import Correlator
 from shared.alerts.model import Alert, AlertStatus, Classification, IncidentStatus, parse_enum
 from shared.alerts.ports import ChannelResolver
 from shared.alerts.writer import AlertWriter
+from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.database import Executor
 from shared.store.incidents import IncidentStore
@@ -294,6 +295,9 @@ class AlertActions:
                     via=actor.via,
                     at=now,
                 )
+                target = f"alert {alert_id}" if alert_id is not None else f"incident {incident_id}"
+                await audit.record(tx, actor, f"{'alert' if alert_id is not None else 'incident'}.{verb}",
+                                   target, value, at=now)
 
     @staticmethod
     def _note(changes: Changes, actor: Actor) -> str:
@@ -321,6 +325,7 @@ class AlertActions:
                 notes=f"alert {alert.id} ({alert.title})",
                 created_by=actor.id,
                 now=self.clock(),
+                actor=actor,
             )
         except TablError as exc:
             if "already" not in str(exc):

@@ -102,15 +102,30 @@ class AlertFilter:
     until: datetime | None = None
     incident_id: int | None = None
     rule_id: str | None = None
+    title: str | None = None  # contained in the title, any case
+    user: str | None = None  # the account's UPN, any case
+    url: str | None = None  # contained in the URL, any case
     top: int = 100
     skip: int = 0
 
     def where(self) -> tuple[str, list[Any]]:
-        return where_clause(
+        where, params = where_clause(
             {"status": self.status, "severity": self.severity, "incident_id": self.incident_id,
-             "rule_id": self.rule_id},
+             "rule_id": self.rule_id, "LOWER(account_upn)": self.user.lower() if self.user else None},
             self.since, self.until,
         )
+        return with_contains(where, params, {"title": self.title, "url": self.url})
+
+
+def with_contains(where: str, params: list[Any], contains: dict[str, str | None]) -> tuple[str, list[Any]]:
+    """``where`` narrowed to rows whose columns contain the given texts, any case (LIKE, escaped)."""
+    clauses = [where.removeprefix(" WHERE ")] if where else []
+    for column, text in contains.items():
+        if text:
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(f"LOWER({column}) LIKE ? ESCAPE '\\'")
+            params = [*params, f"%{escaped}%"]
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def where_clause(equal: dict[str, Any], since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
@@ -185,6 +200,15 @@ class AlertStore:
             params,
         )
         return [alert_from_row(r) for r in rows], int(total["n"]) if total else 0
+
+    async def counts_by_day(self, since: datetime) -> list[tuple[int, str, int]]:
+        """(UTC day as epoch seconds, severity, alerts created) for every day from ``since`` on."""
+        bucket = ("FLOOR(created_at / 86400)" if self.db.dialect == "postgresql"
+                  else "CAST(created_at / 86400 AS INTEGER)")
+        rows = await self.db.fetchall(
+            f"SELECT {bucket} AS d, severity, COUNT(*) AS n FROM alerts WHERE created_at >= ? GROUP BY d, severity",
+            (since.timestamp(),))
+        return [(int(r["d"]) * 86400, r["severity"], int(r["n"])) for r in rows]
 
     async def of_incident(self, incident_id: int, tx: Executor | None = None) -> list[Alert]:
         rows = await (tx or self.db).fetchall(

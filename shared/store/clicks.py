@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ class ClickFilter:
     user: str | None = None
     url_contains: str | None = None
     limit: int | None = None
+    action_type: str | None = None
+    clicked_through: bool | None = None
+    workload: str | None = None
+    message_id: str | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -123,6 +128,14 @@ class ClickFilter:
         if self.url_contains:
             clauses.append("url LIKE ?")
             params.append(f"%{self.url_contains}%")
+        for column, value in (("action_type", self.action_type), ("workload", self.workload),
+                              ("message_id", self.message_id)):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.clicked_through is not None:
+            clauses.append("is_clicked_through = ?")
+            params.append(self.clicked_through)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -157,6 +170,36 @@ class ClickStore:
         if flt.limit:
             sql += f" LIMIT {int(flt.limit)}"
         return [click_from_row(r) for r in await self._db.fetchall(sql, params)]
+
+    async def page(self, flt: ClickFilter, *, top: int, skip: int = 0) -> tuple[builtins.list[Click], bool]:
+        """A page of clicks, newest first, and whether more follow (no full count: a million rows would
+        be read for it)."""
+        where, params = flt.where()
+        rows = await self._db.fetchall(
+            f"SELECT * FROM clicks{where} ORDER BY timestamp DESC, id DESC LIMIT {int(top) + 1} OFFSET {int(skip)}",
+            params,
+        )
+        return [click_from_row(r) for r in rows[:top]], len(rows) > top
+
+    async def on_urls(self, urls: builtins.list[str], since: datetime, until: datetime) -> builtins.list[Click]:
+        """Every click on these exact URLs within [since, until), oldest first (by the reversed-host index)."""
+        found: builtins.list[Click] = []
+        for url in dict.fromkeys(urls):
+            rows = await self._db.fetchall(
+                "SELECT * FROM clicks WHERE url_rhost = ? AND url = ? AND timestamp >= ? AND timestamp < ? "
+                "ORDER BY timestamp, id LIMIT 1000",
+                (url_rhost(url), url, since.timestamp(), until.timestamp()),
+            )
+            found += [click_from_row(r) for r in rows]
+        return sorted(found, key=lambda c: c.timestamp)
+
+    async def counts_by_hour(self, since: datetime) -> builtins.list[tuple[int, str, int]]:
+        """(hour as epoch seconds, ActionType, clicks) for every hour from ``since`` on."""
+        bucket = "FLOOR(timestamp / 3600)" if self._db.dialect == "postgresql" else "CAST(timestamp / 3600 AS INTEGER)"
+        rows = await self._db.fetchall(
+            f"SELECT {bucket} AS h, action_type, COUNT(*) AS n FROM clicks WHERE timestamp >= ? "
+            "GROUP BY h, action_type", (since.timestamp(),))
+        return [(int(r["h"]) * 3600, r["action_type"], int(r["n"])) for r in rows]
 
     async def stream(self, flt: ClickFilter) -> AsyncIterator[Click]:
         where, params = flt.where()

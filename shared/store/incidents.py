@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.alerts.model import Classification, Incident, IncidentStatus, Severity
-from shared.store.alerts import comments_from, ts, where_clause
+from shared.store.alerts import comments_from, ts, where_clause, with_contains
 from shared.store.database import Database, Executor, Row
 
 
@@ -37,11 +37,23 @@ class IncidentFilter:
     severity: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    title: str | None = None  # contained in the title, any case
+    user: str | None = None  # one of its alerts is about this UPN, any case
+    url: str | None = None  # one of its alerts' URLs contains this, any case
     top: int = 100
     skip: int = 0
 
     def where(self) -> tuple[str, list[Any]]:
-        return where_clause({"status": self.status, "severity": self.severity}, self.since, self.until)
+        where, params = where_clause({"status": self.status, "severity": self.severity}, self.since, self.until)
+        where, params = with_contains(where, params, {"title": self.title})
+        if self.user or self.url:
+            inner, inner_params = where_clause(
+                {"LOWER(account_upn)": self.user.lower() if self.user else None}, None, None)
+            inner, inner_params = with_contains(inner, inner_params, {"url": self.url})
+            clause = f"id IN (SELECT incident_id FROM alerts{inner})"
+            where = f"{where} AND {clause}" if where else f" WHERE {clause}"
+            params = [*params, *inner_params]
+        return where, params
 
 
 class IncidentStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from shared.store import counters
+from shared.store import audit, counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
 from shared.tabl import TablAction, TablEntry, TablError, TablIndex, default_expiry, parse_entry, validate_expiry
@@ -87,8 +87,10 @@ class TenantList:
         notes: str = "",
         created_by: str | None = None,
         now: datetime | None = None,
+        actor: audit.Who | None = None,
     ) -> TablEntry:
-        """Validate and store an entry (TablError with the reason when Defender would refuse it)."""
+        """Validate and store an entry (TablError with the reason when Defender would refuse it);
+        with ``actor``, the audit log records the change in the same transaction."""
         when = now or datetime.now(UTC)
         pattern = parse_entry(value, action)
         if no_expiration:
@@ -110,11 +112,15 @@ class TenantList:
                 "SELECT * FROM tabl_entries WHERE value = ? AND action = ?", (pattern.value, action.value)
             )
             await counters.bump(tx, "tabl")
+            if actor is not None:
+                expires = f", expires {expiry:%Y-%m-%d %H:%M} UTC" if expiry else ", no expiry"
+                await audit.record(tx, actor, f"tabl.{action.value}", pattern.value,
+                                   f"{notes}{expires}".lstrip(", "), at=when.timestamp())
         await self.load()
         assert row is not None
         return _entry(row)
 
-    async def remove(self, value: str, action: TablAction) -> bool:
+    async def remove(self, value: str, action: TablAction, *, actor: audit.Who | None = None) -> bool:
         pattern = parse_entry(value, action)
         async with self._db.transaction() as tx:
             n = await tx.execute(
@@ -122,8 +128,28 @@ class TenantList:
             )
             if n:
                 await counters.bump(tx, "tabl")
+                if actor is not None:
+                    await audit.record(tx, actor, f"tabl.{action.value}.remove", pattern.value, at=time.time())
         await self.load()
         return bool(n)
+
+    async def page(self, *, action: TablAction | None = None, contains: str | None = None, top: int = 50,
+                   skip: int = 0) -> tuple[list[tuple[TablEntry, str | None]], bool]:
+        """A page of entries (each with who created it), newest first, and whether more follow."""
+        from shared.store.alerts import with_contains
+
+        where, params = ("", []) if action is None else (" WHERE action = ?", [action.value])
+        where, params = with_contains(where, params, {"value": contains})
+        rows = await self._db.fetchall(
+            f"SELECT * FROM tabl_entries{where} ORDER BY created_at DESC, id DESC "
+            f"LIMIT {int(top) + 1} OFFSET {int(skip)}", params)
+        found = []
+        for r in rows[:top]:
+            try:
+                found.append((_entry(r), r["created_by"]))
+            except TablError:
+                continue
+        return found, len(rows) > top
 
     async def list(self, action: TablAction | None = None) -> list[TablEntry]:
         if action is None:

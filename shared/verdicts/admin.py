@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.events import VerdictChanged
-from shared.store import counters
+from shared.store import audit, counters
 from shared.store.database import Database, Row
 from shared.urls import expression_of
 from shared.verdicts.model import Verdict, VerdictResult
@@ -83,8 +83,10 @@ class AdminVerdicts:
         reason: str = "",
         set_by: str | None = None,
         now: float | None = None,
+        actor: audit.Who | None = None,
     ) -> VerdictChanged | None:
-        """Record a verdict for a URL, host or path prefix; return the change it makes, if any."""
+        """Record a verdict for a URL, host or path prefix; return the change it makes, if any. With
+        ``actor``, the audit log records it in the same transaction."""
         expr = expression_of(target)
         at = time.time() if now is None else now
         async with self._db.transaction() as tx:
@@ -122,8 +124,24 @@ class AdminVerdicts:
                     changed_at=datetime.fromtimestamp(at, UTC),
                 )
             await counters.bump(tx, "verdicts")
+            if actor is not None:
+                action = "verdict.clear" if verdict == Verdict.UNKNOWN else f"verdict.{verdict.value}"
+                detail = "; ".join(p for p in (",".join(threat_types), reason) if p)
+                await audit.record(tx, actor, action, expr, detail, at=at)
         await self.load()
         return change
+
+    async def page(self, *, contains: str | None = None, top: int = 50,
+                   skip: int = 0) -> tuple[list[AdminVerdict], bool]:
+        """A page of admin verdicts, newest first (optionally whose expression contains a text), and
+        whether more follow."""
+        from shared.store.alerts import with_contains
+
+        where, params = with_contains("", [], {"expression": contains})
+        rows = await self._db.fetchall(
+            f"SELECT * FROM verdicts{where} ORDER BY set_at DESC, expression LIMIT {int(top) + 1} OFFSET {int(skip)}",
+            params)
+        return [AdminVerdict(r["expression"], _result(r), r["set_by"]) for r in rows[:top]], len(rows) > top
 
     async def list(self) -> list[AdminVerdict]:
         rows = await self._db.fetchall("SELECT * FROM verdicts ORDER BY set_at DESC")

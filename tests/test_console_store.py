@@ -1,0 +1,144 @@
+"""The console's store queries on both backends: links and sessions, the audit log, click pages and counts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from console.sessions import Role, Sessions, SignInLinks
+from shared.alerts.actions import Actor
+from shared.clicks import ActionType, Click, Workload
+from shared.store import Database, open_database
+from shared.store.audit import AuditFilter, AuditLog, record
+from shared.store.clicks import ClickFilter, ClickStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = await open_database(db_url)
+    yield database
+    await database.close()
+
+
+async def test_a_link_is_spent_once_and_sessions_expire(db: Database) -> None:
+    """A sign-in link gives one role once; a session is found until idle or past its limit, then not."""
+    links = SignInLinks(db)
+    token = await links.issue(now=T0.timestamp())
+    assert await links.spend(token, now=T0.timestamp() + 1) is Role.ADMIN
+    assert await links.spend(token, now=T0.timestamp() + 2) is None
+    late = await links.issue(now=T0.timestamp())
+    assert await links.spend(late, now=T0.timestamp() + 601) is None
+    sessions = Sessions(db, idle_seconds=60, max_seconds=300)
+    cookie, started = await sessions.start("u1", "User One", Role.READER, via="oidc", now=T0.timestamp())
+    found = await sessions.find(cookie, now=T0.timestamp() + 50)
+    assert found is not None and found.role is Role.READER and found.csrf == started.csrf
+    assert await sessions.find(cookie, now=T0.timestamp() + 50 + 61) is None  # idle
+    assert await sessions.find("not-a-session", now=T0.timestamp()) is None
+
+
+async def test_audit_pages_and_filters(db: Database) -> None:
+    """Audit rows page newest first and filter by actor (id or name, any case), way and action."""
+    for n, (via, action) in enumerate([("console", "tabl.block"), ("cli", "verdict.malicious"),
+                                       ("card", "alert.status")]):
+        async with db.transaction() as tx:
+            await record(tx, Actor(f"id-{n}", f"Name {n}", via=via), action, f"t{n}", at=T0.timestamp() + n)
+    log = AuditLog(db)
+    entries, more = await log.page(AuditFilter(top=2))
+    assert [e.action for e in entries] == ["alert.status", "verdict.malicious"] and more
+    assert [e.via for e in (await log.page(AuditFilter(actor="NAME 1")))[0]] == ["cli"]
+    assert [e.target for e in (await log.page(AuditFilter(via="console")))[0]] == ["t0"]
+    assert (await log.page(AuditFilter(since=T0 + timedelta(seconds=1), action="tabl.block")))[0] == []
+
+
+def _click(n: int, action: ActionType, through: bool, upn: str) -> Click:
+    return Click(report_id=f"r{n}", timestamp=T0 + timedelta(minutes=30 * n),
+                 url=f"https://a{n % 2}.contoso.example/x",
+                 action_type=action, workload=Workload.TEAMS, verdict="clean", account_upn=upn,
+                 is_clicked_through=through)
+
+
+async def test_click_pages_filter_in_the_store_and_count_by_hour(db: Database) -> None:
+    """Click pages filter by ActionType, click-through and user, say whether more follow, and count per hour."""
+    store = ClickStore(db)
+    store.start()
+    try:
+        for n in range(6):
+            action = ActionType.CLICK_BLOCKED if n % 3 == 0 else ActionType.CLICK_ALLOWED
+            await store.record(_click(n, action, n == 3, "Bob@Contoso.example" if n < 4 else "eve@contoso.example"))
+    finally:
+        await store.close()
+    page, more = await store.page(ClickFilter(), top=4)
+    assert [c.report_id for c in page] == ["r5", "r4", "r3", "r2"] and more
+    page, more = await store.page(ClickFilter(), top=4, skip=4)
+    assert [c.report_id for c in page] == ["r1", "r0"] and not more
+    blocked, _ = await store.page(ClickFilter(action_type="ClickBlocked"), top=10)
+    assert [c.report_id for c in blocked] == ["r3", "r0"]
+    through, _ = await store.page(ClickFilter(clicked_through=True), top=10)
+    assert [c.report_id for c in through] == ["r3"]
+    bob, _ = await store.page(ClickFilter(user="bob@contoso.example"), top=10)
+    assert len(bob) == 4
+    hour = int(T0.timestamp())
+    assert sorted(await store.counts_by_hour(T0)) == [
+        (hour, "ClickAllowed", 1), (hour, "ClickBlocked", 1), (hour + 3600, "ClickAllowed", 1),
+        (hour + 3600, "ClickBlocked", 1), (hour + 7200, "ClickAllowed", 2)]
+    on_url = await store.on_urls(["https://a1.contoso.example/x"], T0, T0 + timedelta(days=1))
+    assert [c.report_id for c in on_url] == ["r1", "r3", "r5"]
+
+
+async def test_admin_verdicts_page_newest_first_and_filter(db: Database) -> None:
+    """Admin verdicts page newest first in the store, and filter by a text in the expression."""
+    from shared.verdicts import Verdict
+    from shared.verdicts.admin import AdminVerdicts
+
+    verdicts = AdminVerdicts(db)
+    for n, host in enumerate(["a.contoso.example", "b.fabrikam.example", "c.contoso.example"]):
+        await verdicts.set(host, Verdict.MALICIOUS, now=T0.timestamp() + n)
+    first, more = await verdicts.page(top=2)
+    assert [v.expression for v in first] == ["c.contoso.example/", "b.fabrikam.example/"] and more
+    rest, more = await verdicts.page(top=2, skip=2)
+    assert [v.expression for v in rest] == ["a.contoso.example/"] and not more
+    found, _ = await verdicts.page(contains="CONTOSO")
+    assert [v.expression for v in found] == ["c.contoso.example/", "a.contoso.example/"]
+
+
+async def test_alert_and_incident_filters_and_daily_counts(db: Database) -> None:
+    """Alert and incident filters by title, user and URL (any case, LIKE wildcards literal) and the daily
+    counts by severity give the same answers on both backends."""
+    from shared.store.alerts import ALERT_COLUMNS, AlertFilter, AlertStore
+    from shared.store.incidents import IncidentFilter, IncidentStore
+
+    store, incidents = AlertStore(db), IncidentStore(db)
+    async with db.transaction() as tx:
+        first = await IncidentStore.create(tx, title="Malicious URL clicked", severity="high", at=T0.timestamp(),
+                                           first_activity=T0.timestamp())
+        for n, (title, upn, url, severity) in enumerate([
+                ("User clicked a malicious link in Teams chat", "Bob@Contoso.example", "https://a.example/100%_off",
+                 "high"),
+                ("A user clicked through", "eve@contoso.example", "https://b.example/x", "medium")]):
+            at = T0.timestamp() + n * 86400
+            values = dict.fromkeys(ALERT_COLUMNS)
+            values.update(alert_key=f"k{n}", rule_id="r", title=title, description="", recommended_actions="",
+                          severity=severity, category="c", status="new", classification="unknown",
+                          determination="unknown", incident_id=first if n == 0 else None, group_key="",
+                          created_at=at, updated_at=at, first_activity=at, last_activity=at, event_count=1,
+                          url=url, domain="", account_upn=upn, workload="Teams", report_id=str(n), evidence="[]",
+                          details="{}", comments="[]")
+            await store.insert(tx, values)
+
+    async def titles(**flt: object) -> list[str]:
+        return [a.title for a in (await store.page(AlertFilter(**flt)))[0]]
+
+    assert await titles(title="CLICKED THROUGH") == ["A user clicked through"]
+    assert await titles(user="bob@contoso.EXAMPLE") == ["User clicked a malicious link in Teams chat"]
+    assert await titles(url="100%_") == ["User clicked a malicious link in Teams chat"]
+    assert await titles(url="1000") == []  # "%" and "_" are not wildcards
+    found, total = await incidents.page(IncidentFilter(user="BOB@contoso.example", url="a.example"))
+    assert [i.id for i in found] == [first] and total == 1
+    assert (await incidents.page(IncidentFilter(user="eve@contoso.example")))[1] == 0
+    day = int(T0.timestamp()) // 86400 * 86400
+    assert sorted(await store.counts_by_day(T0 - timedelta(hours=12))) == [
+        (day, "high", 1), (day + 86400, "medium", 1)]
