@@ -336,7 +336,8 @@ async def healthz(request: web.Request) -> web.Response:
         if isinstance(detail, dict):
             for part, state in detail.items():
                 if isinstance(state, dict) and "ok" in state:
-                    sources[f"{name}/{part}"] = "ok" if state["ok"] else "failing"
+                    word = "held" if state.get("held") else "failing"
+                    sources[f"{name}/{part}"] = "ok" if state["ok"] else word
     body = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "failing",
             "verdict_sources": sources}
     return web.json_response(body, status=200 if db_ok else 503, headers=_PLAIN_HEADERS)

@@ -110,7 +110,7 @@ def test_usage_errors_show_the_subcommand_usage(capsys: pytest.CaptureFixture[st
         (["clicks", "purge", "--older-than", "soon"], "--older-than 'soon'"),
         (["clicks", "list", "--since", "soon"], "--since 'soon'"),
         (["block", "add", "x.example", "--expires", "tomorrow"], "--expires 'tomorrow'"),
-        (["feeds", "add", "f", "/x", "--format", "plain", "--every", "often"], "--every: interval 'often'"),
+        (["feeds", "add", "f", "/x", "--format", "plain", "--every", "often"], "--every: interval: duration 'often'"),
         (["wrap", "https://example.com/", "--workload", "Fax"], "--workload: "),
         (["alerts", "list", "--status", "wat"], "--status: "),
     ],

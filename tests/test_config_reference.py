@@ -105,13 +105,13 @@ def test_config_check_prints_effective_settings_with_secrets_redacted(
 ) -> None:
     """`config check` shows every setting as the service will use it, and no secret value."""
     secrets = {"SAFELINKS_SIGNING_KEYS": "k1:" + "ab" * 32, "MicrosoftAppPassword": "pa55-w0rd-value",
-               "SAFELINKS_API_TOKENS": "tok-one-secret,tok-two-secret", "SAFELINKS_SMTP_PASSWORD": "smtp-secret-x"}
+               "SAFELINKS_API_TOKENS": "tok-one-secret-0123456789abcdefghij,tok-two-secret-0123456789abcdefghij", "SAFELINKS_SMTP_PASSWORD": "smtp-secret-x"}
     for key, value in secrets.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("SAFELINKS_DATABASE_URL", "postgresql://sl:db-pass-word@db.internal/safelinks")
     monkeypatch.setenv("SAFELINKS_ALERT_WEBHOOK_URLS", "https://hooks.example.com/T0/B0/webhook-token-x,https://siem.example")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"MicrosoftAppId: {APP_ID}\npublic_url: https://links.contoso.com\n")
+    cfg.write_text(f"MicrosoftAppId: {APP_ID}\nMicrosoftAppTenantId: {APP_ID}\npublic_url: https://links.contoso.com\n")
     code, out, _ = run_cli(capsys, "config", "check", "--config", str(cfg), "--json")
     body = json.loads(out)
     assert code == 0 and body["ok"] is True

@@ -34,7 +34,7 @@ from shared.feeds.fetch import Progress, fetch_feed
 from shared.store.feeds import FeedRecord, FeedRegistry
 from shared.verdicts.changes import ChangeLog, ExpressionChange
 from shared.verdicts.feed_build import BuiltFeed, build_off_loop
-from shared.verdicts.feeds import DEMO_FEED, FeedProvider, LoadedFeed, source_name, utc
+from shared.verdicts.feeds import DEMO_FEED, HELD_PREFIX, FeedProvider, LoadedFeed, source_name, utc
 from shared.verdicts.index import ExpressionIndex
 from shared.verdicts.model import Verdict
 
@@ -57,7 +57,6 @@ class UpdateOutcome:
     bad_examples: tuple[str, ...] = ()
 
 
-HELD_PREFIX = "held: "
 
 
 def drop_to_hold(previous: int, dropped: int) -> bool:

@@ -18,6 +18,8 @@ from shared.verdicts.feed_build import BuiltFeed
 from shared.verdicts.index import ExpressionIndex
 from shared.verdicts.model import Verdict, VerdictResult
 
+HELD_PREFIX = "held: "  # how a held update's reason starts (shared/verdicts/feed_updater.py)
+
 NAME = "feeds"
 DETECTION_METHOD = "URL malicious reputation"
 DEMO_FEED = "demo"
@@ -133,6 +135,8 @@ class FeedProvider:
             lag = record.lag(now) if record else 0.0
             detail[name] = {
                 "ok": error is None and (loaded is not None or record is None or record.sha256 is None),
+                # A held update is its own word: the good copy still protects, but someone should look.
+                "held": bool(error and error.startswith(HELD_PREFIX)),
                 "loaded": loaded is not None,
                 "entries": len(loaded.index) if loaded else 0,
                 "age_seconds": record.age(now) if record else None,
