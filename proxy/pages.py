@@ -6,6 +6,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -13,12 +14,37 @@ from aiohttp import web
 from markupsafe import Markup, escape
 from multidict import CIMultiDict
 
-from shared.urls import display_host
+from shared.urls import HostKind, URLError, display_host, parse
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+_CSP_FORM = "form-action 'self'"
+
+
+@lru_cache(maxsize=1024)
+def csp_continuing_to(target: str) -> str:
+    """The CSP of a page whose form ("Continue anyway") leads on to ``target``.
+
+    Browsers hold the redirect that answers a form to the page's ``form-action`` too, so with ``'self'``
+    alone Chromium records the click-through and then refuses to leave the warning. (Such a page also
+    keeps same-origin referrers, so that the form's ``Origin`` is ours and not "null"; the redirect
+    itself says no-referrer, so the destination never sees the wrapped link.) The target's own
+    origin is added — only for this page, whose form action is ours; where CSP cannot name the host
+    (an IPv6 literal, a trailing dot) its scheme stands in.
+    """
+    try:
+        url = parse(target)
+    except URLError:
+        return CSP
+    if url.kind is HostKind.IPV6 or url.host.endswith("."):
+        source = f"{url.scheme}:"
+    else:
+        source = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port is not None else "")
+    return CSP.replace(_CSP_FORM, f"{_CSP_FORM} {source}")
+
+
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",

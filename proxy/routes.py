@@ -16,7 +16,7 @@ from proxy import tokens
 from proxy.agents import is_automated, sends_fetch_metadata
 from proxy.decision import Outcome, Page, decide
 from proxy.linkparams import BadLink, check_target
-from proxy.pages import SECURITY_HEADERS, Branding, Pages, redirect
+from proxy.pages import SECURITY_HEADERS, Branding, Pages, csp_continuing_to, redirect
 from proxy.verified import VerifiedLinks
 from proxy.why import why
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
@@ -210,19 +210,24 @@ def _page(services: Services, pages: Pages, outcome: Outcome, record: Click,
                           now=record.timestamp.timestamp())
              if outcome.click_through else None)
     if outcome.page is Page.WARNING:
-        return pages.render("warning.html", branding=branding, url=url, host=host, token=token,
+        page = pages.render("warning.html", branding=branding, url=url, host=host, token=token,
                             verdict=outcome.verdict.value,
                             why=why(verdict),
                             notice=verdict.notice if verdict else None)
-    if outcome.page is Page.TENANT_BLOCKED:
+    elif outcome.page is Page.TENANT_BLOCKED:
         return pages.render("blocked.html", branding=branding, url=url, host=host, token=None)
-    if outcome.page is Page.SCAN_IN_PROGRESS:
-        return pages.render("scan.html", branding=branding, url=url, host=host, token=token,
+    elif outcome.page is Page.SCAN_IN_PROGRESS:
+        page = pages.render("scan.html", branding=branding, url=url, host=host, token=token,
                             refresh_seconds=_SCAN_REFRESH_SECONDS,
                             continue_label="Continue without waiting (not recommended)")
-    return pages.error(error_status, "This link can't be opened right now",
-                       "Something went wrong while checking this link, so it was not opened.",
-                       url=url, branding=branding)
+    else:
+        return pages.error(error_status, "This link can't be opened right now",
+                           "Something went wrong while checking this link, so it was not opened.",
+                           url=url, branding=branding)
+    if token is not None:
+        page.headers["Content-Security-Policy"] = csp_continuing_to(url)
+        page.headers["Referrer-Policy"] = "same-origin"  # see base.html: the form's Origin must not be null
+    return page
 
 
 def _reject(request: web.Request, services: Services, pages: Pages, exc: BadLink) -> web.Response:

@@ -17,7 +17,7 @@ from tests.alerts_harness import alerting, click, hours
 from tests.conftest import BROWSER_UA, FakeClock
 from tests.teams_standin import BotHarness, running_bot
 
-TOKEN = "folding-token-0123456789abcdef"
+TOKEN = "folding-token-0123456789abcdefghij"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PHISH = "https://login.contoso-phish.com/reset"
 

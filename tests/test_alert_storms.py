@@ -31,7 +31,7 @@ from tests.test_alerts_notify import _drain, _rules
 from tests.test_alerts_seed import make_security_channel
 
 SOC = user(7, name="Sam Analyst")
-TOKEN = "storm-token-0123456789abcdef"
+TOKEN = "storm-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STORMED = "https://login.storm-phish.com/reset"
 VICTIM = "https://pay.other-phish.com/invoice"

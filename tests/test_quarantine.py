@@ -30,7 +30,7 @@ from tests.teams_standin import (
 )
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
-TOKEN = "quarantine-api-token-0123456789"
+TOKEN = "quarantine-api-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PHISH = "https://login.contoso-phish.com/reset"
 AAD_GROUP = "0b6c1f2e-8d4a-4e3b-9c7d-5a6b7c8d9e0f"

@@ -32,7 +32,7 @@ from tests.teams_standin import (
 )
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
-TOKEN = "report-api-token-0123456789"
+TOKEN = "report-api-token-0123456789abcdefgh"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PHISH = "https://login.contoso-phish.com/reset"
 CHAT_PATH = f"/chats/{GROUP_CHAT_ID}/messages/1730462400101"
