@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -68,6 +69,7 @@ class TeamsStandIn:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.rogue_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid, self.unendorsed_kid = "standin-key", "standin-unendorsed"
+        self.instance = secrets.token_hex(8)
         self._failures: list[_Failure] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -117,7 +119,9 @@ class TeamsStandIn:
 
     @property
     def metadata_url(self) -> str:
-        return self.url + "/v1/.well-known/openidconfiguration"
+        # Unique per stand-in: the SDK caches signing keys per metadata URL for the whole process, so a
+        # later stand-in on a reused port would otherwise be judged with an earlier one's key (a 401).
+        return f"{self.url}/v1/.well-known/openidconfiguration?instance={self.instance}"
 
     @property
     def login_url(self) -> str:

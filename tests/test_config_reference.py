@@ -105,7 +105,8 @@ def test_config_check_prints_effective_settings_with_secrets_redacted(
 ) -> None:
     """`config check` shows every setting as the service will use it, and no secret value."""
     secrets = {"SAFELINKS_SIGNING_KEYS": "k1:" + "ab" * 32, "MicrosoftAppPassword": "pa55-w0rd-value",
-               "SAFELINKS_API_TOKENS": "tok-one-secret-0123456789abcdefghij,tok-two-secret-0123456789abcdefghij", "SAFELINKS_SMTP_PASSWORD": "smtp-secret-x"}
+               "SAFELINKS_API_TOKENS": "tok-one-secret-0123456789abcdefghij,tok-two-secret-0123456789abcdefghij",
+               "SAFELINKS_SMTP_PASSWORD": "smtp-secret-x"}
     for key, value in secrets.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("SAFELINKS_DATABASE_URL", "postgresql://sl:db-pass-word@db.internal/safelinks")

@@ -162,7 +162,8 @@ async def test_console_pages_carry_the_proxy_security_headers(client: Any) -> No
 async def test_the_cookie_is_secure_when_the_public_url_is_https(aiohttp_client: Callable[..., Any],
                                                                  make_settings: Callable[..., Settings]) -> None:
     """Behind an https public URL the session cookie is Secure."""
-    client = await aiohttp_client(create_app(make_settings(public_url="https://safelinks.contoso.example"), role="console"))
+    settings = make_settings(public_url="https://safelinks.contoso.example")
+    client = await aiohttp_client(create_app(settings, role="console"))
     token = await _link_token(client)
     response = await client.post("/console/signin", data={"token": token}, allow_redirects=False)
     assert "Secure" in response.headers["Set-Cookie"]

@@ -60,7 +60,8 @@ async def test_redirect_and_pages_carry_security_headers(proxy: Proxy) -> None:
     token = token_of(await (await proxy.click(proxy.link(EVIL))).text())
     through = await proxy.click("/v1/url/continue", method="POST", data={"token": token})
     warning = await proxy.click(proxy.link(EVIL))
-    for r in [await proxy.click(proxy.link("https://example.com/")), warning] + [
+    for r in [
+        await proxy.click(proxy.link("https://example.com/")), warning,
         through, await proxy.click(proxy.link("https://example.com/"), method="HEAD"),
         await proxy.click("/v1/back"), await proxy.click("/v1/url/continue"),
     ]:
