@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot import cards, trust
 from bot.activity import Conversation, ConversationType, IncomingMessage
 from bot.notify import TEAMS_KIND
+from shared.alerts.actions import Actor
 from shared.store.evidence import SECURITY_CHANNEL
 from shared.urls import InvalidURL, canonicalize, extract_urls, unwrap
 
@@ -118,7 +119,10 @@ class Commands:
             await self._h.reply(message, text="Say **alerts here** in the team channel or group chat meant for alerts.")
             return
         now = self._h.services.clock()
-        await self._h.conversations.set_setting(SECURITY_CHANNEL, conv.base_id, now, message.sender.aad_object_id)
+        sender = message.sender
+        await self._h.conversations.set_setting(
+            SECURITY_CHANNEL, conv.base_id, now, sender.aad_object_id,
+            actor=Actor(sender.aad_object_id or sender.id, sender.name or "", via="bot"))
         where = f"{conv.team_name or 'this team'} / {conv.channel_name or 'this channel'}" \
             if conv.type is ConversationType.CHANNEL else (conv.name or "this chat")
         await self._h.reply(message, card=cards.notice_card(

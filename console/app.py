@@ -10,7 +10,7 @@ from importlib import resources
 from aiohttp import web
 from multidict import CIMultiDict
 
-from console import audit, clicks, demo, feeds, incidents, lists, overview, policies, signin, verdicts
+from console import audit, clicks, demo, feeds, incidents, lists, overview, policies, quarantine, signin, verdicts
 from console.oidc import OidcClient
 from console.render import Templates, not_found
 from console.sessions import Sessions, SignInLinks
@@ -47,10 +47,13 @@ def setup_console(app: web.Application) -> None:
     r.add_post("/console/lists/remove", lists.remove_entry)
     r.add_get("/console/clicks", clicks.clicks_page)
     r.add_get(r"/console/clicks/export.{format:csv|jsonl}", clicks.clicks_export)
+    r.add_get("/console/quarantine", quarantine.quarantine_page)
+    r.add_post("/console/quarantine/{id}/release", quarantine.release)
     r.add_get("/console/verdicts", verdicts.verdicts_page)
     r.add_post("/console/verdicts", verdicts.set_verdict)
     r.add_get("/console/feeds", feeds.feeds_page)
     r.add_post("/console/feeds/update", feeds.update_now)
+    r.add_post("/console/feeds/accept", feeds.accept_held)
     r.add_get("/console/policies", policies.policies_page)
     r.add_get("/console/audit", audit.audit_page)
     r.add_get("/console/demo", demo.demo_page)
@@ -63,7 +66,7 @@ async def _start(app: web.Application) -> None:
     settings = services.settings
     app[CONSOLE] = Console(
         services=services,
-        templates=Templates(),
+        templates=Templates(quarantine=settings.teams_quarantine != "off"),
         links=SignInLinks(services.db),
         sessions=Sessions(services.db, idle_seconds=settings.console_idle_minutes * 60.0,
                           max_seconds=settings.console_session_hours * 3600.0),

@@ -9,7 +9,7 @@ from console.guard import viewer
 from console.state import CONSOLE
 from shared.store.audit import AuditFilter, AuditLog
 
-WAYS = ("console", "cli", "api", "card", "verdict")
+WAYS = ("console", "cli", "api", "card", "bot", "quarantine", "verdict")
 
 
 @viewer

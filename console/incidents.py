@@ -11,12 +11,15 @@ from console.filters import PAGE_SIZE, FilterError, choice, moment, page_number,
 from console.guard import SESSION_KEY, changer, viewer
 from console.render import HTML_HEADERS, not_found, see_other
 from console.state import CONSOLE
-from console.story import tell
+from console.story import Story, quarantine_text, tell
 from safelinks.api import ALERTING
+from safelinks.quarantine import QUARANTINE, hide_alert_message, release_alert_message
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.graph import alert_json, incident_json
-from shared.alerts.model import AlertStatus, Classification, IncidentStatus, Severity
+from shared.alerts.model import Alert, AlertStatus, Classification, IncidentStatus, Severity
+from shared.quarantine import QuarantineError
+from shared.quarantine.cards import RELEASE_VERB, offered_verb
 from shared.store.alerts import AlertFilter, AlertStore
 from shared.store.incidents import IncidentFilter, IncidentStore
 from shared.tabl import TablAction
@@ -89,7 +92,23 @@ async def _story_page(request: web.Request, incident_id: int, *, status: int = 2
     alerts = await system.writer.alerts.of_incident(incident_id)
     story = await tell(console.services.db, incident, alerts, now=console.clock())
     return console.templates.page("incident.html", request, status=status, story=story, error=error,
-                                  done=done, classifications=CLASSIFICATIONS)
+                                  done=done, classifications=CLASSIFICATIONS,
+                                  offers=_message_offers(request, story), quarantine_text=quarantine_text)
+
+
+def _message_offers(request: web.Request, story: Story) -> dict[int, str]:
+    """Per alert, the message button its card would offer ("release" / "hide"), by the card's own rule."""
+    quarantine = request.config_dict.get(QUARANTINE)
+    enabled = quarantine is not None and quarantine.enabled
+    offers: dict[int, str] = {}
+    for alert in story.alerts:
+        if not alert.conversation_id or not alert.message_id:
+            continue
+        record = story.quarantine_of(alert)
+        verb = offered_verb(alert.rule_id, record.state.value if record else None, enabled)
+        if verb is not None:
+            offers[alert.id] = "release" if verb == RELEASE_VERB else "hide"
+    return offers
 
 
 @viewer
@@ -108,7 +127,9 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
 
 
 _DONE = {"resolve": "Incident resolved.", "classify": "Classification saved.", "assign": "Assignment saved.",
-         "block": "URL blocked.", "allow": "URL allowed; the alert is resolved as a false positive."}
+         "block": "URL blocked.", "allow": "URL allowed; the alert is resolved as a false positive.",
+         "release_message": "Release asked for: a worker asks Microsoft Graph to show the message again.",
+         "hide_message": "Hiding asked for: a worker asks Microsoft Graph to hide the message from its readers."}
 
 
 @changer()
@@ -129,18 +150,32 @@ async def incident_action(request: web.Request) -> web.StreamResponse:
             who = str(form.get("assigned_to", "")).strip()[:200]
             await system.actions.update_incident(
                 incident_id, Changes(status="inProgress", assigned_to=who or actor.name or actor.id), actor)
-        elif do in ("block", "allow"):
+        elif do in ("block", "allow", "release_message", "hide_message"):
             alert_id = str(form.get("alert_id", ""))
             known = alert_id.isdigit() and len(alert_id) <= 18
             alert = await system.writer.alerts.get(int(alert_id)) if known else None
             if alert is None or alert.incident_id != incident_id:
                 raise AlertError("pick one of this incident's alerts")
-            await system.actions.set_url_list(alert.id, TablAction(do), actor)
+            if do in ("block", "allow"):
+                await system.actions.set_url_list(alert.id, TablAction(do), actor)
+            else:
+                await _quarantine_action(request, do, alert, actor)
         else:
             raise AlertError("unknown action")
-    except AlertError as exc:
+    except (AlertError, QuarantineError) as exc:
         return await _story_page(request, incident_id, status=400, error=str(exc))
     return see_other(f"/console/incidents/{incident_id}?done={do}")
+
+
+async def _quarantine_action(request: web.Request, do: str, alert: Alert, actor: Actor) -> None:
+    """Release or hide the alert's message through the service the card and the CLI use."""
+    quarantine = request.config_dict.get(QUARANTINE)
+    if quarantine is None or not quarantine.enabled:
+        raise QuarantineError("quarantine is off (SAFELINKS_TEAMS_QUARANTINE)")
+    if do == "release_message":
+        await release_alert_message(quarantine, alert, actor)
+    else:
+        await hide_alert_message(quarantine, request.config_dict[ALERTING], alert, actor)
 
 
 def json_download(document: dict[str, Any], name: str) -> web.Response:

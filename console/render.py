@@ -17,6 +17,7 @@ NAV = (
     ("Alerts", "/console/alerts"),
     ("Incidents", "/console/incidents"),
     ("Clicks", "/console/clicks"),
+    ("Quarantine", "/console/quarantine"),
     ("Allow/Block", "/console/lists"),
     ("Verdicts", "/console/verdicts"),
     ("Feeds", "/console/feeds"),
@@ -51,7 +52,7 @@ class Blanks(dict[str, str]):
 
 
 class Templates:
-    def __init__(self) -> None:
+    def __init__(self, *, quarantine: bool = False) -> None:
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
             autoescape=True,
@@ -60,7 +61,7 @@ class Templates:
             lstrip_blocks=True,
         )
         self._env.filters["when"] = when
-        self._env.globals["nav"] = NAV
+        self._env.globals["nav"] = tuple(item for item in NAV if quarantine or item[0] != "Quarantine")
         self._env.globals["query_with"] = _query_with
 
     def page(self, template: str, request: web.Request, *, status: int = 200, **context: Any) -> web.Response:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from shared.alerts.model import Alert, Incident
 from shared.clicks import Click
 from shared.evidence import TeamsMessageEvidence
+from shared.quarantine import QuarantineRecord, QuarantineStore, State
 from shared.store.clicks import ClickStore
 from shared.store.database import Database
 from shared.store.evidence import EvidenceStore
@@ -22,7 +23,7 @@ LOOK_BACK = timedelta(hours=48)
 @dataclass(frozen=True, slots=True)
 class Step:
     at: datetime
-    kind: str  # message, click, verdict, alert, notification, action
+    kind: str  # message, quarantine, click, verdict, alert, notification, action
     title: str
     lines: tuple[tuple[str, str], ...] = ()
     link: str | None = None  # a deep link (Teams) to open
@@ -36,6 +37,11 @@ class Story:
     messages: list[TeamsMessageEvidence] = field(default_factory=list)
     clicks: list[Click] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    # Each message's quarantine record, by (conversation id, message id).
+    quarantined: dict[tuple[str, str], QuarantineRecord] = field(default_factory=dict)
+
+    def quarantine_of(self, alert: Alert) -> QuarantineRecord | None:
+        return self.quarantined.get((alert.conversation_id or "", alert.message_id or ""))
 
     @property
     def urls(self) -> list[str]:
@@ -51,9 +57,13 @@ async def tell(db: Database, incident: Incident, alerts: list[Alert], *, now: da
         if alert.conversation_id and alert.message_id and (alert.conversation_id, alert.message_id) not in seen:
             seen.add((alert.conversation_id, alert.message_id))
             message = await evidence.get(alert.conversation_id, alert.message_id)
+            record = await QuarantineStore(db).of_message(alert.conversation_id, alert.message_id)
+            if record is not None:
+                story.quarantined[(alert.conversation_id, alert.message_id)] = record
+                steps += _quarantine_steps(record)
             if message is not None:
                 story.messages.append(message)
-                steps.append(_message_step(message))
+                steps.append(_message_step(message, record))
     since = incident.first_activity - LOOK_BACK
     until = max(incident.last_activity, now) + timedelta(seconds=1)
     story.clicks = await ClickStore(db).on_urls(story.urls, since, until)
@@ -70,7 +80,27 @@ async def tell(db: Database, incident: Incident, alerts: list[Alert], *, now: da
     return story
 
 
-def _message_step(m: TeamsMessageEvidence) -> Step:
+def quarantine_text(record: QuarantineRecord) -> str:
+    """Where the message stands: "hidden from its readers (quarantine #3)", "failed: why"…"""
+    text = {State.HIDING: "being hidden from its readers", State.HIDDEN: "hidden from its readers",
+            State.RELEASING: "being released", State.RELEASED: "released to its readers",
+            State.FAILED: "could not be " + ("released" if record.last_action == "release" else "hidden")}[record.state]
+    if record.state_detail:
+        text += f": {record.state_detail}"
+    return f"{text} (quarantine #{record.id})"
+
+
+def _quarantine_steps(r: QuarantineRecord) -> list[Step]:
+    found = [Step(r.requested_at, "quarantine", f"Hiding asked for by {r.requested_by or 'Safe Links'}",
+                  (("Reason", r.reason), ("Now", quarantine_text(r))))]
+    if r.hidden_at is not None:
+        found.append(Step(r.hidden_at, "quarantine", "Message hidden from its readers (Microsoft Graph)"))
+    if r.released_at is not None:
+        found.append(Step(r.released_at, "quarantine", f"Message released by {r.released_by or 'someone'}"))
+    return found
+
+
+def _message_step(m: TeamsMessageEvidence, record: QuarantineRecord | None = None) -> Step:
     where = m.channel_name or m.thread_sub_type
     if m.team_name:
         where = f"{m.team_name} / {where}"
@@ -81,6 +111,8 @@ def _message_step(m: TeamsMessageEvidence) -> Step:
         lines.append(("External sender", "yes"))
     if m.deleted_at:
         lines.append(("Deleted", m.deleted_at.strftime("%Y-%m-%d %H:%M:%S")))
+    if record is not None:
+        lines.append(("Quarantine", quarantine_text(record)))
     return Step(m.received_at, "message", "Teams message posted", tuple(lines), link=m.web_url)
 
 

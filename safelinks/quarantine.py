@@ -21,6 +21,7 @@ from bot.activity import CardAction
 from bot.errors import BotError
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
+from shared.alerts.model import Alert
 from shared.alerts.rules import RuleSet
 from shared.alerts.service import Alerting
 from shared.config import Settings
@@ -29,7 +30,7 @@ from shared.graph import ClientCredentials, GraphClient, GraphError, scope_for
 from shared.graph.token import Certificate
 from shared.outbox import Outbox
 from shared.quarantine import KIND, Cause, JudgedLink, Mode, Quarantine, QuarantineError, QuarantineRecord, State
-from shared.quarantine.cards import HIDE_VERB, RELEASE_VERB
+from shared.quarantine.cards import HIDE_VERB, RELEASE_VERB, REPORTED_RULE
 from shared.reports import ReportDesk, report_rule
 from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore
@@ -105,6 +106,37 @@ def announcer(get: Callable[[], Alerting]) -> Callable[[QuarantineRecord, list[i
     return announce
 
 
+async def release_alert_message(quarantine: Quarantine, alert: Alert, actor: Actor) -> QuarantineRecord:
+    """Release the message an alert is about (the card's and the console's "Release message")."""
+    if not alert.conversation_id or not alert.message_id:
+        raise QuarantineError("this alert names no Teams message")
+    record = await quarantine.store.of_message(alert.conversation_id, alert.message_id)
+    if record is None:
+        raise QuarantineError("this message was never hidden")
+    return await quarantine.release(record.id, actor=actor)
+
+
+async def hide_alert_message(quarantine: Quarantine, system: Alerting, alert: Alert, actor: Actor) -> QuarantineRecord:
+    """Hide a reported message (the card's and the console's "Hide message"), with the report's links."""
+    if not alert.conversation_id or not alert.message_id:
+        raise QuarantineError("this alert names no Teams message")
+    if not quarantine.enabled:
+        raise QuarantineError("quarantine is off (SAFELINKS_TEAMS_QUARANTINE)")
+    if alert.rule_id != REPORTED_RULE:
+        raise QuarantineError("only a message a user reported is hidden by hand")
+    ev = await EvidenceStore(system.writer.db).get(alert.conversation_id, alert.message_id)
+    if ev is None:
+        raise QuarantineError("the message is no longer kept")
+    links = [JudgedLink(str(x.get("url")), str(x.get("verdict")), str(x.get("source") or ""))
+             for x in (alert.details.get("report") or {}).get("links", []) if x.get("url")]
+    who = actor.name or actor.id
+    record = await quarantine.hide_now(ev, links, cause=Cause.MANUAL, actor=actor,
+                                       reason=f"hidden by {who} after a user report (alert {alert.id})")
+    if record.state is State.FAILED:
+        raise QuarantineError(f"the message cannot be hidden: {record.state_detail}")
+    return record
+
+
 def card_verbs(get_quarantine: Callable[[], Quarantine], get_alerting: Callable[[], Alerting]) -> dict[str, Any]:
     """"Release message" and "Hide message" on alert cards, for administrators only."""
 
@@ -120,25 +152,13 @@ def card_verbs(get_quarantine: Callable[[], Quarantine], get_alerting: Callable[
         if alert is None or not alert.conversation_id or not alert.message_id:
             raise QuarantineRefused("this alert names no Teams message")
         who = action.user_name or action.user_aad_id or "an administrator"
+        actor = Actor(action.user_aad_id or action.user_id or who, who, via="card")
         try:
             if action.verb == RELEASE_VERB:
-                record = await quarantine.store.of_message(alert.conversation_id, alert.message_id)
-                if record is None:
-                    raise QuarantineRefused("this message was never hidden")
-                await quarantine.release(record.id, by=who)
+                record = await release_alert_message(quarantine, alert, actor)
                 note = f"{who} asked to release the message (quarantine #{record.id})."
             else:
-                ev = await EvidenceStore(system.writer.db).get(alert.conversation_id, alert.message_id)
-                if ev is None:
-                    raise QuarantineRefused("the message is no longer kept")
-                if not quarantine.enabled:
-                    raise QuarantineRefused("quarantine is off (SAFELINKS_TEAMS_QUARANTINE)")
-                links = [JudgedLink(str(x.get("url")), str(x.get("verdict")), str(x.get("source") or ""))
-                         for x in (alert.details.get("report") or {}).get("links", []) if x.get("url")]
-                record = await quarantine.hide_now(ev, links, cause=Cause.MANUAL, by=who,
-                                                   reason=f"hidden by {who} after a user report (alert {alert.id})")
-                if record.state is State.FAILED:
-                    raise QuarantineRefused(f"the message cannot be hidden: {record.state_detail}")
+                record = await hide_alert_message(quarantine, system, alert, actor)
                 note = f"{who} asked to hide the message (quarantine #{record.id})."
         except QuarantineError as exc:
             raise QuarantineRefused(str(exc)) from None

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from shared.alerts.actions import Actor
 from shared.alerts.errors import InvalidChange, NotFound
 from shared.quarantine import QuarantineError, QuarantineNotFound, State
 from shared.quarantine.model import QuarantineRecord
@@ -72,7 +73,12 @@ async def get_record(request: web.Request) -> web.Response:
 
 
 async def release_record(request: web.Request) -> web.Response:
-    by = request.headers.get("X-SafeLinks-User") or "api"
+    """Release a message; the token (or its delegated ``X-SafeLinks-User``) is who the audit log records, and
+    a body's ``by`` the name shown on the alert."""
+    from safelinks.api import _actor
+
+    actor = _actor(request)
+    by = actor.id
     if request.can_read_body:
         try:
             body = await request.json()
@@ -81,7 +87,7 @@ async def release_record(request: web.Request) -> web.Response:
         if not isinstance(body, dict) or not isinstance(body.get("by", by), str):
             raise InvalidChange('the body must be a JSON object such as {"by": "name"}')
         by = body.get("by") or by
-    record = await _quarantine(request).release(_record_id(request), by=by[:200])
+    record = await _quarantine(request).release(_record_id(request), actor=Actor(actor.id, by[:200], via="api"))
     return web.json_response(record.to_json(), status=202)
 
 

@@ -284,6 +284,8 @@ class Settings(BaseSettings):
                                          "things in the console")
     console_oidc_reader_role: str = Field(default="SafeLinks.Reader", description="app role that may only "
                                           "look")
+    # The console's own records (console/, shared/retention.py): how long the audit log is kept.
+    audit_retention_days: int = Field(default=365, ge=1, description="days audit log entries are kept")
 
     @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url", "console_oidc_metadata_url")
     @classmethod

@@ -167,6 +167,23 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
         "bot_settings": (f"SELECT * FROM bot_settings WHERE LOWER(updated_by) = ? OR {_in('updated_by', s.ids)[0]}",
                          [s.upn, *s.ids]),
         **_quarantine_queries(s),
+        **_console_queries(s),
+    }
+
+
+def _console_queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
+    """The console's own records: the changes they made or that name them, and their signed-in sessions."""
+    names = sorted({n.lower() for n in s.names} | {s.upn})
+    actor, actor_p = _in("actor", [*s.ids, s.upn])
+    named, named_p = _in("LOWER(actor_name)", names)
+    said, said_p = _mentions(("target", "detail"), s.search_terms())
+    user, user_p = _in("user_id", [*s.ids, s.upn])
+    user_named, user_named_p = _in("LOWER(user_name)", names)
+    return {
+        "audit_log": (f"SELECT * FROM audit_log WHERE {actor} OR LOWER(actor) = ? OR {named} OR {said} ORDER BY id",
+                      [*actor_p, s.upn, *named_p, *said_p]),
+        "console_sessions": (f"SELECT * FROM console_sessions WHERE {user} OR {user_named} ORDER BY created_at",
+                             [*user_p, *user_named_p]),
     }
 
 

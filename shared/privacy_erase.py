@@ -136,6 +136,24 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
         "WHERE id = ?",
         [(oid(r["reporter_id"]), oid(r["reporter_aad_object_id"]), ERASED_NAME, r["id"]) for r in found])
     changed["message_reports"] = len(found)
+
+    found = await rows("audit_log")
+    names = {n.lower() for n in subject.names} | {subject.upn}
+
+    def actor_name(r: Row) -> Any:
+        theirs = (r["actor_name"] or "").lower() in names or oid(r["actor"]) != r["actor"] or _is(r["actor"], subject)
+        return ERASED_NAME if theirs else scrub.text(r["actor_name"])
+
+    await tx.executemany(
+        "UPDATE audit_log SET actor = ?, actor_name = ?, target = ?, detail = ? WHERE id = ?",
+        [(alias if _is(r["actor"], subject) else oid(r["actor"]), actor_name(r), scrub.text(r["target"]),
+          scrub.text(r["detail"]), r["id"]) for r in found])
+    changed["audit_log"] = len(found)
+
+    # A session is only good for signing in: an erased person's sessions end.
+    found = await rows("console_sessions")
+    await tx.executemany("DELETE FROM console_sessions WHERE token_hash = ?", [(r["token_hash"],) for r in found])
+    changed["console_sessions"] = len(found)
     return changed
 
 

@@ -7,6 +7,7 @@
 | incidents, with their alerts, events, entities, actions | ``alert_retention_days`` (180) | its last activity |
 | alerts outside any incident | ``alert_retention_days`` | the alert's last activity |
 | delivered or failed notifications | ``outbox_retention_days`` (7) | delivery |
+| the audit log (who changed what) | ``audit_retention_days`` (365) | the change |
 
 An incident goes whole or not at all, so no incident is left with some of its alerts missing; an
 incident that is still active (its last alert is recent) keeps its older alerts. Clicks the alert
@@ -38,11 +39,12 @@ class RetentionPolicy:
     messages: int = 30
     alerts: int = 180
     outbox: int = 7
+    audit: int = 365
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
         return cls(settings.click_retention_days, settings.message_retention_days, settings.alert_retention_days,
-                   settings.outbox_retention_days)
+                   settings.outbox_retention_days, settings.audit_retention_days)
 
 
 async def _batched(db: Database, sql: str, params: tuple[object, ...]) -> int:
@@ -83,6 +85,9 @@ async def purge(db: Database, policy: RetentionPolicy, now: datetime) -> dict[st
     done["outbox"] = await _batched(
         db, f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status IN ('done', 'failed') "
             f"AND done_at < ? LIMIT {_BATCH})", (at - policy.outbox * DAY,))
+    done["audit"] = await _batched(
+        db, f"DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT {_BATCH})",
+        (at - policy.audit * DAY,))
     return done
 
 

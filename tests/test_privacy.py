@@ -14,7 +14,9 @@ import pytest
 
 from bot import notify
 from bot.cards import CardLink, reply_card
+from console.sessions import Role, Sessions
 from safelinks.alerting import BotEvidence
+from shared.alerts.actions import Actor
 from shared.alerts.service import Alerting, build_alerting
 from shared.clicks import ActionType, Workload
 from shared.config import Settings
@@ -24,7 +26,7 @@ from shared.privacy import PrivacyError, erase_subject, export_subject, find_sub
 from shared.retention import RetentionPolicy, purge
 from shared.services import Services, open_services
 from shared.signing import LinkContext
-from shared.store import Database
+from shared.store import Database, audit
 from shared.store.evidence import ConversationStore, EvidenceStore, StoredUser
 from shared.verdicts.model import Verdict
 from tests.alerts_harness import click
@@ -90,6 +92,13 @@ async def counts(db: Database) -> dict[str, Any]:
     rows = await db.fetchall("SELECT id, incident_id FROM alerts ORDER BY id")
     out["links"] = [(r["id"], r["incident_id"]) for r in rows]
     return out
+
+
+async def test_export_holds_the_console_records_of_a_person(zoe: World) -> None:
+    """Export includes the audit entries by or about the person and their console sessions, not others'."""
+    doc = await export_subject(zoe.db, "zoe@contoso.com", now=T0)
+    assert doc["counts"]["audit_log"] == 2 and doc["counts"]["console_sessions"] == 1
+    assert {r["action"] for r in doc["records"]["audit_log"]} == {"tabl.block", "alert.assignedTo"}
 
 
 async def test_export_holds_everything_about_one_person(world: World) -> None:
@@ -181,6 +190,16 @@ async def zoe(make_settings: Callable[..., Settings], db_url: str) -> AsyncItera
         await notify.enqueue(outbox, target="19:chat-1@unq.gbl.spaces", card=reply_card(
             [CardLink("https://login.contoso-phish.com/signin", wrapped, Verdict.MALICIOUS)]),
             card_key="reply:19:chat-1@unq.gbl.spaces:1700000000009")
+        # Zoë is also an analyst: signed in to the console, she changed things, and someone assigned her an alert.
+        await Sessions(services.db, idle_seconds=1800, max_seconds=3600).start(
+            "aad-zoe", "Zoë [the] Admin", Role.ADMIN, via="oidc", now=T0.timestamp())
+        async with services.db.transaction() as tx:
+            await audit.record(tx, Actor("aad-zoe", "Zoë [the] Admin", via="console"), "tabl.block",
+                               "login.contoso-phish.com", "", at=T0.timestamp())
+            await audit.record(tx, Actor("api", via="api"), "alert.assignedTo", "alert 1", "zoe@contoso.com",
+                               at=T0.timestamp())
+            await audit.record(tx, Actor("aad-grady", "Grady Archie", via="console"), "tabl.allow", "ok.example", "",
+                               at=T0.timestamp())
         other = services.signer.wrap("https://ok.example/", LinkContext(workload=Workload.TEAMS, sender=GRADY))
         await notify.enqueue(outbox, target="19:other@thread.v2", card=reply_card(
             [CardLink("https://ok.example/", other, Verdict.CLEAN)]), card_key="reply:19:other@thread.v2:1")
@@ -206,6 +225,11 @@ async def test_erasure_leaves_no_copy_anywhere(zoe: World, tmp_path: Path) -> No
     rows = {r["key"]: r["payload"] for r in await db.fetchall("SELECT key, payload FROM outbox WHERE kind = 'teams'")}
     assert untouched == rows["19:other@thread.v2"]  # a message that is not about her stays as it was
     assert done.changed["outbox"] == 9  # every card, e-mail and webhook about her, and the reply to her message
+    assert done.changed["audit_log"] == 2 and done.changed["console_sessions"] == 1
+    assert await db.fetchone("SELECT COUNT(*) AS n FROM audit_log") == {"n": 3}  # the changes stay, without her
+    assert await db.fetchone("SELECT COUNT(*) AS n FROM console_sessions") == {"n": 0}
+    assert await db.fetchone("SELECT actor, actor_name FROM audit_log WHERE action = 'tabl.allow'") == {
+        "actor": "aad-grady", "actor_name": "Grady Archie"}
     if db.dialect == "sqlite":
         path = Path(db.path)
         wal = Path(f"{path}-wal")
@@ -240,9 +264,14 @@ async def test_retention_purges_each_table_past_its_horizon(world: World) -> Non
                      (old,))
     unread = click(T0 - timedelta(days=400), user=GRADY, report_id="r-unread")
     await world.services.clicks.record(unread)  # not yet seen by the alert engine: must stay
+    async with db.transaction() as tx:
+        for days in (400, 300):
+            await audit.record(tx, Actor("cli:root", "root", via="cli"), "feed.add", f"feed-{days}",
+                               at=(T0 - timedelta(days=days)).timestamp())
     done = await purge(db, RetentionPolicy(), T0)
     assert done == {"clicks": 1, "messages": 1, "users": 1, "quarantine": 0, "reports": 0, "incidents": 1, "alerts": 1,
-                    "outbox": 1}
+                    "outbox": 1, "audit": 1}
+    assert [r["target"] for r in await db.fetchall("SELECT target FROM audit_log")] == ["feed-300"]
     left = await counts(db)
     assert left["clicks"] == 4 and left["alerts"] == 2 and left["incidents"] == 1 and left["outbox"] == 2
     assert {r["incident_id"] for r in await db.fetchall("SELECT incident_id FROM alert_events e JOIN alerts a "

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from safelinks.cli.clicks import SINCE_FORMATS, parse_since
-from safelinks.cli.context import CliError, UsageError, with_services
+from safelinks.cli.context import CLI_ACTOR, CliError, UsageError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
@@ -192,7 +192,8 @@ def _resolve_alert(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     async def work(services: Services, system: Alerting) -> int:
-        report = await system.engine.replay(parse_since(args.since, services.clock()), apply=args.apply)
+        report = await system.engine.replay(parse_since(args.since, services.clock()), apply=args.apply,
+                                            actor=CLI_ACTOR)
         rows = [
             {
                 "key": i.draft.key,

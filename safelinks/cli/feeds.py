@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from safelinks.cli.context import CliError, UsageError, done, with_services
+from safelinks.cli.context import CLI_ACTOR, CliError, UsageError, done, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.redaction import redact_url
 from shared.services import Services
@@ -122,7 +122,7 @@ def _describe(outcome: UpdateOutcome) -> str:
 async def _run_update(updater: FeedUpdater, name: str, force: bool, show: bool, *,
                       quiet_failure: bool = False) -> UpdateOutcome:
     bar = ProgressBar(name, sys.stderr)
-    outcome = await updater.update(name, force=force, progress=bar if show else None)
+    outcome = await updater.update(name, force=force, progress=bar if show else None, actor=CLI_ACTOR)
     if quiet_failure and outcome.status == "failed":
         if bar.drawn:
             bar.finish("")
@@ -157,7 +157,7 @@ def _add(args: argparse.Namespace) -> int:
         every = s.settings.feed_every_default if every_given is None else every_given
         updater = _updater(s)
         record = await updater.registry.add(FeedSpec(args.name, args.source, args.format, args.column, every),
-                                            now=time.time())
+                                            now=time.time(), actor=CLI_ACTOR)
         described = f"feed {record.name} ({record.spec.format}, every {format_every(record.spec.every)})"
         if args.no_update:
             done(args, f"added {described}; the worker imports it", **_spec_json(record))
@@ -165,7 +165,7 @@ def _add(args: argparse.Namespace) -> int:
         outcome = await _run_update(updater, args.name, False, _show(args), quiet_failure=True)
         if outcome.status == "failed":
             # A feed that could not be read the first time is not kept: it would only fail every round.
-            await updater.retire(args.name, remove=True)
+            await updater.retire(args.name, remove=True, actor=CLI_ACTOR)
             raise CliError(f"feed {args.name} not added: cannot read {args.source}: {outcome.error}", 1)
         record = next((r for r in await updater.registry.list() if r.name == args.name), record)
         done(args, f"added {described}", **_spec_json(record), update=_outcome_json(outcome))
@@ -230,7 +230,7 @@ async def _hits(s: Services, since: float) -> dict[str, int]:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=True))
+    cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=True, actor=CLI_ACTOR))
     done(args, f"removed feed {args.name} ({cleared:,} entries logged as no longer listed)",
          name=args.name, removed=True, entries_cleared=cleared)
     return 0
@@ -238,11 +238,11 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _toggle(args: argparse.Namespace) -> int:
     if args.enabled:
-        _guarded(args, lambda s: _updater(s).registry.set_enabled(args.name, True))
+        _guarded(args, lambda s: _updater(s).registry.set_enabled(args.name, True, actor=CLI_ACTOR))
         done(args, f"enabled feed {args.name} (the worker imports it at its next round, or run `feeds update`)",
              name=args.name, enabled=True)
     else:
-        cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=False))
+        cleared = _guarded(args, lambda s: _updater(s).retire(args.name, remove=False, actor=CLI_ACTOR))
         done(args, f"disabled feed {args.name} ({cleared:,} entries logged as no longer listed)",
              name=args.name, enabled=False, entries_cleared=cleared)
     return 0

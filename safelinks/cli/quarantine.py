@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from safelinks.cli.context import CliError, with_services
+from safelinks.cli.context import CLI_ACTOR, CliError, with_services
 from safelinks.cli.table import print_json, print_table
+from shared.alerts.actions import Actor
 from shared.outbox import Outbox
 from shared.quarantine import Mode, Quarantine, QuarantineError, State
 from shared.services import Services
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_list)
     rel = verbs.add_parser("release", help="show a hidden message to its readers again")
     rel.add_argument("id", type=int)
-    rel.add_argument("--by", default="cli", help="who releases it (recorded and shown on the alert)")
+    rel.add_argument("--by", help="the name shown on the alert (default: the account running the command, which the "
+                     "audit log records)")
     rel.add_argument("--json", action="store_true")
     rel.set_defaults(func=_release)
 
@@ -63,7 +65,8 @@ def _list(args: argparse.Namespace) -> int:
 def _release(args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
         try:
-            record = await _quarantine(services).release(args.id, by=args.by)
+            actor = Actor(CLI_ACTOR.id, args.by or CLI_ACTOR.name, via="cli")
+            record = await _quarantine(services).release(args.id, actor=actor)
         except QuarantineError as exc:
             raise CliError(str(exc)) from None
         if args.json:

@@ -26,7 +26,9 @@ from shared.alerts.volume import burst_reached
 from shared.alerts.writer import AlertWriter, WriteResult
 from shared.events import ClickRecorded, EventBus, VerdictChanged
 from shared.metrics import Registry
+from shared.store import audit
 from shared.store.alerts import AlertStore
+from shared.store.audit import Who
 from shared.store.clicks import ClickFilter, ClickStore, click_from_row
 from shared.store.database import Database, Executor, Row
 
@@ -189,8 +191,9 @@ class AlertEngine:
             for i in range(0, len(drafts), self.batch):
                 yield drafts[i : i + self.batch]
 
-    async def replay(self, since: datetime, *, apply: bool) -> ReplayReport:
-        """Run the rules again over clicks and verdict changes since ``since``; store only with ``apply``."""
+    async def replay(self, since: datetime, *, apply: bool, actor: Who | None = None) -> ReplayReport:
+        """Run the rules again over clicks and verdict changes since ``since``; store only with ``apply``
+        (each batch written with its audit row for ``actor``)."""
         drafts: list[Draft] = []
         async for click in ClickStore(self.db).stream(ClickFilter(since=since)):
             drafts += await self._bursts(click_drafts(self.rules, click))
@@ -207,6 +210,14 @@ class AlertEngine:
             channel = await self.channel()
             new = [i.draft for i in report.new]
             for i in range(0, len(new), self.batch):
-                result = await self.writer.write(new[i : i + self.batch], now=self.clock(), channel=channel)
+                chunk = new[i : i + self.batch]
+
+                async def audited(tx: Executor, chunk: list[Draft] = chunk) -> None:
+                    if actor is not None:
+                        await audit.record(tx, actor, "alerts.replay", f"since {since.isoformat()}",
+                                           f"{len(chunk)} alerts: " + ", ".join(d.key for d in chunk[:20])[:1000],
+                                           at=self.clock().timestamp())
+
+                result = await self.writer.write(chunk, now=self.clock(), channel=channel, tx_extra=audited)
                 report.created += result.created
         return report

@@ -15,6 +15,7 @@ from shared.alerts.model import Alert
 RELEASE_VERB = "quarantine.release"
 HIDE_VERB = "quarantine.hide"
 VERBS = (RELEASE_VERB, HIDE_VERB)
+REPORTED_RULE = "teams-message-reported"
 _SHOWN = {
     "hiding": "being hidden from its readers",
     "hidden": "hidden from its readers",
@@ -44,20 +45,30 @@ def quarantine_fact(alert: Alert) -> tuple[str, str] | None:
     return "Message", text
 
 
+def offered_verb(rule_id: str, state: str | None, available: bool) -> str | None:
+    """The button an alert offers on its message: release while hidden, hide a reported message when
+    quarantine is on and nothing has refused it yet (the card and the console ask the same question)."""
+    if state in ("hiding", "hidden"):
+        return RELEASE_VERB
+    if available and rule_id == REPORTED_RULE and state != "failed":
+        return HIDE_VERB
+    return None
+
+
 def quarantine_actions(alert: Alert) -> list[dict[str, Any]]:
     q = quarantine_of(alert)
     data = {"alert_id": alert.id, "incident_id": alert.incident_id}
-    if q.get("state") in ("hiding", "hidden"):
-        return [{"type": "Action.Execute", "title": "Release message", "verb": RELEASE_VERB, "data": data}]
-    if q.get("available") and alert.rule_id == "teams-message-reported" and q.get("state") != "failed":
-        return [{"type": "Action.Execute", "title": "Hide message", "verb": HIDE_VERB, "data": data}]
-    return []
+    verb = offered_verb(alert.rule_id, q.get("state"), bool(q.get("available")))
+    if verb is None:
+        return []
+    title = "Release message" if verb == RELEASE_VERB else "Hide message"
+    return [{"type": "Action.Execute", "title": title, "verb": verb, "data": data}]
 
 
 def reported_who(alert: Alert) -> str | None:
     """The card's headline for a reported message (None for other alerts)."""
     report = alert.details.get("report")
-    if alert.rule_id != "teams-message-reported" or not isinstance(report, dict):
+    if alert.rule_id != REPORTED_RULE or not isinstance(report, dict):
         return None
     reporter = report.get("reporter") or {}
     sender = report.get("sender") or {}

@@ -31,6 +31,7 @@ from shared.quarantine.model import (
     State,
 )
 from shared.quarantine.store import QuarantineStore
+from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor
 from shared.verdicts.model import VerdictResult
@@ -170,20 +171,28 @@ class Quarantine:
         return record_id
 
     async def hide_now(self, ev: TeamsMessageEvidence, links: list[JudgedLink], *, cause: Cause,
-                       by: str = SAFE_LINKS, reason: str | None = None) -> QuarantineRecord:
-        """``hide`` in a transaction of its own; raises when the message cannot be hidden."""
+                       actor: audit.Who, reason: str | None = None) -> QuarantineRecord:
+        """A person's ``hide``, in a transaction of its own with its audit row; raises when the message
+        cannot be hidden."""
         if not with_people(ev):
             raise QuarantineError("a message in a personal chat with the bot is read only by its sender")
+        by = actor.name or actor.id
         async with self.db.transaction() as tx:
             record_id = await self.hide(tx, ev, links, cause=cause, by=by, reason=reason)
+            if record_id is not None:
+                await audit.record(tx, actor, "quarantine.hide", f"quarantine {record_id}",
+                                   f"{ev.conversation_id} {ev.message_id}: {reason or ''}".strip(),
+                                   at=self.clock().timestamp())
         self.outbox.wake()
         record = await self.store.get(record_id) if record_id is not None else None
         if record is None:
             raise QuarantineError("the message could not be quarantined")
         return record
 
-    async def release(self, record_id: int, *, by: str) -> QuarantineRecord:
-        """Ask Graph to show the message again (``dlpAction: None``)."""
+    async def release(self, record_id: int, *, actor: audit.Who) -> QuarantineRecord:
+        """Ask Graph to show the message again (``dlpAction: None``); the request and its audit row are one
+        transaction. The CLI, the API, the card and the console all release through here."""
+        by = actor.name or actor.id
         record = await self.store.get(record_id)
         if record is None:
             raise QuarantineNotFound(f"no quarantined message {record_id}")
@@ -199,6 +208,8 @@ class Quarantine:
                 expect=(State.HIDING, State.HIDDEN, State.FAILED))
             if generation is None:
                 raise QuarantineError(f"message {record_id} changed meanwhile; look again")
+            await audit.record(tx, actor, "quarantine.release", f"quarantine {record_id}",
+                               f"{record.conversation_id} {record.message_id}", at=self.clock().timestamp())
             fresh = await self.store.get(record_id, tx)
             assert fresh is not None
             await self._enqueue(tx, fresh, generation, "release", MessageRef.from_json(record.target),

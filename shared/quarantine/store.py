@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,37 @@ def record_from_row(r: Row) -> QuarantineRecord:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantineFilter:
+    """Which records a listing wants; empty fields match everything. ``sender`` and ``url`` match a part
+    (case-insensitive), the times bound when the hide was asked for."""
+
+    state: str | None = None
+    sender: str | None = None
+    url: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    top: int = 50
+    skip: int = 0
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.state:
+            clauses.append("state = ?")
+            params.append(self.state)
+        for column, value in (("sender", self.sender), ("links", self.url)):
+            if value:
+                clauses.append(f"LOWER({column}) LIKE ? ESCAPE '!'")
+                escaped = value.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+                params.append(f"%{escaped}%")
+        for op, bound in ((">=", self.since), ("<", self.until)):
+            if bound is not None:
+                clauses.append(f"requested_at {op} ?")
+                params.append(bound.timestamp())
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
 class QuarantineStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -48,6 +80,14 @@ class QuarantineStore:
     async def by_page_token(self, token: str) -> QuarantineRecord | None:
         row = await self.db.fetchone("SELECT * FROM quarantined_messages WHERE page_token = ?", (token,))
         return record_from_row(row) if row else None
+
+    async def page(self, flt: QuarantineFilter) -> tuple[list[QuarantineRecord], bool]:
+        """One page of records, newest first, and whether more follow."""
+        where, params = flt.where()
+        rows = await self.db.fetchall(
+            f"SELECT * FROM quarantined_messages{where} ORDER BY id DESC LIMIT {int(flt.top) + 1} "
+            f"OFFSET {int(flt.skip)}", params)
+        return [record_from_row(r) for r in rows[: flt.top]], len(rows) > flt.top
 
     async def records(self, *, state: str | None = None, limit: int = 500) -> list[QuarantineRecord]:
         sql = "SELECT * FROM quarantined_messages"

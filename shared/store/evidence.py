@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.evidence import EvidenceError, TeamsMessageEvidence
+from shared.store import audit
 from shared.store.database import Database, Executor, Row
 
 _EVIDENCE_COLUMNS = (
@@ -240,13 +241,18 @@ class ConversationStore:
         row = await self._db.fetchone("SELECT value FROM bot_settings WHERE name = ?", (name,))
         return str(row["value"]) if row else None
 
-    async def set_setting(self, name: str, value: str, at: datetime, by: str | None = None) -> None:
-        await self._db.execute(
-            "INSERT INTO bot_settings (name, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
-            "updated_by = excluded.updated_by",
-            (name, value, at.timestamp(), by),
-        )
+    async def set_setting(self, name: str, value: str, at: datetime, by: str | None = None, *,
+                          actor: audit.Who | None = None) -> None:
+        """Set a bot setting; a person's change (``actor``) is audited in the same transaction."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO bot_settings (name, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                (name, value, at.timestamp(), by),
+            )
+            if actor is not None:
+                await audit.record(tx, actor, f"bot.{name}", value, at=at.timestamp())
 
 
 def _conversation(r: Row) -> StoredConversation:

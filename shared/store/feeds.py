@@ -10,12 +10,13 @@ queueing on its lock. A lease that is not renewed expires, so a crashed updater 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.durations import DurationError, format_duration, parse_duration
-from shared.redaction import redact_text
-from shared.store import counters
+from shared.redaction import redact_text, redact_url
+from shared.store import audit, counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
 
@@ -153,7 +154,7 @@ class FeedRegistry:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, spec: FeedSpec, *, now: float) -> FeedRecord:
+    async def add(self, spec: FeedSpec, *, now: float, actor: audit.Who | None = None) -> FeedRecord:
         spec = spec.validated()
         try:
             async with self._db.transaction() as tx:
@@ -163,17 +164,23 @@ class FeedRegistry:
                     (spec.name, spec.source, spec.format, spec.column, spec.every, spec.enabled, now),
                 )
                 await counters.bump(tx, COUNTER)
+                if actor is not None:
+                    await audit.record(tx, actor, "feed.add", spec.name,
+                                       f"{spec.format} {redact_url(spec.source)} every {format_every(spec.every)}",
+                                       at=now)
         except DuplicateKey:
             raise FeedExists(f"a feed named {spec.name!r} already exists") from None
         return await self.require(spec.name)
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, *, actor: audit.Who | None = None) -> None:
         async with self._db.transaction() as tx:
             if not await tx.execute("DELETE FROM feeds WHERE name = ?", (name,)):
                 raise UnknownFeed(f"no feed named {name!r}")
             await counters.bump(tx, COUNTER)
+            if actor is not None:
+                await audit.record(tx, actor, "feed.remove", name, at=time.time())
 
-    async def set_enabled(self, name: str, enabled: bool) -> None:
+    async def set_enabled(self, name: str, enabled: bool, *, actor: audit.Who | None = None) -> None:
         """Turn a feed on or off. Turned back on, its next import is a first one (every entry logged)."""
         reset = ", sha256 = NULL, etag = NULL, last_modified = NULL" if enabled else ""
         async with self._db.transaction() as tx:
@@ -182,6 +189,8 @@ class FeedRegistry:
                     "SELECT name FROM feeds WHERE name = ?", (name,)) is None:
                 raise UnknownFeed(f"no feed named {name!r}")
             await counters.bump(tx, COUNTER)
+            if actor is not None:
+                await audit.record(tx, actor, "feed.enable" if enabled else "feed.disable", name, at=time.time())
 
     async def get(self, name: str) -> FeedRecord | None:
         row = await self._db.fetchone("SELECT * FROM feeds WHERE name = ?", (name,))
@@ -235,8 +244,11 @@ class FeedRegistry:
         bad_lines: int,
         rejected: int,
         sha256: str,
+        accepted_by: audit.Who | None = None,
+        accepted: str = "",
     ) -> None:
-        """A new body was fetched, parsed and indexed; other processes reload on the version bump."""
+        """A new body was fetched, parsed and indexed; other processes reload on the version bump.
+        ``accepted_by``: the person who forced it in (``update --force``, "Accept the held update")."""
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_attempt_at = ?, last_success_at = ?, "
@@ -245,6 +257,8 @@ class FeedRegistry:
                 (etag, last_modified, now, now, now, entries, bad_lines, rejected, sha256, name),
             )
             await counters.bump(tx, COUNTER)
+            if accepted_by is not None:
+                await audit.record(tx, accepted_by, "feed.update.force", name, accepted, at=now)
 
     async def record_not_modified(self, name: str, *, now: float, etag: str | None,
                                   last_modified: str | None) -> None:

@@ -31,6 +31,7 @@ from importlib import resources
 from shared.feeds.cache import FeedCache
 from shared.feeds.errors import FeedError
 from shared.feeds.fetch import Progress, fetch_feed
+from shared.store.audit import Who
 from shared.store.feeds import FeedRecord, FeedRegistry
 from shared.verdicts.changes import ChangeLog, ExpressionChange
 from shared.verdicts.feed_build import BuiltFeed, build_off_loop
@@ -115,8 +116,9 @@ class FeedUpdater:
             self.on_swap()
 
     async def update(self, name: str, *, force: bool = False, progress: Progress | None = None,
-                     only_if_due: bool = False) -> UpdateOutcome:
-        """Fetch and apply one feed now, if this process can take its lease (and, with ``only_if_due``, if due)."""
+                     only_if_due: bool = False, actor: Who | None = None) -> UpdateOutcome:
+        """Fetch and apply one feed now, if this process can take its lease (and, with ``only_if_due``, if due).
+        A forced update applied for ``actor`` is audited with it."""
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             await self.registry.require(name)  # an unknown name is an error, not "busy"
@@ -127,11 +129,12 @@ class FeedUpdater:
                 record = await self.registry.require(name)
                 if only_if_due and not record.due(self._now()):
                     return UpdateOutcome(name, "busy")
-                return await self._update(record, force, progress)
+                return await self._update(record, force, progress, actor if force else None)
             finally:
                 await self.registry.release(name, self._owner)
 
-    async def _update(self, record: FeedRecord, force: bool, progress: Progress | None) -> UpdateOutcome:
+    async def _update(self, record: FeedRecord, force: bool, progress: Progress | None,
+                      actor: Who | None = None) -> UpdateOutcome:
         name = record.name
         await self.registry.record_attempt(name, now=self._now())
         current = await self._baseline(record)
@@ -185,7 +188,9 @@ class FeedUpdater:
         sha = await asyncio.to_thread(_sha256, data)
         await self.registry.record_success(name, now=now.timestamp(), etag=fetched.etag,
                                            last_modified=fetched.last_modified, entries=built.entries,
-                                           bad_lines=built.bad_lines, rejected=built.rejected, sha256=sha)
+                                           bad_lines=built.bad_lines, rejected=built.rejected, sha256=sha,
+                                           accepted_by=actor,
+                                           accepted=f"{previous:,} entries before, {built.entries:,} now")
         fresh = await self.registry.require(name)
         self.provider.install(LoadedFeed.of(name, built, version=fresh.version, sha256=sha, loaded_at=now,
                                             fetched_at=now))
@@ -225,14 +230,14 @@ class FeedUpdater:
         await self._changes.record(source, changes(), at=self._clock())
         return len(built.added), len(built.removed)
 
-    async def retire(self, name: str, *, remove: bool) -> int:
+    async def retire(self, name: str, *, remove: bool, actor: Who | None = None) -> int:
         """Remove (or disable) a feed, logging each of its entries as no longer malicious."""
         record = await self.registry.require(name)
         current = await self._baseline(record) if record.spec.enabled else None
         if remove:
-            await self.registry.remove(name)
+            await self.registry.remove(name, actor=actor)
         else:
-            await self.registry.set_enabled(name, False)
+            await self.registry.set_enabled(name, False, actor=actor)
         if current is None:
             return 0
         gone = ExpressionIndex.diff(current.index, ExpressionIndex.empty()).removed
