@@ -38,22 +38,43 @@ SEVERITY_SERIES = (
 )
 
 
+# Click ids may commit out of order (PostgreSQL hands them out before the commit): clicks this far below the
+# highest id seen are looked at again, so one that committed late is not missed.
+ID_SLACK = 1000
+
+
 @dataclass
 class HourlyClicks:
-    """Clicks per hour and ActionType. Hours that are over do not change, so they are counted once per
-    process and only the current hour is read again: the page stays fast with a million clicks stored."""
+    """Clicks per hour and ActionType. Hours that are over rarely change, so they are counted once per
+    process and only the current hour is read again: the page stays fast with a million clicks stored.
+    A click stored after its hour was counted (a replica's late write, a click timed in the past) is
+    found by its id, and its hour is counted again."""
 
     closed: dict[int, dict[str, int]] = field(default_factory=dict)
+    seen_id: int = 0  # the highest click id when the closed hours were last checked
+    handled: set[int] = field(default_factory=set)  # late clicks whose hour was already counted again
 
     async def last(self, db: Database, now: datetime) -> list[tuple[int, dict[str, int]]]:
         hour = int(now.timestamp()) // 3600 * 3600
         first = hour - (DAYS * 24 - 1) * 3600
         for old in [h for h in self.closed if h < first]:
             del self.closed[old]
+        clicks = ClickStore(db)
+        top = await clicks.last_id()
+        # On the first count every stored click is counted below: the recent ones are only noted as handled.
+        counted = bool(self.closed)
+        floor = self.seen_id if counted else top
+        for click_id, at in await clicks.written_after(floor - ID_SLACK, datetime.fromtimestamp(hour, UTC)):
+            if click_id not in self.handled:
+                if counted:
+                    self.closed.pop(int(at) // 3600 * 3600, None)
+                self.handled.add(click_id)
+        self.seen_id = max(self.seen_id, top)
+        self.handled = {i for i in self.handled if i > self.seen_id - ID_SLACK}
         missing = [h for h in range(first, hour, 3600) if h not in self.closed]
         since = missing[0] if missing else hour
         fresh: dict[int, dict[str, int]] = {}
-        for h, action, n in await ClickStore(db).counts_by_hour(datetime.fromtimestamp(since, UTC)):
+        for h, action, n in await clicks.counts_by_hour(datetime.fromtimestamp(since, UTC)):
             fresh.setdefault(h, {})[action] = n
         for h in range(since, hour, 3600):
             self.closed[h] = fresh.get(h, {})

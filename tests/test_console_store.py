@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,3 +143,25 @@ async def test_alert_and_incident_filters_and_daily_counts(db: Database) -> None
     day = int(T0.timestamp()) // 86400 * 86400
     assert sorted(await store.counts_by_day(T0 - timedelta(hours=12))) == [
         (day, "high", 1), (day + 86400, "medium", 1)]
+
+
+async def test_a_late_click_is_counted_in_its_hour_without_a_restart(db: Database) -> None:
+    """A click stored after its hour was counted (a late write) shows in that hour at the next look."""
+    from console.overview import HourlyClicks
+
+    store, hourly = ClickStore(db), HourlyClicks()
+    store.start()
+    now = T0 + timedelta(hours=5, minutes=10)
+    hour = int(T0.timestamp()) // 3600 * 3600
+    await store.record(_click(0, ActionType.CLICK_BLOCKED, False, "bob@contoso.example"))
+
+    def in_hour(found: list[tuple[int, dict[str, int]]]) -> dict[str, int]:
+        return dict(found)[hour]
+
+    assert in_hour(await hourly.last(db, now)) == {"ClickBlocked": 1}
+    await store.record(replace(_click(1, ActionType.CLICK_ALLOWED, False, "eve@contoso.example"), timestamp=now))
+    await store.record(replace(_click(2, ActionType.CLICK_BLOCKED, False, "eve@contoso.example"),
+                               timestamp=T0 + timedelta(minutes=5)))  # written late, in an hour already counted
+    assert in_hour(await hourly.last(db, now)) == {"ClickBlocked": 2}
+    assert in_hour(await hourly.last(db, now)) == {"ClickBlocked": 2}  # counted again once, not twice
+    await store.close()

@@ -201,6 +201,16 @@ class ClickStore:
             "GROUP BY h, action_type", (since.timestamp(),))
         return [(int(r["h"]) * 3600, r["action_type"], int(r["n"])) for r in rows]
 
+    async def last_id(self) -> int:
+        row = await self._db.fetchone("SELECT MAX(id) AS n FROM clicks")
+        return int(row["n"]) if row and row["n"] is not None else 0
+
+    async def written_after(self, after_id: int, before: datetime) -> builtins.list[tuple[int, float]]:
+        """(id, timestamp) of clicks stored after ``after_id`` whose time is before ``before``: late arrivals."""
+        rows = await self._db.fetchall("SELECT id, timestamp FROM clicks WHERE id > ? AND timestamp < ? ORDER BY id",
+                                       (after_id, before.timestamp()))
+        return [(int(r["id"]), float(r["timestamp"])) for r in rows]
+
     async def stream(self, flt: ClickFilter) -> AsyncIterator[Click]:
         where, params = flt.where()
         async for row in self._db.iterate(f"SELECT * FROM clicks{where} ORDER BY timestamp, id", params):
