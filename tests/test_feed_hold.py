@@ -70,3 +70,36 @@ def test_a_cut_feed_is_held_reported_and_forced(
     assert _verdict(capsys, "https://host1.evil.example/") == "malicious"
     code, out, _ = run_cli(capsys, "feeds", "status", "--json")
     assert json.loads(out)[0]["last_error"] is None
+
+
+async def _audit(settings: Settings) -> list[tuple[str, str, str, str]]:
+    from shared.store import open_database
+
+    db = await open_database(settings.effective_database_url)
+    try:
+        rows = await db.fetchall("SELECT * FROM audit_log ORDER BY id")
+    finally:
+        await db.close()
+    return [(r["via"], r["actor"], r["action"], r["target"]) + ((r["detail"],) if r["detail"] else ()) for r in rows]
+
+
+def test_feed_changes_at_the_command_line_are_audited(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], make_settings: Callable[..., Settings]) -> None:
+    """feeds add, update --force (applied), disable, enable and remove are each audited as the account that ran
+    them; a held or plain update changes nothing and records nothing."""
+    from safelinks.cli.context import CLI_ACTOR
+
+    feed = tmp_path / "list.txt"
+    feed.write_bytes(FULL)
+    assert run_cli(capsys, "feeds", "add", "local", str(feed), "--format", "plain", "--every", "1h")[0] == 0
+    feed.write_bytes(CUT)
+    assert run_cli(capsys, "feeds", "update", "local")[0] == 1  # held
+    assert run_cli(capsys, "feeds", "update", "local", "--force")[0] == 0
+    for verb in ("disable", "enable", "remove"):
+        assert run_cli(capsys, "feeds", verb, "local")[0] == 0
+    who = CLI_ACTOR.id
+    assert asyncio.run(_audit(make_settings(data_dir=tmp_path / "var"))) == [
+        ("cli", who, "feed.add", "local", f"plain {feed} every 1h"),
+        ("cli", who, "feed.update.force", "local", "10 entries before, 4 now"),
+        ("cli", who, "feed.disable", "local"), ("cli", who, "feed.enable", "local"),
+        ("cli", who, "feed.remove", "local")]
