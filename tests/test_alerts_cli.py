@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from safelinks.cli import main
+from safelinks.cli.context import CLI_ACTOR
 from shared.config import load_settings
 from shared.services import open_services
 from tests.alerts_harness import click
@@ -44,7 +45,8 @@ def _seed(tmp_path: Path) -> None:
 
 
 def test_replay_is_a_dry_run_unless_applied(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``alerts replay`` shows would-be alerts and stores none; ``--apply`` stores them exactly once."""
+    """``alerts replay`` shows would-be alerts and stores none; ``--apply`` stores them exactly once, audited
+    (in the transaction that stores them) as the account that ran it."""
     _seed(env)
     code, out = run(capsys, "alerts", "replay", "--since", "7d", "--json")
     dry = json.loads(out)
@@ -54,6 +56,16 @@ def test_replay_is_a_dry_run_unless_applied(env: Path, capsys: pytest.CaptureFix
     assert len(applied["created"]) == 2
     again = json.loads(run(capsys, "alerts", "replay", "--since", "7d", "--apply", "--json")[1])
     assert (again["new"], again["created"]) == (0, [])
+    assert [(a["via"], a["actor"], a["action"]) for a in _audit(env)] == [("cli", CLI_ACTOR.id, "alerts.replay")]
+
+
+def _audit(tmp_path: Path) -> list[dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        settings = load_settings(data_dir=tmp_path, signing_keys=TEST_KEYS, signing_key_id="k1")
+        async with open_services(settings, background=False) as services:
+            return await services.db.fetchall("SELECT * FROM audit_log ORDER BY id")
+
+    return asyncio.run(go())
 
 
 def test_list_show_resolve_and_incidents(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

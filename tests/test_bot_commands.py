@@ -93,13 +93,17 @@ async def test_channel_text_without_mention_is_not_a_command(bot: BotHarness, st
 
 async def test_alerts_here_sets_the_security_channel_and_it_survives_a_restart(
         bot_settings: Settings, standin: TeamsStandIn) -> None:
-    """An admin's 'alerts here' in a channel makes it the security channel, stored across restarts."""
+    """An admin's 'alerts here' in a channel makes it the security channel, stored across restarts and audited
+    with the admin's object id and name."""
     async with running_bot(bot_settings) as bot:
         reply = await answer(bot, standin, channel_post(standin.service_url, sender_of(ADMIN), "alerts here",
                                                         mention=True))
         assert "Security alerts will be posted here" in reply
     async with running_bot(bot_settings) as bot:
         assert await security_channel(bot.services.db) == CHANNEL_ID
+        assert [(a["via"], a["actor"], a["actor_name"], a["action"], a["target"])
+                for a in await bot.rows("audit_log")] == [
+            ("bot", ADMIN["aadObjectId"], ADMIN["name"], "bot.security_channel", CHANNEL_ID)]
 
 
 async def test_status_for_admins(bot: BotHarness, standin: TeamsStandIn) -> None:

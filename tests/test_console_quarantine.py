@@ -3,12 +3,17 @@ message, each through the quarantine service and Microsoft Graph (a stand-in on 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from shared.config import Settings
 from shared.verdicts.model import Verdict
+from tests.conftest import run_cli
 from tests.console_rig import signed_in
 from tests.graph_standin import GraphStandIn
 from tests.teams_standin import BotHarness, TeamsStandIn, group_chat_message, running_bot, sender_of
@@ -120,3 +125,27 @@ async def test_quarantine_off_hides_the_page_and_the_buttons(settings_for: Calla
         refused = await bot.client.post(incident, data={"csrf": csrf, "alert_id": alert["id"], "do": "hide_message"})
         assert refused.status == 400 and "quarantine is off" in await refused.text()
         assert await bot.rows("quarantined_messages") == []
+
+
+async def test_cli_release_is_audited_as_the_account(settings_for: Callable[..., Settings], teams: TeamsStandIn,
+                                                     graph: GraphStandIn, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`safelinks quarantine release ID --by NAME` goes through the same service: the running worker asks Graph,
+    and the audit log records the account that ran the command, with NAME as the name shown."""
+    from safelinks.cli.context import CLI_ACTOR
+
+    settings = settings_for()
+    async with running_bot(settings) as bot:
+        await bot.services.admin_verdicts.set("contoso-phish.com", Verdict.MALICIOUS, reason="phishing kit")
+        bot.services.verdicts.invalidate()
+        await post(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"see {PHISH}"))
+        (hidden,) = await eventually(lambda: quarantined(bot, "hidden"))
+        config = tmp_path / "cli.yaml"
+        config.write_text(f"data_dir: {settings.data_dir}\n", encoding="utf-8")
+        code, out, _ = await asyncio.to_thread(run_cli, capsys, "--config", str(config), "quarantine", "release",
+                                               str(hidden["id"]), "--by", "Night Shift")
+        assert code == 0 and "releasing" in out
+        (released,) = await eventually(lambda: quarantined(bot, "released"))
+        assert released["released_by"] == "Night Shift"
+        assert [(a["via"], a["actor"], a["actor_name"], a["action"]) for a in await bot.rows("audit_log")] == [
+            ("cli", CLI_ACTOR.id, "Night Shift", "quarantine.release")]

@@ -158,6 +158,9 @@ async def test_malicious_on_arrival_is_hidden_then_released(
         assert again.status == 400 and "already released" in await again.text()
         assert (await bot.client.post("/api/v1/quarantine/999/release", headers=AUTH)).status == 404
         assert (await bot.client.get("/api/v1/quarantine")).status == 401
+        audit = await bot.rows("audit_log")
+        assert [(a["via"], a["actor"], a["actor_name"], a["action"], a["target"]) for a in audit] == [
+            ("api", "api", "Sam Analyst", "quarantine.release", f"quarantine {hidden['id']}")]
 
     config = tmp_path / "cli.yaml"
     config.write_text(f"data_dir: {settings.data_dir}\n", encoding="utf-8")

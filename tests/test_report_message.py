@@ -199,6 +199,9 @@ async def test_report_of_a_malicious_message_is_high_and_release_is_for_admins(
             assert r.status == 200
         actions = await bot.services.db.fetchall("SELECT * FROM alert_actions WHERE via = 'quarantine'")
         assert actions and all(a["incident_id"] == int(alert["incidentId"]) for a in actions)
+        audit = await bot.services.db.fetchall("SELECT * FROM audit_log WHERE action LIKE 'quarantine.%'")
+        assert [(a["via"], a["actor"], a["actor_name"], a["action"]) for a in audit] == [
+            ("card", SOC["aadObjectId"], "Sam Analyst", "quarantine.release")]  # the refused press left no trace
 
 
 async def test_report_of_a_clean_message_is_informational_and_can_be_hidden(
@@ -224,6 +227,9 @@ async def test_report_of_a_clean_message_is_informational_and_can_be_hidden(
         assert hidden["statusCode"] == 200, hidden
         await graph.wait_for(lambda g: any(c.status == 200 for c in g.patches()))
         assert graph.patches()[-1].body["policyViolation"]["dlpAction"] == "BlockAccess"
+        audit = await bot.services.db.fetchall("SELECT * FROM audit_log WHERE action LIKE 'quarantine.%'")
+        assert [(a["via"], a["actor"], a["action"]) for a in audit] == [
+            ("card", SOC["aadObjectId"], "quarantine.hide")]
 
         again = await (await post(bot, teams, report_invoke(teams.service_url, BOB, text))).json()
         assert "already reported" in again["task"]["value"]
