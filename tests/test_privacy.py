@@ -317,4 +317,4 @@ def test_privacy_cli_export_and_erase(tmp_path: Path, monkeypatch: pytest.Monkey
     code, out = run("privacy", "purge", "--json")
     assert code == 0 and json.loads(out)["clicks"] == 0
     code, out = run("privacy", "retention")
-    assert code == 0 and "180 days" in out
+    assert code == 0 and "180 days" in out and "audit log" in out and "365 days" in out

@@ -94,7 +94,7 @@ def _retention(args: argparse.Namespace) -> int:
     policy, every, last = _run(args, work)
     print_pairs([("clicks", f"{policy.clicks} days"), ("Teams messages and users", f"{policy.messages} days"),
                  ("incidents and alerts", f"{policy.alerts} days"), ("sent notifications", f"{policy.outbox} days"),
-                 ("purge runs every", f"{every:g} hours"),
+                 ("audit log", f"{policy.audit} days"), ("purge runs every", f"{every:g} hours"),
                  ("last purge", f"{last['outcome']}: {last['detail']}" if last else "never")])
     return 0
 
