@@ -165,3 +165,27 @@ async def test_a_late_click_is_counted_in_its_hour_without_a_restart(db: Databas
     assert in_hour(await hourly.last(db, now)) == {"ClickBlocked": 2}
     assert in_hour(await hourly.last(db, now)) == {"ClickBlocked": 2}  # counted again once, not twice
     await store.close()
+
+
+async def test_feed_and_bot_setting_changes_are_audited_with_the_change(db: Database) -> None:
+    """Feed add, disable, enable, remove and a bot setting write their audit row in the change's transaction:
+    a change refused (an unknown feed) leaves no row."""
+    from shared.store.evidence import ConversationStore
+    from shared.store.feeds import FeedRegistry, FeedSpec, UnknownFeed
+
+    ana = Actor("aad-ana", "Ana", via="console")
+    feeds = FeedRegistry(db)
+    await feeds.add(FeedSpec("urlhaus", "https://urlhaus.abuse.ch/downloads/text/", "plain", None, 3600.0), now=1.0,
+                    actor=ana)
+    await feeds.set_enabled("urlhaus", False, actor=ana)
+    await feeds.set_enabled("urlhaus", True, actor=ana)
+    await feeds.remove("urlhaus", actor=ana)
+    for refused in (feeds.remove("urlhaus", actor=ana), feeds.set_enabled("nope", True, actor=ana)):
+        with pytest.raises(UnknownFeed):
+            await refused
+    await ConversationStore(db).set_setting("security_channel", "19:soc@thread.tacv2", T0, "aad-ana", actor=ana)
+    rows = await db.fetchall("SELECT actor, action, target FROM audit_log ORDER BY id")
+    assert {r["actor"] for r in rows} == {"aad-ana"}
+    assert [(r["action"], r["target"]) for r in rows] == [
+        ("feed.add", "urlhaus"), ("feed.disable", "urlhaus"), ("feed.enable", "urlhaus"), ("feed.remove", "urlhaus"),
+        ("bot.security_channel", "19:soc@thread.tacv2")]
