@@ -107,7 +107,8 @@ class Teamwork:
         answer: dict[str, Any] = {"value": items[start:start + self.page_size]}
         if start + self.page_size < len(items):
             url = URL(self._standin.graph_url + request.path.removeprefix("/v1.0"))
-            answer["@odata.nextLink"] = str(url.with_query({**request.query, "$skiptoken": str(start + self.page_size)}))
+            following = {**request.query, "$skiptoken": str(start + self.page_size)}
+            answer["@odata.nextLink"] = str(url.with_query(following))
         return 200, answer
 
     def _user_by(self, name: str) -> dict[str, Any] | None:

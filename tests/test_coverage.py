@@ -131,7 +131,8 @@ async def test_installed_meanwhile_answers_409_and_counts_as_covered(db_url: str
         await drain(outbox)
         target = await coverage.store.get(Kind.TEAM, "team-3")
         assert target is not None and target.state is State.COVERED and "409" in (target.detail or "")
-        assert [c.status for c in graph.calls if c.path == "/teams/team-3/installedApps" and c.method == "POST"] == [409]
+        tries = [c.status for c in graph.calls if c.path == "/teams/team-3/installedApps" and c.method == "POST"]
+        assert tries == [409]
 
 
 @pytest.mark.parametrize(("revoked", "kind", "where", "why"), [

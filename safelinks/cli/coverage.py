@@ -30,7 +30,7 @@ def _when(at: datetime | None) -> str:
 
 
 def _percent(s: KindSummary) -> str:
-    return f"{s.percent:.1f} %" if s.percent is not None else "–"
+    return f"{s.percent:.1f} %" if s.percent is not None else "-"
 
 
 def _coverage(args: argparse.Namespace) -> int:

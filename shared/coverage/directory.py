@@ -11,12 +11,13 @@ that kind; a refusal (403: a permission is missing) is raised at once with Graph
 | users | ``GET /users`` | User.Read.All |
 | a group's members | ``GET /groups/{id}/transitiveMembers/microsoft.graph.user`` | GroupMember.Read.All |
 | a user's chats | ``GET /users/{id}/chats`` | Chat.ReadBasic.All |
-| is the app installed | ``GET …/installedApps?$expand=teamsApp&$filter=teamsApp/externalId eq '{app id}'`` | TeamsAppInstallation.ReadWriteSelfFor{Team,Chat,User}.All |
+| installed? | ``GET …/installedApps?$expand=teamsApp&$filter=…`` | TeamsAppInstallation.ReadWriteSelfFor….All |
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class Directory:
         """Every item of a collection, page by page; each page is paced and retried on its own."""
         link: str | None = None
         while True:
-            items, link = await self._retried(lambda at=link: self.graph.page(path, params, link=at))
+            items, link = await self._retried(functools.partial(self.graph.page, path, params, link=link))
             for item in items:
                 yield item
             if link is None:

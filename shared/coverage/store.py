@@ -47,8 +47,8 @@ class CoverageStore:
         if excluded:
             state, detail, request = State.EXCLUDED, "excluded by SAFELINKS_COVERAGE_EXCLUDE", False
         elif installed:
-            kept = row is not None and row["state"] == State.COVERED.value
-            state, detail, request = State.COVERED, (row["detail"] if kept else "already installed"), False
+            kept = row["detail"] if row is not None and row["state"] == State.COVERED.value else None
+            state, detail, request = State.COVERED, kept or "already installed", False
         elif row is not None and row["state"] == State.INSTALLING.value:
             state, detail, request = State.INSTALLING, row["detail"], False
         else:
