@@ -1,5 +1,8 @@
 """Wiring coverage into the worker: its Graph client, its own outbox for the installs, and its scheduled job.
 
+The round runs under a scheduler of its own (``shared.schedule``: one worker at a time, once per
+interval): a round over a large tenant takes most of an hour, and must not hold up the retention purge.
+
 The installs have an outbox loop of their own (kind ``graph-install`` only), paced at
 ``SAFELINKS_COVERAGE_RATE``: a round that queues thousands of installs never holds up an alert's
 e-mail or a quarantine call behind it. Each claim takes no more than the pace sends within a third
@@ -19,14 +22,15 @@ from safelinks.quarantine import graph_client, graph_problems
 from shared.coverage import KIND, Coverage, Scope
 from shared.graph import GraphClient, GraphError
 from shared.outbox import Outbox
+from shared.schedule import Scheduler
 from shared.services import SERVICES
 
 log = logging.getLogger("safelinks.coverage")
 COVERAGE: web.AppKey[Coverage] = web.AppKey("coverage", Coverage)
 
 
-def setup_coverage(app: web.Application, *, role: str, poll_interval: float = 0.5) -> None:
-    """For roles all and worker with SAFELINKS_COVERAGE on: deliver installs; the job joins the scheduler."""
+def setup_coverage(app: web.Application, *, role: str, poll_interval: float = 0.5, tick: float = 30.0) -> None:
+    """For roles all and worker with SAFELINKS_COVERAGE on: run the rounds and deliver the installs."""
     if role not in ("all", "worker"):
         return
 
@@ -54,13 +58,18 @@ def setup_coverage(app: web.Application, *, role: str, poll_interval: float = 0.
         outbox.register(KIND, coverage.deliver, global_rate=settings.coverage_rate)
         app[COVERAGE] = coverage
         batch = max(1, int(settings.coverage_rate * lease / 3))
-        task = asyncio.create_task(outbox.run(batch), name="coverage-installs")
+        scheduler = Scheduler(services.db, [coverage.job(settings.coverage_every_hours * 3600)],
+                              clock=lambda: services.clock().timestamp(), tick=tick)
+        tasks = [asyncio.create_task(outbox.run(batch), name="coverage-installs"),
+                 asyncio.create_task(scheduler.run(), name="coverage-rounds")]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if graph is not None:
                 await graph.close()
 

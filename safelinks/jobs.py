@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from safelinks.coverage import COVERAGE
 from shared.retention import RetentionPolicy, retention_job
 from shared.schedule import Scheduler
 from shared.services import SERVICES
@@ -18,16 +17,13 @@ SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler", Scheduler)
 
 
 def setup_jobs(app: web.Application, *, tick: float = 30.0) -> None:
-    """Run the retention purge and the coverage round (when on) in this process, under a leader per job."""
+    """Run the retention purge (and any later scheduled job) in this process, under a leader per job."""
 
     async def running(app: web.Application) -> AsyncIterator[None]:
         services = app[SERVICES]
         settings = services.settings
         jobs = [retention_job(services.db, RetentionPolicy.from_settings(settings), services.clock,
                               every=timedelta(hours=settings.retention_every_hours))]
-        coverage = app.get(COVERAGE)
-        if coverage is not None:
-            jobs.append(coverage.job(settings.coverage_every_hours * 3600))
         scheduler = Scheduler(services.db, jobs, clock=lambda: services.clock().timestamp(), tick=tick)
         app[SCHEDULER] = scheduler
         task = asyncio.create_task(scheduler.run(), name="scheduler")

@@ -89,9 +89,7 @@ async def states(coverage: Coverage) -> dict[tuple[str, str], str]:
 
 
 async def test_a_round_discovers_page_by_page_and_installs_where_missing(db_url: str, graph: GraphStandIn) -> None:
-    """Teams, users and group chats are listed through every @odata.nextLink; the app is installed once where it
-    is missing (teams and chats with RSC consent, users without), never for guests, disabled accounts or
-    one-on-one chats; a second round finds everything covered and installs nothing."""
+    """Every page is read; the app is installed once where missing (never guests, disabled or 1:1 chats)."""
     async with rig(db_url, graph) as (coverage, outbox):
         detail = await coverage.run_round()
         await drain(outbox)
@@ -124,7 +122,7 @@ async def test_a_round_discovers_page_by_page_and_installs_where_missing(db_url:
 
 
 async def test_installed_meanwhile_answers_409_and_counts_as_covered(db_url: str, graph: GraphStandIn) -> None:
-    """Someone adds the app between the round's look and the install: Graph's 409 records it covered, not failed."""
+    """An install answered 409 (added meanwhile) counts as covered, not failed."""
     async with rig(db_url, graph, kinds=("teams",)) as (coverage, outbox):
         await coverage.run_round()
         graph.teamwork.installed.add(("teams", "team-3"))
@@ -149,8 +147,7 @@ async def test_installed_meanwhile_answers_409_and_counts_as_covered(db_url: str
 ])
 async def test_a_missing_permission_is_reported_with_why(db_url: str, graph: GraphStandIn, revoked: set[str],
                                                          kind: Kind, where: str, why: str) -> None:
-    """A permission Graph lacks shows as a failed round or failed targets, naming the permission to grant; the
-    other kinds go on."""
+    """A missing permission fails the round or the targets, naming the permission; other kinds go on."""
     graph.teamwork.granted -= revoked
     async with rig(db_url, graph) as (coverage, outbox):
         await coverage.run_round()
@@ -166,6 +163,7 @@ async def test_a_missing_permission_is_reported_with_why(db_url: str, graph: Gra
             failed = await coverage.store.targets(state=State.FAILED, kind=kind)
             assert {t.id for t in failed} == {GROUP_CHAT, OTHER_CHAT}
             assert all(why in (t.detail or "") and "403" in (t.detail or "") for t in failed)
+            assert await outbox.list("failed") == []  # Graph's refusal is the target's record, not a lost delivery
             graph.teamwork.granted |= revoked  # the admin grants it: the next round installs
             await coverage.run_round()
             await drain(outbox)
@@ -173,7 +171,7 @@ async def test_a_missing_permission_is_reported_with_why(db_url: str, graph: Gra
 
 
 async def test_throttled_reads_and_installs_are_retried_after_retry_after(db_url: str, graph: GraphStandIn) -> None:
-    """A 429 on a page of teams and on an install are both tried again no sooner than Retry-After, then succeed."""
+    """Throttled reads and installs are tried again no sooner than Retry-After."""
     graph.teamwork.fail("GET", "/teams", 429, retry_after="1")
     graph.teamwork.fail("POST", f"/users/{ALICE}/", 429, retry_after="1")
     graph.teamwork.fail("POST", f"/users/{ALICE}/", 503)
@@ -200,8 +198,7 @@ async def test_throttled_reads_and_installs_are_retried_after_retry_after(db_url
 async def test_scope_and_exclusions_decide_where_it_installs(db_url: str, graph: GraphStandIn, groups: tuple[str, ...],
                                                              users: tuple[str, ...], exclude: tuple[str, ...],
                                                              expected: set[str]) -> None:
-    """Listed groups limit teams to those groups and people to their members (by id or UPN, any case); listed users
-    add people; their group chats follow them; excluded teams, chats and people are recorded, never installed."""
+    """Listed groups and users limit where it installs; their chats follow them; exclusions never get it."""
     async with rig(db_url, graph, groups=groups, users=users, exclude=exclude) as (coverage, outbox):
         await coverage.run_round()
         await drain(outbox)
@@ -212,7 +209,7 @@ async def test_scope_and_exclusions_decide_where_it_installs(db_url: str, graph:
 
 
 async def test_the_catalog_app_is_looked_up_or_configured(db_url: str, graph: GraphStandIn) -> None:
-    """Without the app in the catalog every round fails saying to upload it; a configured catalog id is used as is."""
+    """No catalog app fails the round saying to upload it; a configured catalog id is used without a lookup."""
     graph.teamwork.catalog = []
     async with rig(db_url, graph, kinds=("teams",)) as (coverage, _):
         with pytest.raises(CoverageError, match="not in the tenant's app catalog"):
@@ -229,7 +226,7 @@ async def test_the_catalog_app_is_looked_up_or_configured(db_url: str, graph: Gr
 
 
 async def test_a_deleted_team_leaves_the_record(db_url: str, graph: GraphStandIn) -> None:
-    """A team no longer listed after a complete round is forgotten; after a failed round nothing is forgotten."""
+    """A team gone from a complete round is forgotten; a failed round forgets nothing."""
     async with rig(db_url, graph, kinds=("teams",)) as (coverage, outbox):
         await coverage.run_round()
         await drain(outbox)
@@ -243,8 +240,7 @@ async def test_a_deleted_team_leaves_the_record(db_url: str, graph: GraphStandIn
 
 async def test_two_workers_install_each_target_once(make_settings: Callable[..., Settings], db_url: str,
                                                     graph: GraphStandIn) -> None:
-    """Two worker processes on one store, both scheduling the round and both delivering installs: each missing
-    target gets exactly one install."""
+    """Two workers on one store install each missing target exactly once."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from safelinks.server import create_app
@@ -269,11 +265,26 @@ async def test_two_workers_install_each_target_once(make_settings: Callable[...,
             await client.close()
 
 
+async def test_coverage_is_off_by_default(make_settings: Callable[..., Settings], graph: GraphStandIn) -> None:
+    """With SAFELINKS_COVERAGE unset a worker asks Graph nothing and installs nothing."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from safelinks.coverage import COVERAGE
+    from safelinks.server import create_app
+
+    client = TestClient(TestServer(create_app(make_settings(**graph_settings(graph)), role="worker"), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        await asyncio.sleep(0.5)
+        assert client.server.app.get(COVERAGE) is None and graph.calls == []
+    finally:
+        await client.close()
+
+
 async def test_the_cli_reports_covered_not_covered_and_why(make_settings: Callable[..., Settings],
                                                             graph: GraphStandIn, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """`safelinks coverage` shows per kind covered, not covered, failed and the share, then each failure with why;
-    --json carries the same numbers; --state lists one state."""
+    """`safelinks coverage` gives per kind covered, not covered, failed, share and each failure's why; --json too."""
     settings = make_settings(**graph_settings(graph, coverage="all"))
     graph.teamwork.granted -= {"TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"}
     async with rig(settings.effective_database_url, graph) as (coverage, outbox):
@@ -298,7 +309,7 @@ async def test_the_cli_reports_covered_not_covered_and_why(make_settings: Callab
 
 
 async def test_the_overview_shows_the_coverage_percentages(make_settings: Callable[..., Settings]) -> None:
-    """The console's Overview has a Coverage block with each kind's share covered, or says it is not measured."""
+    """The Overview shows each kind's covered share, or that coverage is not measured."""
     from tests.console_rig import signed_in
     from tests.teams_standin import running_bot
 

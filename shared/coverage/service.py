@@ -6,8 +6,8 @@ Graph whether the app is installed in each, and records the answer. Where it is 
 install is not made in the round: the round writes the target's new request (``generation``) and
 an outbox item of kind ``graph-install`` in one transaction, and the outbox delivers it — paced,
 retried after 429/5xx honouring ``Retry-After``, kept across restarts, claimed by one worker. A
-409 means someone installed it meanwhile (covered); any other refusal is recorded with why and
-tried again next round, since its cause (a permission, a policy) may be fixed by then.
+409 means someone installed it meanwhile (covered); any other refusal is recorded on the target with why
+and tried again next round, since its cause (a permission, a policy) may be fixed by then.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from shared.coverage.directory import Directory, Found, installed_apps_path
 from shared.coverage.model import CoverageError, Kind, Scope, State, install_body, install_permission
 from shared.coverage.store import CoverageStore
 from shared.graph import GraphClient, GraphError, GraphRefused, GraphUnavailable
-from shared.outbox import Outbox, OutboxItem, PermanentFailure, RetryLater
+from shared.outbox import Outbox, OutboxItem, RetryLater
 from shared.schedule import Job
 from shared.store.database import Database
 
@@ -129,18 +129,19 @@ class Coverage:
 
     async def _check(self, directory: Directory, kind: Kind, found: list[Found], catalog: str) -> int:
         """Ask Graph about each target, record it, and queue the installs due; returns how many were queued."""
-        asked = refused = 0
-        for n, target in enumerate(found):
+        asked = refused = checked = 0
+        for target in found:
             excluded = self.scope.excludes(target.id, target.upn)
             installed = False
             if not excluded:
+                checked += 1
                 try:
                     installed = await directory.installed(kind, target.id)
                 except GraphRefused as exc:
                     if exc.status == 404:
                         continue  # gone since it was listed
                     refused += 1
-                    if refused == n + 1 and refused >= min(REFUSALS_BEFORE_GIVING_UP, len(found)):
+                    if refused == checked >= min(REFUSALS_BEFORE_GIVING_UP, len(found)):
                         raise CoverageError(f"reading installed apps refused: {refusal(kind, exc, rsc_consent=False)}"
                                             ) from None
                     await self._record_refusal(kind, target, f"reading its apps: {exc}")
@@ -180,9 +181,11 @@ class Coverage:
                 return {"installed": False, "already": True}
             raise RetryLater(str(exc), exc.retry_after) from None
         except GraphRefused as exc:
+            # Graph's decision, recorded on the target (the truth `safelinks coverage` shows) and tried again
+            # next round; the outbox item itself was delivered.
             why = refusal(kind, exc, rsc_consent=self.rsc_consent)
             await self._settle(kind, target_id, generation, State.FAILED, why)
-            raise PermanentFailure(why) from None
+            return {"installed": False, "refused": why}
         await self._settle(kind, target_id, generation, State.COVERED, "installed by Safe Links")
         return {"installed": True}
 
