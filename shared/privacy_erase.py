@@ -136,6 +136,13 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
         "WHERE id = ?",
         [(oid(r["reporter_id"]), oid(r["reporter_aad_object_id"]), ERASED_NAME, r["id"]) for r in found])
     changed["message_reports"] = len(found)
+
+    # Where the app is installed for them: a fact about the tenant, not about them; the next coverage round
+    # records it again while they are still a member.
+    found = await rows("coverage_targets")
+    await tx.executemany("DELETE FROM coverage_targets WHERE kind = ? AND target_id = ?",
+                         [(r["kind"], r["target_id"]) for r in found])
+    changed["coverage_targets"] = len(found)
     return changed
 
 

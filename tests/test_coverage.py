@@ -353,3 +353,22 @@ def test_bad_coverage_words_are_refused(value: str) -> None:
     """An unknown word, or off with others, is refused naming the setting."""
     with pytest.raises(ConfigError, match="SAFELINKS_COVERAGE"):
         load_settings(coverage=value)
+
+
+async def test_a_persons_export_and_erasure_cover_their_personal_install(db_url: str) -> None:
+    """A person's export shows where the app is installed for them; erasure drops that record, no one else's."""
+    from shared.privacy import erase_subject, export_subject
+
+    db = await open_database(db_url)
+    try:
+        now = datetime(2026, 11, 1, 12, tzinfo=UTC).timestamp()
+        store = CoverageStore(db)
+        async with db.transaction() as tx:
+            for user_id, upn in ((ALICE, "alice@contoso.example"), (BOB, "bob@contoso.example")):
+                await store.observe(tx, Kind.USER, user_id, upn, installed=True, excluded=False, now=now)
+        exported = await export_subject(db, "Alice@contoso.example", now=datetime.now(UTC))
+        assert exported["counts"]["coverage_targets"] == 1
+        await erase_subject(db, "alice@contoso.example", b"k" * 32)
+        assert [t.id for t in await store.targets()] == [BOB]
+    finally:
+        await db.close()
