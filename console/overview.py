@@ -15,6 +15,7 @@ from console.guard import SESSION_KEY, viewer
 from console.state import CONSOLE
 from safelinks.api import ALERTING
 from shared.clicks import ActionType
+from shared.coverage import CoverageStore
 from shared.store.alerts import AlertStore
 from shared.store.clicks import ClickStore
 from shared.store.database import Database
@@ -110,6 +111,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         severities=SEVERITY_SERIES, open_incidents=open_incidents,
         feeds=await FeedRegistry(db).list(), now=now.timestamp(),
         health=await service_health(request, db, now),
+        coverage=await CoverageStore(db).summary(), coverage_on=console.services.settings.coverage != ["off"],
         demo=request[SESSION_KEY].may_change and await demo.offered(console))
 
 

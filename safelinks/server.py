@@ -72,8 +72,10 @@ def create_app(
 
     setup_quarantine(app, role=role)
     if role in ("all", "worker"):
+        from safelinks.coverage import setup_coverage
         from safelinks.jobs import setup_jobs
 
+        setup_coverage(app, role=role)
         setup_jobs(app)
     if role in ("all", "console"):
         from console.app import setup_console

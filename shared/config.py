@@ -47,6 +47,9 @@ TEAMS_SERVICE_URLS = (
 )
 
 
+COVERAGE_WORDS = ("off", "all", "teams", "chats", "users")
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the message names the offending key.
 
@@ -269,6 +272,29 @@ class Settings(BaseSettings):
                                                "(`model=A`), where required")
     graph_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds per Graph call")
 
+    # Coverage (shared/coverage): install the Teams app through Microsoft Graph in the teams, group chats and
+    # users' personal scope where it is missing, once per interval across workers. Off by default.
+    coverage: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["off"], description="where the "
+                                                     "app is installed through Graph where missing: `off`, `all`, "
+                                                     "or any of `teams`, `chats`, `users`")
+    coverage_every_hours: float = Field(default=24.0, gt=0, le=24 * 7, description="hours between coverage "
+                                        "rounds (discovery, then installs)")
+    coverage_groups: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Entra group ids: "
+                                                            "only these teams, and these groups' members (their "
+                                                            "personal scope and group chats); unset: everyone")
+    coverage_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="user object ids or "
+                                                           "UPNs in scope too (alone: only these users and their "
+                                                           "group chats)")
+    coverage_exclude: Annotated[list[str], NoDecode] = Field(default_factory=list, description="team (group) "
+                                                             "ids, chat ids, user ids or UPNs never installed into")
+    coverage_catalog_app_id: str = Field(default="", description="the app's id in the tenant's app catalog; "
+                                         "unset: looked up by its external id (`MicrosoftAppId`)")
+    coverage_rsc_consent: bool = Field(default=True, description="consent to the app's RSC permissions when "
+                                       "installing in teams and chats (needs the `ReadWriteAndConsentSelf…` "
+                                       "permissions)")
+    coverage_rate: float = Field(default=5.0, gt=0, le=100, description="Graph calls per second for coverage "
+                                 "reads, and as many for installs")
+
     # The analyst console (console/): sessions, and OpenID Connect sign-in (Entra ID, Keycloak, Dex...).
     # Without an OIDC metadata URL, only the one-time links of ``safelinks console link`` sign in.
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description="minutes a console session "
@@ -303,7 +329,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("admins", "api_tokens", "tenant_domains", "safebrowsing_threat_types", "tenant_ids",
-                     "bot_service_urls", "api_delegated_tokens", mode="before")
+                     "bot_service_urls", "api_delegated_tokens", "coverage", "coverage_groups", "coverage_users",
+                     "coverage_exclude", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         # Lists come from the environment as "a,b" (or a JSON array); from YAML as lists.
@@ -313,6 +340,17 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("coverage")
+    @classmethod
+    def _coverage(cls, value: list[str]) -> list[str]:
+        words = [w.strip().lower() for w in value if w.strip()] or ["off"]
+        unknown = [w for w in words if w not in COVERAGE_WORDS]
+        if unknown:
+            raise ValueError(f"unknown {', '.join(map(repr, unknown))}: use off, all, or any of teams, chats, users")
+        if "off" in words and len(words) > 1:
+            raise ValueError("`off` stands alone")
+        return words
 
     @field_validator("privacy_statement", "terms_of_use")
     @classmethod

@@ -214,12 +214,16 @@ class Outbox:
         await asyncio.gather(*(self._deliver(item) for item in items))
         return len(items)
 
-    async def run(self) -> None:
-        """The worker loop: deliver, then sleep until woken or the next poll."""
+    async def run(self, limit: int = 100) -> None:
+        """The worker loop: deliver (at most ``limit`` claimed at once), then sleep until woken or the next poll.
+
+        A paced kind should claim no more than it can send within its lease, or another worker takes
+        the rest over while they still wait their turn here.
+        """
         while True:
             self._wake.clear()  # before the round: a wake-up that arrives during it is not lost
             try:
-                tried = await self.run_once()
+                tried = await self.run_once(limit)
             except Exception as exc:  # the store may be away; keep the worker alive and try again
                 log.warning("outbox round failed: %s", exc)
                 tried = 0

@@ -168,6 +168,8 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
                          [s.upn, *s.ids]),
         **_quarantine_queries(s),
         **_console_queries(s),
+        "coverage_targets": (f"SELECT * FROM coverage_targets WHERE kind = 'user' AND (LOWER(name) = ? OR "
+                             f"{_in('target_id', sorted(s.object_ids))[0]})", [s.upn, *sorted(s.object_ids)]),
     }
 
 

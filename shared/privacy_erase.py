@@ -154,6 +154,13 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
     found = await rows("console_sessions")
     await tx.executemany("DELETE FROM console_sessions WHERE token_hash = ?", [(r["token_hash"],) for r in found])
     changed["console_sessions"] = len(found)
+
+    # Where the app is installed for them: a fact about the tenant, not about them; the next coverage round
+    # records it again while they are still a member.
+    found = await rows("coverage_targets")
+    await tx.executemany("DELETE FROM coverage_targets WHERE kind = ? AND target_id = ?",
+                         [(r["kind"], r["target_id"]) for r in found])
+    changed["coverage_targets"] = len(found)
     return changed
 
 

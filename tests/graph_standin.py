@@ -1,4 +1,5 @@
-"""A Microsoft Graph stand-in for the quarantine tests: Entra's token endpoint and the chatMessage PATCH routes.
+"""A Microsoft Graph stand-in: Entra's token endpoint, the chatMessage PATCH routes (quarantine) and, in
+``tests/graph_teamwork.py``, the app catalog, directory and installed-app routes (coverage).
 
 It issues client-credentials tokens (a client secret, or a certificate assertion checked against
 the registered certificate's key and thumbprint), and answers ``PATCH`` on chat messages, channel
@@ -24,6 +25,8 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import Certificate
 
+from tests.graph_teamwork import Teamwork
+
 GRAPH_TENANT = "6f2c1b4a-0d3e-4c5f-8a9b-1c2d3e4f5a6b"
 CLIENT_ID = "3c5e9d21-7a4b-4f0e-9b8c-2d1e0f9a8b7c"
 CLIENT_SECRET = "graph-stand-in-secret"
@@ -48,6 +51,7 @@ class GraphStandIn:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[GraphCall] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    teamwork: Teamwork = field(default_factory=Teamwork)
     certificate: Certificate | None = None
     token_lifetime: int = 3600
     server: TestServer | None = None
@@ -98,7 +102,11 @@ class GraphStandIn:
         app.router.add_patch("/v1.0/chats/{chat}/messages/{message}", self._patch)
         app.router.add_patch("/v1.0/teams/{team}/channels/{channel}/messages/{message}", self._patch)
         app.router.add_patch("/v1.0/teams/{team}/channels/{channel}/messages/{root}/replies/{message}", self._patch)
+        self.teamwork.routes(app, self)
         return app
+
+    def authorized(self, authorization: str | None) -> bool:
+        return bool(authorization) and (authorization or "").removeprefix("Bearer ") in self._tokens
 
     def _client_ok(self, form: dict[str, str]) -> bool:
         if form.get("client_id") != CLIENT_ID:

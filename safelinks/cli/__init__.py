@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "safelinks.cli.config",
     "safelinks.cli.migrate",
     "safelinks.cli.quarantine",
+    "safelinks.cli.coverage",
     "safelinks.cli.console",
 )
 

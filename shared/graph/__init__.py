@@ -1,6 +1,6 @@
 """Microsoft Graph for teams-safelinks: an app-only token (client credentials) and the message calls it needs."""
 
-from shared.graph.client import GraphClient, MessageRef, policy_violation, scope_for
+from shared.graph.client import GraphClient, MessageRef, policy_violation, scope_for, segment
 from shared.graph.errors import GraphError, GraphRefused, GraphUnavailable
 from shared.graph.token import ClientCredentials
 
@@ -13,4 +13,5 @@ __all__ = [
     "MessageRef",
     "policy_violation",
     "scope_for",
+    "segment",
 ]

@@ -1,9 +1,12 @@
-"""The Graph calls teams-safelinks makes: set or clear a Teams message's ``policyViolation``.
+"""The Graph calls teams-safelinks makes: set or clear a Teams message's ``policyViolation``, and
+read and install Teams apps (``shared.coverage``).
 
 ``PATCH /chats/{chat}/messages/{id}``, ``/teams/{group}/channels/{channel}/messages/{id}`` or
 ``.../messages/{root}/replies/{id}`` with ``{"policyViolation": …}``; with application permissions
-that property is the only one that may change. The HTTP session is injectable (a transport), and
-the base URL and token endpoint are settings, so tests talk to a local stand-in.
+that property is the only one that may change. ``get``, ``page`` and ``post`` serve the rest: a
+collection is read page by page through ``@odata.nextLink``, which is followed only while it stays
+under the configured base URL (the token must never go elsewhere). The HTTP session is injectable
+(a transport), and the base URL and token endpoint are settings, so tests talk to a local stand-in.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ DlpAction = Literal["BlockAccess", "None"]
 _SEGMENT_SAFE = ":@"  # Teams ids hold ':' and '@'; '/', '?' and '#' must never reach the path raw
 
 
+def segment(value: str) -> str:
+    """An id as one path segment: it can never add segments, a query or a fragment."""
+    return quote(value, safe=_SEGMENT_SAFE)
+
+
 @dataclass(frozen=True, slots=True)
 class MessageRef:
     """Where a Teams message lives, in Graph's terms. ``team_id`` is the team's AAD group id."""
@@ -32,7 +40,7 @@ class MessageRef:
     root_id: str | None = None  # the thread's root, for a reply in a channel
 
     def path(self) -> str:
-        q = lambda v: quote(v, safe=_SEGMENT_SAFE)  # noqa: E731
+        q = segment
         if self.chat_id:
             return f"/chats/{q(self.chat_id)}/messages/{q(self.message_id)}"
         if not self.team_id or not self.channel_id:
@@ -92,13 +100,40 @@ class GraphClient:
 
     async def set_policy_violation(self, ref: MessageRef, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH the message; return what Graph answered (the message, or ``{}`` on 204)."""
+        params = {"model": self.model} if self.model else None
+        return await self._send("PATCH", self.base_url + ref.path(), params=params, body=body)
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET ``path`` (under the base URL); the answer's JSON object."""
+        return await self._send("GET", self.base_url + path, params=params)
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to ``path``; what Graph answered (``{}`` when it answered without a body)."""
+        return await self._send("POST", self.base_url + path, body=body)
+
+    async def page(self, path: str, params: dict[str, str] | None = None, *, link: str | None = None
+                   ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a collection: its items and the ``@odata.nextLink`` to the next (None at the end).
+
+        Pass that link back as ``link`` (``path`` and ``params`` are then ignored): it carries its own query.
+        """
+        if link is not None and not link.startswith(self.base_url + "/"):
+            raise GraphRefused(f"Graph's next-page link leaves {self.base_url}: {link[:200]}")
+        answer = await self._send("GET", link or self.base_url + path, params=None if link else params)
+        value = answer.get("value")
+        items = [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+        following = answer.get("@odata.nextLink")
+        return items, following if isinstance(following, str) and following else None
+
+    async def _send(self, method: str, url: str, *, params: dict[str, str] | None = None,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
         session = self._http()
         token = await self.credentials.token(session)
-        url = self.base_url + ref.path()
-        params = {"model": self.model} if self.model else None
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            async with session.patch(url, json=body, params=params, headers=headers) as response:
+            async with session.request(method, url, json=body, params=params, headers=headers) as response:
                 status = response.status
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 try:
