@@ -244,9 +244,12 @@ async def test_serve_says_the_bot_mode_and_which_tenants(tmp_path: Any) -> None:
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)  # type: ignore[arg-type]
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(12)]
+        lines: list[str] = []
+        while not lines or "try a link" not in lines[-1]:  # the banner ends with the sample link
+            lines.append(proc.stdout.readline())
+            assert lines[-1], "serve closed its output before the banner ended"
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(60)
     text = "".join(lines)
     assert "LOCAL UNAUTHENTICATED" in text and "bot tenants: ANY" in text
