@@ -60,6 +60,7 @@ def _card(body: list[dict[str, Any]], fallback_text: str, **extra: Any) -> dict[
 
 def _link_block(link: CardLink, host: str) -> dict[str, Any]:
     label, color = _BADGES[link.verdict]
+    shown = _plain(host)
     return {
         "type": "Container",
         "separator": True,
@@ -68,7 +69,7 @@ def _link_block(link: CardLink, host: str) -> dict[str, Any]:
                 "type": "ColumnSet",
                 "columns": [
                     {"type": "Column", "width": "stretch",
-                     "items": [{"type": "TextBlock", "text": _plain(host), "wrap": True, "weight": "Bolder"}]},
+                     "items": [{"type": "TextBlock", "text": shown, "wrap": True, "weight": "Bolder"}]},
                     {"type": "Column", "width": "auto",
                      "items": [{"type": "TextBlock", "text": label, "color": color, "weight": "Bolder",
                                 "horizontalAlignment": "Right"}]},
@@ -77,7 +78,7 @@ def _link_block(link: CardLink, host: str) -> dict[str, Any]:
             {
                 "type": "ActionSet",
                 "actions": [{"type": "Action.OpenUrl", "title": f"Open {host}", "url": link.wrapped}],
-                "fallback": {"type": "TextBlock", "text": f"[Open {_plain(host)}]({link.wrapped})", "wrap": True},
+                "fallback": {"type": "TextBlock", "text": f"[Open {shown}]({link.wrapped})", "wrap": True},
             },
         ],
     }

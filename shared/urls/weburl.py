@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 from ada_url import normalize_url
@@ -24,6 +25,11 @@ from ada_url import normalize_url
 from shared.urls.errors import InvalidURL, NotWebURL
 
 MAX_URL_LENGTH = 8192
+# A link is read several times on its way through the bot (extracted, unwrapped, shown on the
+# card): the last values read are kept, keyed by the exact text. Only short texts are kept, so the
+# memory held stays small (at most ~_REMEMBERED x a few KB) whatever the messages hold.
+_REMEMBERED = 1024
+_REMEMBERED_LENGTH = 512
 
 _DEFAULT_PORT = {"http": 80, "https": 443}
 # Leading C0 controls and spaces are dropped by the URL Standard; tabs and newlines anywhere.
@@ -91,6 +97,18 @@ class WebURL(NamedTuple):
 
 def parse(text: str) -> WebURL:
     """``text`` as a browser reads an absolute link (``href``); raises ``InvalidURL``."""
+    if len(text) <= _REMEMBERED_LENGTH:
+        return _parse_remembered(text)
+    return _parse(text)
+
+
+@lru_cache(maxsize=_REMEMBERED)
+def _parse_remembered(text: str) -> WebURL:
+    # A value is immutable and a function of the text alone; a refusal is not kept (it raises).
+    return _parse(text)
+
+
+def _parse(text: str) -> WebURL:
     if len(text) > MAX_URL_LENGTH:
         raise InvalidURL(text, f"longer than {MAX_URL_LENGTH} characters")
     try:
