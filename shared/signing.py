@@ -13,11 +13,13 @@ import hashlib
 import hmac
 import json
 import re
+import string
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from shared.clicks import Workload
 
@@ -26,6 +28,10 @@ _MIN_KEY_BYTES = 16
 # Key ids travel inside tokens and link contexts next to separators ("." in click-through tokens, ":" and
 # "," in SAFELINKS_SIGNING_KEYS): only characters that are none of them, in any of those places.
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# Each UTF-8 byte of the wrapped URL as ``quote(url, safe="")`` writes it, looked up instead of built
+# per byte (``quote`` was a fifth of the cost of a wrap).
+_UNRESERVED = frozenset((string.ascii_letters + string.digits + "_.-~").encode())
+_PERCENT_ENCODED = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
 
 
 class SigningError(Exception):
@@ -200,7 +206,7 @@ class LinkSigner:
     def wrap(self, url: str, context: LinkContext, *, now: datetime | None = None) -> str:
         if self.is_wrapped(url):
             return url
-        issued = int((now or datetime.now(UTC)).timestamp())
+        issued = int(now.timestamp() if now is not None else time.time())
         memo = (context, issued, self.keyring.active)
         if self._last_data[0] == memo:
             # The links of one message share their context: encode it once per message, not per link.
@@ -212,7 +218,8 @@ class LinkSigner:
         key = self.keyring.key(self.keyring.active)
         assert key is not None
         sig = _mac(key, url, data)
-        return f"{self._prefix}url={quote(url, safe='')}&data={data}&sig={sig}"
+        quoted = "".join(map(_PERCENT_ENCODED.__getitem__, url.encode()))
+        return f"{self._prefix}url={quoted}&data={data}&sig={sig}"
 
     def verify(self, url: str, data: str, sig: str) -> DecodedLink:
         """Check the parameters of a wrapped link as they arrived (the proxy remembers valid ones)."""
