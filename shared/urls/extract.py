@@ -77,6 +77,7 @@ _MAX_HOST_LENGTH = 254
 _TABS_AND_NEWLINES = str.maketrans("", "", "\t\n\r")
 _TRAILING_PUNCTUATION = frozenset(".,!?;:'*")
 _OPENER_OF = {")": "(", "]": "[", "}": "{"}
+_TRIMMABLE = _TRAILING_PUNCTUATION | frozenset(_OPENER_OF)
 
 
 def extract_urls(text: str, *, html: bool = False) -> list[str]:
@@ -167,6 +168,8 @@ def reachable_host(value: WebURL) -> bool:
 
 
 def _trim(candidate: str) -> str:
+    if candidate[-1:] not in _TRIMMABLE:  # most links end in a letter, a digit or "/"
+        return candidate
     end = len(candidate)
     # Bracket counts are taken once and updated as characters are trimmed: a candidate ending in a
     # long run of ")" is trimmed in linear time.
