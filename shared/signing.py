@@ -221,8 +221,9 @@ class LinkSigner:
         issued = int(now.timestamp() if now is not None else time.time())
         active = self.keyring.active
         last_context, last_issued, last_key, data = self._last_data
-        # The links of one message share their context: encode it once per message, not per link.
-        if last_context is not context or last_issued != issued or last_key != active:
+        # The links of one message share their context (the same or an equal one): encode it once
+        # per message, not per link.
+        if (last_context is not context and last_context != context) or last_issued != issued or last_key != active:
             data = context.encode_issued(issued, active)
             self._last_data = (context, issued, active, data)
         key = self.keyring.key(active)
