@@ -30,7 +30,8 @@ from shared.urls.errors import InvalidURL, NotWebURL
 MAX_URL_LENGTH = 8192
 # A link is read several times on its way through the bot (extracted, unwrapped, shown on the
 # card): the last values read are kept, keyed by the exact text. Only short texts are kept, so the
-# memory held stays small (at most ~_REMEMBERED x a few KB) whatever the messages hold.
+# memory held stays bounded whatever the messages hold: a 512-character text serialises to at most
+# ~6 KB (12 bytes for an emoji percent-encoded), about 15 MB for all 1,024 in the worst case.
 _REMEMBERED = 1024
 _REMEMBERED_LENGTH = 512
 
