@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from shared.escaping import card_text as _plain
@@ -58,8 +59,15 @@ def _card(body: list[dict[str, Any]], fallback_text: str, **extra: Any) -> dict[
     return card
 
 
+@lru_cache(maxsize=1024)
+def _shown_host(host: str) -> str:
+    # Hosts repeat from message to message (a tenant's own sites, the big ones): escaped once.
+    return _plain(host)
+
+
 def _link_block(link: CardLink, host: str) -> dict[str, Any]:
     label, color = _BADGES[link.verdict]
+    shown = _shown_host(host)
     return {
         "type": "Container",
         "separator": True,
@@ -68,7 +76,7 @@ def _link_block(link: CardLink, host: str) -> dict[str, Any]:
                 "type": "ColumnSet",
                 "columns": [
                     {"type": "Column", "width": "stretch",
-                     "items": [{"type": "TextBlock", "text": _plain(host), "wrap": True, "weight": "Bolder"}]},
+                     "items": [{"type": "TextBlock", "text": shown, "wrap": True, "weight": "Bolder"}]},
                     {"type": "Column", "width": "auto",
                      "items": [{"type": "TextBlock", "text": label, "color": color, "weight": "Bolder",
                                 "horizontalAlignment": "Right"}]},
@@ -77,7 +85,7 @@ def _link_block(link: CardLink, host: str) -> dict[str, Any]:
             {
                 "type": "ActionSet",
                 "actions": [{"type": "Action.OpenUrl", "title": f"Open {host}", "url": link.wrapped}],
-                "fallback": {"type": "TextBlock", "text": f"[Open {_plain(host)}]({link.wrapped})", "wrap": True},
+                "fallback": {"type": "TextBlock", "text": f"[Open {shown}]({link.wrapped})", "wrap": True},
             },
         ],
     }

@@ -13,11 +13,13 @@ import hashlib
 import hmac
 import json
 import re
+import string
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from shared.clicks import Workload
 
@@ -26,6 +28,12 @@ _MIN_KEY_BYTES = 16
 # Key ids travel inside tokens and link contexts next to separators ("." in click-through tokens, ":" and
 # "," in SAFELINKS_SIGNING_KEYS): only characters that are none of them, in any of those places.
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# Each UTF-8 byte of the wrapped URL as ``quote(url, safe="")`` writes it, looked up instead of built
+# per byte (``quote`` was a fifth of the cost of a wrap).
+_UNRESERVED = frozenset((string.ascii_letters + string.digits + "_.-~").encode())
+_PERCENT_ENCODED = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
+# json.dumps builds a new encoder per call when given options: one is made once instead.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class SigningError(Exception):
@@ -75,10 +83,20 @@ class LinkContext:
     }
 
     def encode(self) -> str:
+        return self.encode_issued(self.issued_at, self.key_id)
+
+    def encode_issued(self, issued_at: int, key_id: str) -> str:
+        """``encode`` of this context issued at ``issued_at`` under ``key_id``, without making that context."""
         # getattr per field, not dataclasses.asdict: asdict deep-copies and was half the cost of a wrap.
         values = {short: v for k, short in self._SHORT.items() if (v := getattr(self, k)) not in (None, "")}
         values["w"] = self.workload.value
-        return b64e(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        # The issue time and key id come last in _SHORT: set here, they keep their place.
+        values.pop("i", None)
+        values.pop("k", None)
+        values["i"] = issued_at
+        if key_id:
+            values["k"] = key_id
+        return b64e(_COMPACT_JSON.encode(values).encode("utf-8"))
 
     @classmethod
     def decode(cls, data: str) -> LinkContext:
@@ -191,7 +209,7 @@ class LinkSigner:
         self.keyring = keyring
         self.public_url = public_url.rstrip("/")
         self._prefix = self.public_url + WRAP_PATH + "?"
-        self._last_data: tuple[object, str] = (None, "")
+        self._last_data: tuple[LinkContext | None, int, str, str] = (None, 0, "", "")
 
     def is_wrapped(self, url: str) -> bool:
         """Our own links are never wrapped twice."""
@@ -200,19 +218,19 @@ class LinkSigner:
     def wrap(self, url: str, context: LinkContext, *, now: datetime | None = None) -> str:
         if self.is_wrapped(url):
             return url
-        issued = int((now or datetime.now(UTC)).timestamp())
-        memo = (context, issued, self.keyring.active)
-        if self._last_data[0] == memo:
-            # The links of one message share their context: encode it once per message, not per link.
-            data = self._last_data[1]
-        else:
-            ctx = LinkContext(**{**_ctx_dict(context), "issued_at": issued, "key_id": self.keyring.active})
-            data = ctx.encode()
-            self._last_data = (memo, data)
-        key = self.keyring.key(self.keyring.active)
+        issued = int(now.timestamp() if now is not None else time.time())
+        active = self.keyring.active
+        last_context, last_issued, last_key, data = self._last_data
+        # The links of one message share their context (the same or an equal one): encode it once
+        # per message, not per link.
+        if (last_context is not context and last_context != context) or last_issued != issued or last_key != active:
+            data = context.encode_issued(issued, active)
+            self._last_data = (context, issued, active, data)
+        key = self.keyring.key(active)
         assert key is not None
         sig = _mac(key, url, data)
-        return f"{self._prefix}url={quote(url, safe='')}&data={data}&sig={sig}"
+        quoted = "".join(map(_PERCENT_ENCODED.__getitem__, url.encode()))
+        return f"{self._prefix}url={quoted}&data={data}&sig={sig}"
 
     def verify(self, url: str, data: str, sig: str) -> DecodedLink:
         """Check the parameters of a wrapped link as they arrived (the proxy remembers valid ones)."""
@@ -240,7 +258,3 @@ class LinkSigner:
         if missing:
             return DecodedLink(LinkStatus.MALFORMED, fields.get("url"), None, f"missing {', '.join(missing)}")
         return self.verify(fields["url"], fields["data"], fields["sig"])
-
-
-def _ctx_dict(ctx: LinkContext) -> dict[str, Any]:
-    return {k: getattr(ctx, k) for k in LinkContext._SHORT}

@@ -24,9 +24,13 @@ def ctx(**kw: str) -> LinkContext:
                        message="1700000000000", sender="mallory@evil.example", recipient="alice@contoso.com", **kw)
 
 
-def test_wrapped_link_has_the_documented_shape() -> None:
+@pytest.mark.parametrize("original", [
+    "https://example.com/a b?x=1&y=2#frag",
+    "http://bücher.de/straße?q=例え&p=%2F+~_.-",
+    "https://example.com/\u0000\x7f\U0001f600",
+])
+def test_wrapped_link_has_the_documented_shape(original: str) -> None:
     """A wrapped link is {public_url}/v1/url?url=<percent-encoded original>&data=…&sig=…."""
-    original = "https://example.com/a b?x=1&y=2#frag"
     link = signer().wrap(original, ctx())
     parts = urlsplit(link)
     assert f"{parts.scheme}://{parts.netloc}" == BASE and parts.path == "/v1/url"

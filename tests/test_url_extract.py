@@ -117,6 +117,19 @@ HTML = [
     ),
     ("<p>setup.py and README.md, mail me at a@b.com</p>", []),
     ("<p>caf&eacute;.fr/menu</p>", ["http://café.fr/menu"]),
+    # The href is any attribute so named, first or not, and only one with a value counts.
+    ('<a title="x" href="https://j.com/later">j.org</a>', ["https://j.com/later"]),
+    ('<a href href="https://k.com/second">k.org</a>', ["https://k.com/second"]),
+    ('<a hreflang="en" href="https://l.com/">l.org</a>', ["https://l.com/"]),
+    ('<a/href="https://m.com/slash">m.org</a>', ["https://m.com/slash"]),
+    ('<a href = https://n.com/unquoted title="a>b">n.org</a>', ["https://n.com/unquoted"]),
+    # An empty href is still the link's href: the text inside is what it shows, not a link.
+    ("<a href=>o.com/inside</a> p.com", ["http://p.com"]),
+    # A ">" inside a quoted value does not end the tag.
+    ('<p title="q.com/x>y">r.com</p>', ["http://r.com"]),
+    ('<a rel="x>" href="https://s.com/">t.com</a>', ["https://s.com/"]),
+    # A tag whose quote never closes runs to the end of the message.
+    ('u.com <a href="https://v.com/ w.com', ["http://u.com"]),
 ]
 
 

@@ -77,21 +77,29 @@ _MAX_HOST_LENGTH = 254
 _TABS_AND_NEWLINES = str.maketrans("", "", "\t\n\r")
 _TRAILING_PUNCTUATION = frozenset(".,!?;:'*")
 _OPENER_OF = {")": "(", "]": "[", "}": "{"}
+_TRIMMABLE = _TRAILING_PUNCTUATION | frozenset(_OPENER_OF)
 
 
 def extract_urls(text: str, *, html: bool = False) -> list[str]:
     """The http(s) links in ``text``, in order of appearance, each once."""
     if _MARK in text:
         text = text.replace(_MARK, " ")
+    # Every link, and every e-mail address, holds a "." or a ":"; the other words are dropped
+    # before the scan. An href can hold spaces: the marked hrefs (the odd pieces between markers,
+    # which only the markup reader writes, in pairs) are kept whole.
     if html:
-        text = visible_text_with_hrefs(text)
+        pieces = visible_text_with_hrefs(text).split(_MARK)
+        words = []
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                words.append(f"{_MARK}{piece}{_MARK}")
+            else:
+                words.extend(word for word in piece.split() if "." in word or ":" in word)
     else:
-        # Every link, and every e-mail address, holds a "." or a ":"; the other words are
-        # dropped before the scan (hrefs can hold spaces, so HTML text is scanned whole).
         words = [word for word in text.split() if "." in word or ":" in word]
-        if not words:
-            return []
-        text = " ".join(words)
+    if not words:
+        return []
+    text = " ".join(words)
     found: dict[str, None] = {}
     refused: set[str] = set()
     suffixes = public_suffix_labels()
@@ -133,7 +141,8 @@ def href_target(href: str) -> str | None:
     ``//host`` opens over https, as Teams is served over https. A browser drops tabs and newlines
     from an href before parsing it, and so does the link we wrap.
     """
-    url = href.translate(_TABS_AND_NEWLINES).strip()
+    url = href.translate(_TABS_AND_NEWLINES) if "\t" in href or "\n" in href or "\r" in href else href
+    url = url.strip()
     if url.startswith(("//", "\\\\", "/\\", "\\/")):
         url = "https:" + url
     return url if _SCHEME_HTTP.match(url) else None
@@ -159,6 +168,8 @@ def reachable_host(value: WebURL) -> bool:
 
 
 def _trim(candidate: str) -> str:
+    if candidate[-1:] not in _TRIMMABLE:  # most links end in a letter, a digit or "/"
+        return candidate
     end = len(candidate)
     # Bracket counts are taken once and updated as characters are trimmed: a candidate ending in a
     # long run of ")" is trimmed in linear time.

@@ -29,6 +29,22 @@ _ATTRIBUTE = re.compile(
     r"""(?:=[\t\n\f\r ]*+(?:"([^"]*+)"|'([^']*+)'|([^\t\n\f\r >"'][^\t\n\f\r >]*+|)))?+)?+"""
 )
 
+# A whole tag in one match, for the tags messages are made of (``<p>``, ``</a>``, ``<at id="1">``,
+# ``<a href="…" rel="…">``): the same grammar as ``_ATTRIBUTE`` repeated up to the ``>``, with the
+# value of an ``href`` that comes first captured. It is tried first; a tag it does not match (an
+# unterminated value, a comment, ``<`` as text) is read step by step below. Every repeat is possessive
+# and stops at the ``>`` where the step-by-step reading stops, so a failed try costs at most the read after it.
+_ONE_ATTRIBUTE = (
+    r"""[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+[\t\n\f\r ]*+"""
+    r"""(?:=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?!=))"""
+)
+_WHOLE_TAG = re.compile(
+    r"""<(/?+)([A-Za-z][^\t\n\f\r />]*+)"""
+    r"""(?:[\t\n\f\r /]++[hH][rR][eE][fF][\t\n\f\r ]*+=[\t\n\f\r ]*+"""
+    r"""(?:"([^"]*+)"|'([^']*+)'|([^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))))?+"""
+    rf"""(?:{_ONE_ATTRIBUTE})*+[\t\n\f\r /]*+>"""
+)
+
 
 class _Ended(Exception):
     """The markup ended inside a tag or a comment: the rest is not text."""
@@ -85,6 +101,16 @@ def _text(raw: str) -> str:
 
 def _tag(markup: str, lt: int) -> tuple[int, str | None, bool, str | None]:
     """(position after it, lowercase tag name or None when ``<`` is text, is an end tag, href)."""
+    whole = _WHOLE_TAG.match(markup, lt)
+    if whole is not None:
+        slash, name, double, single, unquoted = whole.groups()
+        tag = name.lower()
+        if slash or tag != "a":
+            return whole.end(), tag, bool(slash), None
+        value = double if double is not None else single if single is not None else unquoted
+        if value is not None:
+            return whole.end(), tag, False, _text(value).strip(_WHITESPACE)
+        # An <a> whose first attribute is not an href: its href (if any) comes later, read below.
     at = lt + 1
     if markup.startswith("!--", at):
         close = markup.find("-->", at + 3)
