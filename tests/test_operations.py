@@ -159,3 +159,23 @@ async def test_metrics_reference_covers_every_metric(make_settings: Callable[...
         await client.close()
     exposed = set(re.findall(r"^# TYPE (safelinks_\w+) ", text, re.M))
     assert exposed and {m for m in exposed if m not in reference} == set()
+
+
+def test_sigterm_right_after_start_stops_the_service(tmp_path: Path) -> None:
+    """A SIGTERM that arrives as the banner is printed stops `serve` at once (it was sometimes lost)."""
+    for attempt in range(4):
+        env = _env(tmp_path / f"run{attempt}", SAFELINKS_PORT=str(free_port()))
+        proc = subprocess.Popen([sys.executable, "-m", "safelinks", "serve"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert proc.stdout is not None
+            line = ""
+            while "try a link" not in line:
+                line = proc.stdout.readline()
+                assert line, "serve ended before its banner did"
+            proc.terminate()
+            assert proc.wait(20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

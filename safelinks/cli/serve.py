@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     app.on_startup.append(_freeze_startup_objects)
     runner = web.AppRunner(app, handle_signals=True, **access_logger(settings))
     try:
-        loop.run_until_complete(_start(runner, sock, settings))
-        loop.run_forever()
+        loop.run_until_complete(_serve(runner, sock, settings))
     except (web.GracefulExit, KeyboardInterrupt):
         pass
     except SigningError as exc:
@@ -94,11 +93,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _start(runner: web.AppRunner, sock: socket.socket, settings: Settings) -> None:
+async def _serve(runner: web.AppRunner, sock: socket.socket, settings: Settings) -> None:
+    """Start, print the banner, and serve until a signal ends it (GracefulExit from the runner's handler).
+
+    One coroutine from start to stop: with a separate ``run_forever`` after the start, a SIGTERM that
+    arrived between the two was sometimes lost under uvloop, and the service never stopped.
+    """
     await runner.setup()
     await web.SockSite(runner, sock).start()
     for line in await banner(runner.app[SERVICES], settings):
         print(line, flush=True)
+    await asyncio.Event().wait()
 
 
 async def banner(services: Services, settings: Settings) -> list[str]:
