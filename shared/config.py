@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.durations import DurationError, parse_duration
+from shared.errors import ConfigError
 from shared.verdicts.heuristics import HeuristicsConfig
 
 Role = Literal["all", "bot", "proxy", "worker", "console"]
@@ -45,18 +46,6 @@ TEAMS_SERVICE_URLS = (
     "https://smba.infra.gov.teams.microsoft.us/",
     "https://smba.infra.dod.teams.microsoft.us/",
 )
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; the message names the offending key.
-
-    ``problems`` holds (setting, reason) pairs, the setting as a field name, so a caller that took the
-    value from somewhere else (a command-line flag) can name it the way the user typed it.
-    """
-
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
 
 
 def _bf(name: str, prefixed: str, description: str) -> Any:

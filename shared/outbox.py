@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.errors import SafeLinksError
 from shared.metrics import Registry
 from shared.store.database import Database, Executor, Row
 
@@ -32,7 +33,7 @@ _MAX_BACKOFF = 300.0
 _LEASE_SECONDS = 60.0
 
 
-class RetryLater(Exception):
+class RetryLater(SafeLinksError):
     """Raised by a handler: the delivery failed for now; ``after`` seconds if the far side said so."""
 
     def __init__(self, reason: str, after: float | None = None) -> None:
@@ -40,7 +41,7 @@ class RetryLater(Exception):
         self.after = after
 
 
-class PermanentFailure(Exception):
+class PermanentFailure(SafeLinksError):
     """Raised by a handler: this item can never be delivered (it stays, marked failed, for people to see)."""
 
 

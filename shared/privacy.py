@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.errors import SafeLinksError
 from shared.escaping import card_text, html_text, plain_line
 from shared.store.database import Database, Executor, Row
 
 ERASED_NAME = "Erased user"
 
 
-class PrivacyError(Exception):
+class PrivacyError(SafeLinksError):
     """A privacy request that cannot be carried out as asked."""
 
 

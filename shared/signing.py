@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from shared.clicks import Workload
+from shared.errors import ConfigError, SafeLinksError
 
 WRAP_PATH = "/v1/url"
 _MIN_KEY_BYTES = 16
@@ -28,12 +29,14 @@ _MIN_KEY_BYTES = 16
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-class SigningError(Exception):
+class SigningError(SafeLinksError):
     """Base of the signing errors."""
 
 
-class KeyConfigError(SigningError):
+class KeyConfigError(SigningError, ConfigError):
     """The configured signing keys are unusable."""
+
+    setting = "SAFELINKS_SIGNING_KEYS"
 
 
 def b64e(raw: bytes) -> str:

@@ -45,6 +45,7 @@ from urllib.parse import unquote
 
 import tldextract
 
+from shared.errors import SafeLinksError
 from shared.urls import URLError, WebURL, parse_typed
 
 __all__ = [
@@ -80,7 +81,7 @@ _NAME_TOKEN = re.compile(r"(?<![a-z0-9_-])[a-z0-9_-]++(?:\.[a-z0-9_-]++)++")
 _BAD_CHARS = frozenset("'\"#\\<>^`{|}")
 
 
-class TablError(ValueError):
+class TablError(SafeLinksError, ValueError):
     """An entry or a URL that the Tenant Allow/Block List cannot accept."""
 
 

@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import time
 
-from safelinks.cli.context import CliError, settings_from
-from shared.store import StoreError
+from safelinks.cli.context import settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +21,6 @@ def run_link(args: argparse.Namespace) -> int:
     from console.sessions import issue_link
 
     settings = settings_from(args)
-    try:
-        url = asyncio.run(issue_link(settings, now=time.time()))
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
+    url = asyncio.run(issue_link(settings, now=time.time()))
     print(url)
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from safelinks.cli.context import CliError, done, settings_from
-from shared.store import StoreError, open_database
+from safelinks.cli.context import done, settings_from
+from shared.store import open_database
 from shared.store.migrations import migrate, pending
 
 
@@ -33,10 +33,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    try:
-        waiting, applied = asyncio.run(work())
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
+    waiting, applied = asyncio.run(work())
     names = [name for _, name in waiting]
     if args.dry_run:
         text = "\n".join(["pending migrations:", *(f"  {n}" for n in names)]) if names else "no pending migrations"

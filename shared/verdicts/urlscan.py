@@ -13,10 +13,12 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from shared.errors import SafeLinksError
+
 USER_AGENT = "teams-safelinks scanner client"
 
 
-class ScanError(Exception):
+class ScanError(SafeLinksError):
     """Base of the scan errors: a scan that could not be made or read."""
 
 
