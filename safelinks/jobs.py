@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from shared.retention import RetentionPolicy, retention_job
+from shared.privacy import RetentionPolicy, retention_job
 from shared.schedule import Scheduler
 from shared.services import SERVICES
 

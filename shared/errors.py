@@ -29,7 +29,7 @@ SafeLinksError
 ├── AlertError → RulesError, NotFound, InvalidChange, NotAuthorized, ClickRecordError
 │                                                                   (shared/alerts/errors.py)
 ├── QuarantineError → QuarantineNotFound                            (shared/quarantine/model.py)
-├── PrivacyError                                                    (shared/privacy.py)
+├── PrivacyError                                                    (shared/privacy/subject.py)
 ├── RetryLater, PermanentFailure   a delivery's outcome, raised by outbox handlers (shared/outbox.py)
 ├── BotError → BadActivity, ChannelError, UnknownConversation, AuthenticationFailed, ActionRefused,
 │              ActionError, QuarantineRefused, CardActionRefused    (bot/errors.py and users)

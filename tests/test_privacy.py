@@ -20,8 +20,7 @@ from shared.clicks import ActionType, Workload
 from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.outbox import Outbox
-from shared.privacy import PrivacyError, erase_subject, export_subject, find_subject, pseudonym
-from shared.retention import RetentionPolicy, purge
+from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_subject, find_subject, pseudonym, purge
 from shared.services import Services, open_services
 from shared.signing import LinkContext
 from shared.store import Database

@@ -10,8 +10,7 @@ from typing import Any
 
 from safelinks.cli.context import CliError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
-from shared.privacy import PrivacyError, erase_subject, export_subject
-from shared.retention import RetentionPolicy, purge
+from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_subject, purge
 from shared.services import Services
 
 
