@@ -273,7 +273,6 @@ async def test_channel_posts_and_replies_use_the_team_group_id(q_settings: Calla
 async def test_retention_keeps_hidden_records_only(db_url: str) -> None:
     """Past the message horizon, released and failed records and reports go; a still-hidden record stays."""
     from shared.privacy import RetentionPolicy, purge
-
     from shared.quarantine import JudgedLink, State
     from shared.quarantine.store import QuarantineStore
     from shared.store import open_database
