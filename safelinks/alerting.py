@@ -8,7 +8,6 @@ channel, the evidence store) and registers the ``alert.*`` card verbs with the b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from shared.store.database import Database, Executor
 from shared.store.evidence import ConversationStore, EvidenceStore
 from shared.store.leader import lead_forever
 from shared.tabl import TablAction
+from shared.tasks import stop_tasks
 
 
 class CardActionRefused(BotError):
@@ -217,11 +217,7 @@ def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
             await system.webhooks.close()
 
     app.cleanup_ctx.append(running)

@@ -9,7 +9,6 @@ alerts raised on its message get a comment and their incident's card is re-poste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +34,7 @@ from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore
 from shared.store.evidence import EvidenceStore
 from shared.store.leader import lead_forever
+from shared.tasks import stop_tasks
 
 log = logging.getLogger("safelinks.quarantine")
 QUARANTINE: web.AppKey[Quarantine] = web.AppKey("quarantine", Quarantine)
@@ -214,11 +214,7 @@ def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
             if graph is not None:
                 await graph.close()
 

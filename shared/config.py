@@ -274,9 +274,11 @@ class Settings(BaseSettings):
     console_oidc_reader_role: str = Field(default="SafeLinks.Reader", description="app role that may only "
                                           "look")
 
-    @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url", "console_oidc_metadata_url")
+    @field_validator("public_url", "scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url",
+                     "console_oidc_metadata_url")
     @classmethod
-    def _service_url(cls, value: str) -> str:
+    def _base_url(cls, value: str) -> str:
+        # A base that paths are appended to: http(s), and no trailing slash to double.
         value = value.strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
@@ -344,14 +346,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r}: give the base URL of a Bot Connector endpoint (https://host/path/)")
             cleaned.append(url if url.endswith("/") else url + "/")
         return cleaned
-
-    @field_validator("public_url")
-    @classmethod
-    def _public_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
 
     @field_validator("database_url")
     @classmethod

@@ -36,6 +36,7 @@ from shared.store import Database, open_database
 from shared.store.changes import ChangeSignal, NoSignal
 from shared.store.clicks import ClickStore
 from shared.store.tabl import TenantList
+from shared.tasks import stop_tasks
 from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.engine import VerdictEngine
 from shared.verdicts.model import VerdictProvider
@@ -188,11 +189,7 @@ async def open_services(
                     _watch_policies(services, settings.policy_file, POLICY_FILE_CHECK_SECONDS), name="policies"))
         yield services
     finally:
-        for task in services.tasks:
-            task.cancel()
-        for task in services.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(services.tasks)
         if background:
             with contextlib.suppress(Exception):
                 await forget_probe(db, services.replica)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 from shared.store.errors import StoreError
 
-__all__ = ["LeaderError", "Leadership", "check_request", "stop"]
+__all__ = ["LeaderError", "Leadership", "check_request"]
 
 
 class LeaderError(StoreError):
@@ -35,10 +34,3 @@ def check_request(name: str, ttl: float) -> None:
         raise LeaderError("a leader name is 1 to 200 characters")
     if ttl < 1:
         raise LeaderError("a leader ttl is at least one second")
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    """Cancel a leadership's keeper task (watchdog, renewer) and wait for it to end."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -20,7 +20,8 @@ from contextlib import asynccontextmanager
 
 from shared.store.database import Executor
 from shared.store.errors import StoreError
-from shared.store.leadership import Leadership, stop
+from shared.store.leadership import Leadership
+from shared.tasks import stop_tasks
 
 __all__ = ["lease"]
 
@@ -72,7 +73,7 @@ async def lease(db: Executor, name: str, ttl: float) -> AsyncIterator[Leadership
     try:
         yield lead
     finally:
-        await stop(renewer)
+        await stop_tasks([renewer])
         with contextlib.suppress(Exception):
             await db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 

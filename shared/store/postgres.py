@@ -28,8 +28,9 @@ import asyncpg
 from shared.store.changes import ChangeSignal, NotifySignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
-from shared.store.leadership import Leadership, check_request, stop
+from shared.store.leadership import Leadership, check_request
 from shared.store.postgres_sql import APPEND_LOCK_SQL, Statements, affected, is_if_not_exists, is_select
+from shared.tasks import stop_tasks
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -390,7 +391,7 @@ async def _advisory(db: PostgresDatabase, name: str, ttl: float) -> AsyncIterato
         try:
             yield lead
         finally:
-            await stop(watchdog)
+            await stop_tasks([watchdog])
             if not is_dead(conn):
                 with suppress(Exception):
                     await conn.execute("SELECT pg_advisory_unlock($1)", key)
