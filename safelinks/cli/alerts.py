@@ -27,7 +27,7 @@ from shared.store.incidents import IncidentFilter
 T = TypeVar("T")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     alerts = sub.add_parser("alerts", help="alerts raised on clicks and verdict changes")
     verbs = alerts.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

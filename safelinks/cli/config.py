@@ -27,7 +27,7 @@ _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _ORIGIN = re.compile(r"^([a-z]+://[^/?#]*)[/?#].*$", re.S)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("config", help="the settings reference, and a check of the effective configuration")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

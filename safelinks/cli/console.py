@@ -9,7 +9,7 @@ import time
 from safelinks.cli.context import settings_from
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("console", help="the analyst console")
     console_sub = p.add_subparsers(dest="console_command", metavar="SUBCOMMAND")
     console_sub.required = True

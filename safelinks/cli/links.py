@@ -13,7 +13,7 @@ from shared.signing import LinkContext, LinkSigner, LinkStatus
 from shared.store import open_database
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("wrap", help="print the wrapped (signed) link for a URL")
     p.add_argument("url")
     p.add_argument("--workload", default="Teams", help="Teams, Email or Office (default Teams)")

@@ -14,7 +14,7 @@ from shared.store import open_database
 from shared.store.migrations import migrate, pending
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("migrate", help="apply the database's pending schema migrations (or list them)")
     p.add_argument("--dry-run", action="store_true", help="only list the pending migrations; change nothing")
     p.set_defaults(func=run, changes=True)

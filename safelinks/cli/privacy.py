@@ -14,7 +14,7 @@ from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_
 from shared.services import Services
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("privacy", help="a person's data (export, erase) and retention")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

@@ -27,7 +27,7 @@ from shared.signing import LinkContext
 from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the proxy, the bot and the worker (or one role)")
     p.add_argument("--role", choices=["all", "bot", "proxy", "worker", "console"], help="what this process runs")
     p.add_argument("--host", help="address to listen on (SAFELINKS_HOST)")

@@ -32,7 +32,9 @@ class MessageRef:
     root_id: str | None = None  # the thread's root, for a reply in a channel
 
     def path(self) -> str:
-        q = lambda v: quote(v, safe=_SEGMENT_SAFE)  # noqa: E731
+        def q(segment: str) -> str:
+            return quote(segment, safe=_SEGMENT_SAFE)
+
         if self.chat_id:
             return f"/chats/{q(self.chat_id)}/messages/{q(self.message_id)}"
         if not self.team_id or not self.channel_id:

@@ -163,7 +163,7 @@ def _load(text: str | None) -> Any:
 
 def _json(value: Any, scrub: Scrubber) -> str | None:
     if value is None or value == "":
-        return value
+        return None if value is None else ""
     if isinstance(value, str):
         return scrub.text(value)
     return json.dumps(scrub.node(value), separators=(",", ":"))
