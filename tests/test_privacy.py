@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bot import notify
+from bot.alert_ports import BotEvidence
 from bot.cards import CardLink, reply_card
-from safelinks.alerting import BotEvidence
 from shared.alerts.service import Alerting, build_alerting
 from shared.clicks import ActionType, Workload
 from shared.config import Settings
@@ -148,7 +148,7 @@ async def traces_in(db: Database) -> list[str]:
 @pytest.fixture
 async def zoe(make_settings: Callable[..., Settings], db_url: str) -> AsyncIterator[World]:
     """Zoë sent a message Grady clicked, and clicked a link herself; cards, e-mails and webhooks copied it all."""
-    from safelinks.alerting import card_poster
+    from bot.alert_ports import card_poster
 
     clock = FakeClock(T0)
     settings = make_settings(database_url=db_url, alert_email_to="soc@contoso.com", smtp_host="127.0.0.1",

@@ -225,6 +225,20 @@ class ConversationStore:
         assert looked is not None
         return StoredUser(r["user_id"], r["aad_object_id"], r["name"], r["upn"], r["tenant_id"], looked)
 
+    async def display_name(self, aad_object_id: str | None, upn: str | None) -> str | None:
+        """The display name the bot looked up for a person known by Entra object id or UPN."""
+        row = await self._db.fetchone(
+            "SELECT name FROM teams_users WHERE (aad_object_id = ? OR LOWER(upn) = ?) AND name <> '' LIMIT 1",
+            (aad_object_id or "", (upn or "").lower()),
+        )
+        return str(row["name"]) if row else None
+
+    async def upn_of(self, aad_object_id: str) -> str | None:
+        """The UPN (lower case) the bot looked up for an Entra object id."""
+        row = await self._db.fetchone("SELECT upn FROM teams_users WHERE aad_object_id = ? AND upn <> '' LIMIT 1",
+                                      (aad_object_id,))
+        return str(row["upn"]).lower() if row and row["upn"] else None
+
     async def remember_users(self, users: Iterable[StoredUser]) -> None:
         await self._db.executemany(
             "INSERT INTO teams_users (user_id, aad_object_id, name, upn, tenant_id, looked_up_at) "
