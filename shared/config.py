@@ -217,7 +217,7 @@ class Settings(BaseSettings):
         default_factory=list, description="API tokens that may name the person they act for "
                                           "(`X-SafeLinks-User`); they are API tokens too")
 
-    # Replicas and privacy (shared/schedule.py, shared/privacy/): how long a delivery claim lasts
+    # Replicas and privacy (shared/outbox.py, shared/privacy/): how long a delivery claim lasts
     # before another worker may take the item over, and how long each kind of record is kept.
     outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, description="seconds a worker's "
                                         "claim on a notification lasts before another may take it")

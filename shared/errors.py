@@ -22,7 +22,7 @@ SafeLinksError
 ├── FeedError → FeedFormatError, FeedFetchError, FeedCacheError     (shared/feeds/errors.py)
 ├── ExpressionIndexError → IndexBuildError                          (shared/verdicts/index.py)
 ├── SafeBrowsingError → SafeBrowsingUnavailable, ChecksumMismatch   (shared/verdicts/sb_lists.py)
-├── ScanError → ScanRefused, ScanFailed                             (shared/verdicts/urlscan.py)
+├── ScanError → ScanRefused, ScanFailed                             (shared/verdicts/scanner.py)
 ├── HeuristicsError                                                 (shared/verdicts/heuristics.py)
 ├── NetguardError → BlockedAddress, ResolutionFailed, BlockedEndpoint (shared/netguard.py)
 ├── GraphError → GraphUnavailable, GraphRefused                     (shared/graph/errors.py)

@@ -29,7 +29,7 @@ from shared.tasks import stop_tasks
 from shared.urls import InvalidURL, URLError, expression_of, parse
 from shared.verdicts.changes import ChangeLog, ExpressionChange
 from shared.verdicts.model import Verdict, VerdictResult
-from shared.verdicts.urlscan import ScanError, Scanner, ScanRefused, ScanReport
+from shared.verdicts.scanner import ScanError, Scanner, ScanRefused, ScanReport
 
 log = logging.getLogger(__name__)
 NAME = "scan"
