@@ -9,6 +9,7 @@ import pytest
 
 from shared.store import open_database
 from shared.store.leadership import LeaderError
+from tests.waiting import eventually
 
 
 async def test_one_leader_among_many(db_url: str) -> None:
@@ -71,10 +72,15 @@ async def test_sqlite_lease_is_renewed_while_held(tmp_path: object) -> None:
     """A held lease is pushed forward while its block runs, so a long job keeps it."""
     db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
     async with db.leader("long-job", ttl=1.5) as lead:
-        await asyncio.sleep(2.0)
+        first = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
+        assert first is not None
+
+        async def renewed() -> bool:
+            row = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
+            return row is not None and row["expires_at"] > first["expires_at"]
+
+        await eventually(renewed, timeout=3.0)
         assert lead and not lead.lost.is_set()
-        row = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
-        assert row is not None and row["expires_at"] > time.time()
     await db.close()
 
 

@@ -33,9 +33,10 @@ from tests.delivery_rig import (
     subjects,
     urls_in,
 )
-from tests.processes import Replica, eventually
+from tests.processes import Replica
 from tests.smtp_server import Mailbox, smtp_server
 from tests.teams_standin import CHANNEL_ID, GROUP_CHAT_ID, TEAM_ID, user
+from tests.waiting import eventually
 
 
 @pytest.fixture
