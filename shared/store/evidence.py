@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.evidence import EvidenceError, TeamsMessageEvidence
 from shared.store.database import Database, Executor, Row
+from shared.store.purge import BATCH, delete_in_batches
 
 _EVIDENCE_COLUMNS = (
     "conversation_id", "message_id", "parent_message_id", "thread_id", "thread_type", "thread_sub_type",
@@ -270,3 +271,17 @@ def _conversation(r: Row) -> StoredConversation:
         team_name=r["team_name"], channel_id=r["channel_id"], channel_name=r["channel_name"],
         installed=bool(r["installed"]), greeted=bool(r["greeted"]),
     )  # fmt: skip
+
+
+async def purge_messages(db: Executor, before: float) -> int:
+    """Delete Teams messages kept as evidence that were received before ``before``."""
+    return await delete_in_batches(
+        db, "DELETE FROM teams_messages WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id "
+            f"FROM teams_messages WHERE received_at < ? LIMIT {BATCH})", (before,))
+
+
+async def purge_users(db: Executor, before: float) -> int:
+    """Delete the bot's look-ups of people made before ``before``."""
+    return await delete_in_batches(
+        db, f"DELETE FROM teams_users WHERE user_id IN (SELECT user_id FROM teams_users WHERE looked_up_at < ? "
+            f"LIMIT {BATCH})", (before,))

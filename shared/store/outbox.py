@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.store.database import Database, Executor, Row
+from shared.store.purge import BATCH, delete_in_batches
 
 __all__ = ["OutboxItem", "OutboxTable"]
 
@@ -161,6 +162,12 @@ class OutboxTable:
         row = await self._db.fetchone("SELECT result FROM outbox WHERE dedupe_key = ? AND status = 'done'",
                                       (dedupe_key,))
         return json.loads(row["result"]) if row and row["result"] else None
+
+    async def purge_finished(self, before: float) -> int:
+        """Delete items delivered or failed for good before ``before``."""
+        return await delete_in_batches(
+            self._db, f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status IN ('done', 'failed') "
+                      f"AND done_at < ? LIMIT {BATCH})", (before,))
 
     async def drop_from_payloads(self, kind: str, field: str) -> int:
         """Remove the top-level ``field`` from every queued payload of ``kind`` that has it; rows changed."""
