@@ -18,3 +18,17 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout}s (last: {found!r})")
         await asyncio.sleep(every)
+
+
+async def delivered(db: Any) -> None:
+    """Wait until the outbox has nothing left to send: what was going to arrive has arrived.
+
+    A test that proves something did *not* happen waits on this instead of sleeping: whatever the
+    application would do about it is an outbox item, written before the activity is answered.
+    """
+
+    async def empty() -> bool:
+        row = await db.fetchone("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+        return row is not None and row["n"] == 0
+
+    await eventually(empty)
