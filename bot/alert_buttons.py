@@ -10,7 +10,7 @@ from bot.errors import BotError
 from shared.alerts.actions import Actor, Changes, same_conversation
 from shared.alerts.cards import VERBS
 from shared.alerts.errors import AlertError
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.alerts.writer import card_key
 from shared.store.database import Database
 from shared.store.evidence import ConversationStore

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.alert_buttons import card_verbs
 from bot.alert_ports import BotEvidence, bot_channel, card_poster
 from shared.alerts import webhooks
-from shared.alerts.service import Alerting, build_alerting
+from shared.alerts.system import Alerting, build_alerting
 from shared.outbox import Outbox
 from shared.services import SERVICES, Services
 from shared.store.leader import lead_forever

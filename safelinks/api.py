@@ -28,7 +28,7 @@ from shared.alerts.errors import InvalidChange, NotFound
 from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.ingest import ClickRecordError, click_from_record, records_of
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.durations import DurationError, parse_moment
 from shared.errors import SafeLinksError
 from shared.events import ClickRecorded

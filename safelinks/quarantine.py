@@ -21,7 +21,7 @@ from bot.errors import BotError
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.rules import RuleSet
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.config import Settings
 from shared.events import VerdictChanged
 from shared.graph import ClientCredentials, GraphClient, GraphError, scope_for

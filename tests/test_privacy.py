@@ -15,7 +15,7 @@ import pytest
 from bot import notify
 from bot.alert_ports import BotEvidence
 from bot.cards import CardLink, reply_card
-from shared.alerts.service import Alerting, build_alerting
+from shared.alerts.system import Alerting, build_alerting
 from shared.clicks import ActionType, Workload
 from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence

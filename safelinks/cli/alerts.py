@@ -17,7 +17,7 @@ from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.outbox import Outbox
 from shared.redaction import redact_text
 from shared.services import Services
