@@ -64,7 +64,7 @@ from proxy.pages import redirect
 from shared.clicks import ActionType, Click, ReportIds, Workload
 from shared.store.batch import BatchWriter
 from shared.store.clicks import INSERT_CLICK, click_row
-from shared.store.database import open_database
+from shared.store import open_database
 try:
     import uvloop
     loop = uvloop.new_event_loop()

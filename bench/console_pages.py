@@ -31,9 +31,9 @@ from console.sessions import SignInLinks  # noqa: E402
 from safelinks.server import create_app  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.services import SERVICES  # noqa: E402
+from shared.store import open_database  # noqa: E402
 from shared.store.alerts import ALERT_COLUMNS  # noqa: E402
 from shared.store.clicks import INSERT_CLICK  # noqa: E402
-from shared.store.database import open_database  # noqa: E402
 
 KEYS = "bench:" + "42" * 32
 ACTIONS = ["ClickAllowed"] * 90 + ["ClickBlocked"] * 6 + ["ClickBlockedByTenantPolicy"] * 3 + ["UrlScanInProgress"]

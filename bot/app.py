@@ -8,7 +8,6 @@ several replicas may all work it, claims keep them from sending one message twic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,6 +22,7 @@ from shared.config import Settings
 from shared.outbox import Outbox
 from shared.services import SERVICES
 from shared.store.evidence import ConversationStore
+from shared.tasks import stop_tasks
 
 log = logging.getLogger("safelinks.bot")
 ADAPTER: web.AppKey[BotFrameworkAdapter] = web.AppKey("bot_adapter", BotFrameworkAdapter)
@@ -70,8 +70,6 @@ def setup_bot(app: web.Application, settings: Settings, *, poll_interval: float 
         try:
             yield
         finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await stop_tasks([worker])
 
     app.cleanup_ctx.append(running)

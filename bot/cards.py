@@ -150,3 +150,23 @@ def deleted_card() -> dict[str, Any]:
 
 def links_removed_card() -> dict[str, Any]:
     return notice_card("The message was edited and no longer holds links")
+
+
+# What the bot says it can do: the ``help`` answer and the end of the greeting.
+HELP_LINES = (
+    "**help**: this list.",
+    "**check <link>**: what is known about a link, and why.",
+    "**alerts here** (admins): post security alerts to this channel.",
+    "**status** (admins): how the bot and its deliveries are doing.",
+)
+_WHERE = {"personal": "our chat", "groupChat": "this chat", "channel": "this team"}
+
+
+def greeting_card(conversation_type: str) -> dict[str, Any]:
+    """The card posted once where the bot is installed (``conversation_type``: personal, groupChat, channel)."""
+    return notice_card(
+        "Safe Links is here",
+        [f"I check the links posted in {_WHERE[conversation_type]}. When a link may be harmful I answer in the "
+         "thread with a safe way to open it; every link is checked again when someone opens it.",
+         "Messages with links are kept for the security team.", *HELP_LINES],
+    )

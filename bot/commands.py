@@ -8,29 +8,21 @@ loopback) nobody is an admin through the bot.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot import cards, trust
-from bot.activity import Conversation, ConversationType, IncomingMessage
+from bot.activity import ConversationType, IncomingMessage
 from bot.notify import TEAMS_KIND
 from shared.alerts.actions import Actor
-from shared.store.evidence import SECURITY_CHANNEL
+from shared.outbox import Outbox
+from shared.services import Services
+from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, EvidenceStore
 from shared.urls import InvalidURL, canonicalize, extract_urls, unwrap
 
-if TYPE_CHECKING:
-    from bot.handling import MessageHandling
-
 COMMANDS = ("help", "check", "alerts", "status")
-HELP_LINES = (
-    "**help**: this list.",
-    "**check <link>**: what is known about a link, and why.",
-    "**alerts here** (admins): post security alerts to this channel.",
-    "**status** (admins): how the bot and its deliveries are doing.",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
@@ -55,37 +47,42 @@ def parse_command(message: IncomingMessage, visible: str) -> Command | None:
     return Command(name, argument)
 
 
+class Reply(Protocol):
+    """Answer a message in its thread, with a card or a line of text."""
+
+    def __call__(self, message: IncomingMessage, *, card: dict[str, Any] | None = None,
+                 text: str | None = None) -> Awaitable[None]: ...
+
+
 class Commands:
-    def __init__(self, handling: MessageHandling) -> None:
-        self._h = handling
+    """Runs a parsed command with what commands use: the services, the bot's stores, the outbox and a reply."""
+
+    def __init__(self, services: Services, conversations: ConversationStore, evidence: EvidenceStore,
+                 outbox: Outbox, reply: Reply) -> None:
+        self._services = services
+        self._conversations = conversations
+        self._evidence = evidence
+        self._outbox = outbox
+        self._reply = reply
 
     def _is_admin(self, message: IncomingMessage) -> bool:
-        settings = self._h.services.settings
+        settings = self._services.settings
         if not trust.claims_trusted(settings):
             return False
         admins = {a.lower() for a in settings.admins}
         return bool(message.sender.aad_object_id) and str(message.sender.aad_object_id).lower() in admins
 
-    def greeting(self, conv: Conversation) -> dict[str, Any]:
-        where = {"personal": "our chat", "groupChat": "this chat", "channel": "this team"}[conv.type.value]
-        return cards.notice_card(
-            "Safe Links is here",
-            [f"I check the links posted in {where}. When a link may be harmful I answer in the thread with a "
-             "safe way to open it; every link is checked again when someone opens it.",
-             "Messages with links are kept for the security team.", *HELP_LINES],
-        )
-
     async def run(self, command: Command, message: IncomingMessage) -> None:
         if command.name == "help":
-            await self._h.reply(message, card=cards.notice_card("What I can do", HELP_LINES))
+            await self._reply(message, card=cards.notice_card("What I can do", cards.HELP_LINES))
         elif command.name == "check":
-            await self._h.reply(message, card=await self._check(command.argument, message))
+            await self._reply(message, card=await self._check(command.argument, message))
         elif not self._is_admin(message):
-            await self._h.reply(message, text="Only Safe Links admins can do that.")
+            await self._reply(message, text="Only Safe Links admins can do that.")
         elif command.name == "alerts":
             await self._alerts_here(message)
         else:
-            await self._h.reply(message, card=await self._status())
+            await self._reply(message, card=await self._status())
 
     async def _check(self, argument: str, message: IncomingMessage) -> dict[str, Any]:
         found = extract_urls(argument, html="<" in argument)
@@ -98,7 +95,7 @@ class Commands:
         except InvalidURL as exc:
             return cards.notice_card("That is not a web link I can check", [str(exc)], color="Warning")
         try:
-            result = await self._h.services.verdicts.check(target)
+            result = await self._services.verdicts.check(target)
         except Exception as exc:  # report it rather than fail the command
             return cards.notice_card("The check failed", [f"{type(exc).__name__}: {exc}"], color="Warning")
         facts = [("Link", cards.host_of(target)), ("Verdict", result.verdict.value), ("Source", result.source)]
@@ -116,33 +113,32 @@ class Commands:
     async def _alerts_here(self, message: IncomingMessage) -> None:
         conv = message.conversation
         if conv.type is ConversationType.PERSONAL:
-            await self._h.reply(message, text="Say **alerts here** in the team channel or group chat meant for alerts.")
+            await self._reply(message, text="Say **alerts here** in the team channel or group chat meant for alerts.")
             return
-        now = self._h.services.clock()
+        now = self._services.clock()
         sender = message.sender
-        await self._h.conversations.set_setting(
+        await self._conversations.set_setting(
             SECURITY_CHANNEL, conv.base_id, now, sender.aad_object_id,
             actor=Actor(sender.aad_object_id or sender.id, sender.name or "", via="bot"))
         where = f"{conv.team_name or 'this team'} / {conv.channel_name or 'this channel'}" \
             if conv.type is ConversationType.CHANNEL else (conv.name or "this chat")
-        await self._h.reply(message, card=cards.notice_card(
+        await self._reply(message, card=cards.notice_card(
             "Security alerts will be posted here", [f"Alert cards now go to {where}."], color="Good"))
 
     async def _status(self) -> dict[str, Any]:
-        h = self._h
-        settings = h.services.settings
-        since = h.services.clock() - timedelta(hours=24)
-        security = await h.conversations.setting(SECURITY_CHANNEL)
-        pending = [i for i in await h.outbox.list("pending") if i.kind == TEAMS_KIND]
-        failed = [i for i in await h.outbox.list("failed") if i.kind == TEAMS_KIND]
-        health = h.services.verdicts.health_report()
+        settings = self._services.settings
+        since = self._services.clock() - timedelta(hours=24)
+        security = await self._conversations.setting(SECURITY_CHANNEL)
+        pending = [i for i in await self._outbox.list("pending") if i.kind == TEAMS_KIND]
+        failed = [i for i in await self._outbox.list("failed") if i.kind == TEAMS_KIND]
+        health = self._services.verdicts.health_report()
         sources = ", ".join(f"{name} {'ok' if s['ok'] else 'failing'}" for name, s in health.items()) or "none"
         facts = [
             ("Identity", f"app {settings.microsoft_app_id} ({settings.microsoft_app_type})"
              if settings.microsoft_app_id else "none: local unauthenticated mode"),
             ("Security channel", security or "not set (say 'alerts here' in one)"),
-            ("Installed in", f"{len(await h.conversations.installed())} conversations"),
-            ("Messages with links, 24 h", str(await h.evidence.count_since(since))),
+            ("Installed in", f"{len(await self._conversations.installed())} conversations"),
+            ("Messages with links, 24 h", str(await self._evidence.count_since(since))),
             ("Teams messages waiting", str(len(pending))),
             ("Teams messages failed", str(len(failed))),
             ("Verdict sources", sources),

@@ -16,8 +16,9 @@ from typing import Any
 from bot.contracts import Posted, TeamsConnector
 from bot.errors import ChannelError
 from bot.notify import SECURITY, TEAMS_KIND
-from shared.outbox import Outbox, OutboxItem, PermanentFailure, RetryLater
+from shared.outbox import Outbox, PermanentFailure, RetryLater
 from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, PostedCard
+from shared.store.outbox import OutboxItem
 
 PER_CONVERSATION_RATE = 7.0
 GLOBAL_RATE = 30.0

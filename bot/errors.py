@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from shared.errors import SafeLinksError
 
-class BotError(Exception):
+
+class BotError(SafeLinksError):
     """Base of the bot's errors."""
 
 

@@ -77,7 +77,7 @@ class MessageHandling:
         self.evidence = EvidenceStore(services.db)
         self.conversations = ConversationStore(services.db)
         self.people = People(connector, self.conversations, services.clock)
-        self.commands = Commands(self)
+        self.commands = Commands(services, self.conversations, self.evidence, outbox, self.reply)
         self._known: set[str] = set()
         settings = services.settings
         self.quarantine = Quarantine(services.db, outbox, mode=Mode(settings.teams_quarantine), clock=services.clock,
@@ -131,7 +131,7 @@ class MessageHandling:
             return
         await self._remember(conv, installation.reference, force=True)
         if await self.conversations.mark_greeted(conv.base_id):
-            await notify.enqueue(self.outbox, target=conv.base_id, card=self.commands.greeting(conv))
+            await notify.enqueue(self.outbox, target=conv.base_id, card=cards.greeting_card(conv.type.value))
             self.outbox.wake()
 
     async def on_card_action(self, action: CardAction) -> InvokeResult:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from yarl import URL
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.errors import ConfigError
 from shared.netguard import is_loopback_host
 
 ALLOW_FLAG = "SAFELINKS_ALLOW_UNAUTHENTICATED_BOT"

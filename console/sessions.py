@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.config import Settings
-from shared.store.database import Database, open_database
+from shared.store import Database, open_database
 
 LINK_SECONDS = 600
 

@@ -6,13 +6,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from shared.errors import SafeLinksError
 from shared.urls import NotWebURL, URLError, WebURL, parse
 
 MAX_URL_BYTES = 8192
 _ALLOWED_SCHEMES = ("http", "https")
 
 
-class BadLink(Exception):
+class BadLink(SafeLinksError):
     """The request is not a well-formed wrapped link. ``status`` is the 4xx to answer with."""
 
     def __init__(self, status: int, title: str, message: str, url: str | None = None) -> None:

@@ -11,12 +11,13 @@ import base64
 import hmac
 import time
 
+from shared.errors import SafeLinksError
 from shared.signing import Keyring
 
 _PURPOSE = "click-through-token"
 
 
-class TokenError(Exception):
+class TokenError(SafeLinksError):
     """The token is forged, malformed or expired."""
 
 

@@ -22,13 +22,15 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from safelinks.statuses import Forbidden, status_of
 from shared.alerts.actions import Actor, Changes
-from shared.alerts.errors import AlertError, InvalidChange, NotFound
+from shared.alerts.errors import InvalidChange, NotFound
 from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.ingest import ClickRecordError, click_from_record, records_of
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.durations import DurationError, parse_moment
+from shared.errors import SafeLinksError
 from shared.events import ClickRecorded
 from shared.jsonbody import JSONBodyError, loads
 from shared.services import SERVICES, Services
@@ -65,10 +67,6 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
-class _Forbidden(AlertError):
-    """The token is valid but may not do what the request asks."""
-
-
 _DELEGATED: web.RequestKey[bool] = web.RequestKey("api_token_delegated", bool)  # may name whom it acts for
 
 
@@ -100,14 +98,11 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     request[_DELEGATED] = acts_for_others
     try:
         return await handler(request)
-    except NotFound as exc:
-        return _error(404, "NotFound", str(exc))
-    except _Forbidden as exc:
-        return _error(403, "Forbidden", str(exc))
-    except (InvalidChange, ClickRecordError) as exc:
-        return _error(400, "BadRequest", str(exc))
-    except AlertError as exc:
-        return _error(400, "BadRequest", str(exc))
+    except SafeLinksError as exc:
+        answer = status_of(exc)
+        if answer is None:
+            raise
+        return _error(*answer, str(exc))
 
 
 def _when(value: str, now: datetime, name: str) -> datetime:
@@ -207,7 +202,7 @@ def _actor(request: web.Request) -> Actor:
     if named is None:
         return Actor("api", via="api")
     if not request[_DELEGATED]:
-        raise _Forbidden(f"this token may not act for others ({_ACTOR_HEADER}): "
+        raise Forbidden(f"this token may not act for others ({_ACTOR_HEADER}): "
                          "configure it in SAFELINKS_API_DELEGATED_TOKENS")
     if not named.strip() or len(named) > _MAX_ACTOR or not named.isprintable():
         raise InvalidChange(f"{_ACTOR_HEADER} must be 1-{_MAX_ACTOR} printable characters")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
 
-from shared.retention import RetentionPolicy, retention_job
+from shared.privacy import RetentionPolicy, retention_job
 from shared.schedule import Scheduler
 from shared.services import SERVICES
+from shared.tasks import stop_tasks
 
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler", Scheduler)
 
@@ -30,8 +30,6 @@ def setup_jobs(app: web.Application, *, tick: float = 30.0) -> None:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
 
     app.cleanup_ctx.append(running)

@@ -9,7 +9,6 @@ alerts raised on its message get a comment and their incident's card is re-poste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +22,7 @@ from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.model import Alert
 from shared.alerts.rules import RuleSet
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.config import Settings
 from shared.events import VerdictChanged
 from shared.graph import ClientCredentials, GraphClient, GraphError, scope_for
@@ -36,6 +35,7 @@ from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore
 from shared.store.evidence import EvidenceStore
 from shared.store.leader import lead_forever
+from shared.tasks import stop_tasks
 
 log = logging.getLogger("safelinks.quarantine")
 QUARANTINE: web.AppKey[Quarantine] = web.AppKey("quarantine", Quarantine)
@@ -234,11 +234,7 @@ def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
             if graph is not None:
                 await graph.close()
 

@@ -7,7 +7,6 @@ shows the links as text only, and is never cached or indexed.
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from shared.alerts.actions import Actor
 from shared.alerts.errors import InvalidChange, NotFound
-from shared.quarantine import QuarantineError, QuarantineNotFound, State
+from shared.quarantine import State
 from shared.quarantine.model import QuarantineRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,21 +32,6 @@ def _quarantine(request: web.Request):  # type: ignore[no-untyped-def]
     from safelinks.quarantine import QUARANTINE
 
     return request.config_dict[QUARANTINE]
-
-
-def _translated(handler: Handler) -> Handler:
-    """Quarantine errors as the API's own (404 / 400), inside the API's token check."""
-
-    @functools.wraps(handler)
-    async def run(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except QuarantineNotFound as exc:
-            raise NotFound(str(exc)) from None
-        except QuarantineError as exc:
-            raise InvalidChange(str(exc)) from None
-
-    return run
 
 
 def _record_id(request: web.Request) -> int:
@@ -128,6 +112,6 @@ def setup_routes(app: web.Application, *, role: str) -> None:
     if role in ("all", "proxy"):
         app.router.add_get("/v1/quarantine/{token}", page)
     if role in ("all", "proxy", "worker"):
-        app.router.add_get("/api/v1/quarantine", _guarded(_translated(list_records)))
-        app.router.add_get("/api/v1/quarantine/{id}", _guarded(_translated(get_record)))
-        app.router.add_post("/api/v1/quarantine/{id}/release", _guarded(_translated(release_record)))
+        app.router.add_get("/api/v1/quarantine", _guarded(list_records))
+        app.router.add_get("/api/v1/quarantine/{id}", _guarded(get_record))
+        app.router.add_post("/api/v1/quarantine/{id}/release", _guarded(release_record))

@@ -9,7 +9,6 @@ Every role opens the same services on the same store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -20,6 +19,7 @@ from safelinks.legal import setup_legal
 from safelinks.logs import request_ids, wants_request_ids
 from shared.config import Role, Settings
 from shared.services import SERVICES, Clock, Services, open_services, utc_now
+from shared.tasks import stop_tasks
 from shared.verdicts.model import VerdictProvider
 
 log = logging.getLogger("safelinks")
@@ -94,11 +94,7 @@ def _verdict_source_loops(*, feeds: bool) -> Callable[[web.Application], AsyncIt
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
 
     return loops
 

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.durations import DurationError, parse_duration
+from shared.errors import ConfigError
 from shared.verdicts.heuristics import HeuristicsConfig
 
 Role = Literal["all", "bot", "proxy", "worker", "console"]
@@ -48,18 +49,6 @@ TEAMS_SERVICE_URLS = (
 
 
 COVERAGE_WORDS = ("off", "all", "teams", "chats", "users")
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; the message names the offending key.
-
-    ``problems`` holds (setting, reason) pairs, the setting as a field name, so a caller that took the
-    value from somewhere else (a command-line flag) can name it the way the user typed it.
-    """
-
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
 
 
 def _bf(name: str, prefixed: str, description: str) -> Any:
@@ -231,7 +220,7 @@ class Settings(BaseSettings):
         default_factory=list, description="API tokens that may name the person they act for "
                                           "(`X-SafeLinks-User`); they are API tokens too")
 
-    # Replicas and privacy (shared/schedule.py, shared/privacy.py): how long a delivery claim lasts
+    # Replicas and privacy (shared/outbox.py, shared/privacy/): how long a delivery claim lasts
     # before another worker may take the item over, and how long each kind of record is kept.
     outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0, description="seconds a worker's "
                                         "claim on a notification lasts before another may take it")
@@ -310,12 +299,14 @@ class Settings(BaseSettings):
                                          "things in the console")
     console_oidc_reader_role: str = Field(default="SafeLinks.Reader", description="app role that may only "
                                           "look")
-    # The console's own records (console/, shared/retention.py): how long the audit log is kept.
+    # The console's own records (console/, shared/privacy/retention.py): how long the audit log is kept.
     audit_retention_days: int = Field(default=365, ge=1, description="days audit log entries are kept")
 
-    @field_validator("scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url", "console_oidc_metadata_url")
+    @field_validator("public_url", "scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url",
+                     "console_oidc_metadata_url")
     @classmethod
-    def _service_url(cls, value: str) -> str:
+    def _base_url(cls, value: str) -> str:
+        # A base that paths are appended to: http(s), and no trailing slash to double.
         value = value.strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
@@ -395,14 +386,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r}: give the base URL of a Bot Connector endpoint (https://host/path/)")
             cleaned.append(url if url.endswith("/") else url + "/")
         return cleaned
-
-    @field_validator("public_url")
-    @classmethod
-    def _public_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
 
     @field_validator("database_url")
     @classmethod

@@ -12,13 +12,15 @@ import math
 import re
 from datetime import datetime, timedelta
 
+from shared.errors import SafeLinksError
+
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_SECONDS = 100 * 366 * 86400  # a century: past any retention or look-back anyone configures
 HINT = "use a number of seconds or a number with s, m, h, d or w (90s, 15m, 48h, 7d, 2w)"
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE | re.ASCII)
 
 
-class DurationError(ValueError):
+class DurationError(SafeLinksError, ValueError):
     """A duration that cannot be read or is out of range; the message says why."""
 
 

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from shared.errors import SafeLinksError
+
 ODATA_TYPE = "#microsoft.graph.security.teamsMessageEvidence"
 _DEEP_LINK = "https://teams.microsoft.com/l/message/"
 
 
-class EvidenceError(ValueError):
+class EvidenceError(SafeLinksError, ValueError):
     """An evidence record cannot be built or read (missing ids, unreadable stored value)."""
 
 

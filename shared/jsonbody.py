@@ -15,11 +15,13 @@ import json
 import re
 from typing import Any
 
+from shared.errors import SafeLinksError
+
 MAX_DEPTH = 64  # an Adaptive Card nests a few levels per container; Teams' own cards stay far below
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class JSONBodyError(ValueError):
+class JSONBodyError(SafeLinksError, ValueError):
     """The body is not UTF-8, not JSON, or nested deeper than allowed."""
 
 

@@ -24,6 +24,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_middlewares import ClientHandlerType
 from yarl import URL
 
+from shared.errors import SafeLinksError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,7 +52,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPAT = ipaddress.ip_network("::/96")
 
 
-class NetguardError(Exception):
+class NetguardError(SafeLinksError):
     """Base of the SSRF guard's errors."""
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -22,8 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.errors import SafeLinksError
 from shared.metrics import Registry
-from shared.store.database import Database, Executor, Row
+from shared.store.database import Database, Executor
+from shared.store.outbox import OutboxItem, OutboxTable
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ _MAX_BACKOFF = 300.0
 _LEASE_SECONDS = 60.0
 
 
-class RetryLater(Exception):
+class RetryLater(SafeLinksError):
     """Raised by a handler: the delivery failed for now; ``after`` seconds if the far side said so."""
 
     def __init__(self, reason: str, after: float | None = None) -> None:
@@ -40,39 +41,8 @@ class RetryLater(Exception):
         self.after = after
 
 
-class PermanentFailure(Exception):
+class PermanentFailure(SafeLinksError):
     """Raised by a handler: this item can never be delivered (it stays, marked failed, for people to see)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    kind: str
-    key: str
-    payload: dict[str, Any]
-    attempts: int
-    status: str
-    created_at: float
-    next_attempt_at: float
-    last_error: str | None
-    dedupe_key: str | None
-    result: dict[str, Any] | None
-
-    @classmethod
-    def from_row(cls, r: Row) -> OutboxItem:
-        return cls(
-            id=int(r["id"]),
-            kind=r["kind"],
-            key=r["key"],
-            payload=json.loads(r["payload"]),
-            attempts=int(r["attempts"]),
-            status=r["status"],
-            created_at=float(r["created_at"]),
-            next_attempt_at=float(r["next_attempt_at"]),
-            last_error=r["last_error"],
-            dedupe_key=r["dedupe_key"],
-            result=json.loads(r["result"]) if r["result"] else None,
-        )
 
 
 class _Bucket:
@@ -117,6 +87,7 @@ class Outbox:
                  metrics: Registry | None = None, poll_interval: float = 0.5,
                  lease_seconds: float = _LEASE_SECONDS) -> None:
         self._db = db
+        self._table = OutboxTable(db)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._routes: dict[str, _Route] = {}
         self._wake = asyncio.Event()
@@ -151,62 +122,37 @@ class Outbox:
             self._wake.set()  # again after the commit: a worker woken before it could not see the row yet
             return item_id
         now = self._now()
-        body = json.dumps(payload, separators=(",", ":"))
         if replace_pending and dedupe_key:
-            waiting = await tx.fetchone(
-                "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_until <= ? "
-                "RETURNING id",
-                (body, dedupe_key, now),
-            )
+            waiting = await self._table.replace_waiting(tx, dedupe_key, payload, now)
             if waiting is not None:
                 self._wake.set()
-                return int(waiting["id"])
+                return waiting
             # The slot's last item is out (or on its way): it gives the slot up to the new one.
-            await tx.execute("UPDATE outbox SET dedupe_key = NULL WHERE dedupe_key = ?", (dedupe_key,))
+            await self._table.release_slot(tx, dedupe_key)
         due = max(now, not_before) if not_before is not None else now
-        # ON CONFLICT keeps the caller's transaction alive on a repeat (PostgreSQL aborts it on an error).
-        row = await tx.fetchone(
-            "INSERT INTO outbox (kind, key, payload, dedupe_key, status, attempts, created_at, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            (kind, key, body, dedupe_key, now, due),
-        )
+        item_id = await self._table.insert(tx, kind, key, payload, dedupe_key, now, due)
         self._wake.set()
-        return int(row["id"]) if row else None
+        return item_id
 
     async def pending_payload(self, dedupe_key: str, tx: Executor) -> dict[str, Any] | None:
         """The payload of the item named ``dedupe_key`` while it still waits unclaimed, else None."""
-        row = await tx.fetchone(
-            "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_until <= ?",
-            (dedupe_key, self._now()),
-        )
-        return dict(json.loads(row["payload"])) if row else None
+        return await self._table.waiting_payload(tx, dedupe_key, self._now())
+
+    async def edit_waiting(self, tx: Executor, kind: str, key: str, edit: Callable[[dict[str, Any]], bool], *,
+                           now: float | None = None) -> bool:
+        """Change a waiting item's payload in place (``OutboxTable.edit_waiting``); True when one was changed."""
+        return await self._table.edit_waiting(tx, kind, key, self._now() if now is None else now, edit)
 
     def wake(self) -> None:
         """Look for due items now (call after committing a transaction that enqueued some)."""
         self._wake.set()
 
     async def _claim(self, limit: int) -> list[OutboxItem]:
-        now = self._now()
-        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
         kinds = list(self._routes)
         if not kinds:
             return []
-        marks = ", ".join("?" for _ in kinds)
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
-                f"SELECT * FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until <= ? "
-                f"AND kind IN ({marks}) AND (key = '' OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key "
-                f"AND p.status = 'pending' AND p.id < o.id)) ORDER BY id LIMIT {int(limit)}{lock}",
-                (now, now, *kinds),
-            )
-            if not rows:
-                return []
-            ids = [int(r["id"]) for r in rows]
-            await tx.execute(
-                f"UPDATE outbox SET lease_until = ?, leased_by = ? WHERE id IN ({', '.join('?' for _ in ids)})",
-                (now + self._lease, self._worker, *ids),
-            )
-        return [OutboxItem.from_row(r) for r in rows]
+        now = self._now()
+        return await self._table.claim(kinds, limit, now, now + self._lease, self._worker)
 
     async def run_once(self, limit: int = 100) -> int:
         """Deliver what is due, once. Returns how many items were tried."""
@@ -259,30 +205,15 @@ class Outbox:
     async def _retry(self, item: OutboxItem, error: str, after: float | None) -> None:
         attempts = item.attempts + 1
         delay = after if after is not None and after >= 0 else backoff(attempts)
-        await self._db.execute(
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, lease_until = 0 "
-            "WHERE id = ? AND leased_by = ?",
-            (attempts, self._now() + delay, error[:1000], item.id, self._worker),
-        )
+        await self._table.retry(item.id, self._worker, attempts, self._now() + delay, error[:1000])
 
     async def _finish(self, item: OutboxItem, status: str, *, result: dict[str, Any] | None = None,
                       error: str | None = None) -> None:
-        await self._db.execute(
-            "UPDATE outbox SET status = ?, attempts = ?, result = ?, last_error = ?, done_at = ?, lease_until = 0 "
-            "WHERE id = ?",
-            (status, item.attempts + 1, json.dumps(result) if result is not None else None,
-             error[:1000] if error else item.last_error, self._now(), item.id),
-        )
+        await self._table.finish(item.id, status, item.attempts + 1, result,
+                                 error[:1000] if error else item.last_error, self._now())
 
     async def list(self, status: str | None = None, *, limit: int = 500) -> list[OutboxItem]:
-        if status:
-            rows = await self._db.fetchall(
-                f"SELECT * FROM outbox WHERE status = ? ORDER BY id LIMIT {int(limit)}", (status,))
-        else:
-            rows = await self._db.fetchall(f"SELECT * FROM outbox ORDER BY id DESC LIMIT {int(limit)}")
-        return [OutboxItem.from_row(r) for r in rows]
+        return await self._table.list(status, limit=limit)
 
     async def result_of(self, dedupe_key: str) -> dict[str, Any] | None:
-        row = await self._db.fetchone("SELECT result FROM outbox WHERE dedupe_key = ? AND status = 'done'",
-                                      (dedupe_key,))
-        return json.loads(row["result"]) if row and row["result"] else None
+        return await self._table.result_of(dedupe_key)

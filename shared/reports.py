@@ -25,6 +25,7 @@ from shared.evidence import TeamsMessageEvidence
 from shared.quarantine.model import JudgedLink
 from shared.store.database import Database, Executor
 from shared.store.evidence import EvidenceStore
+from shared.store.purge import BATCH, delete_in_batches
 
 RULE_ID = "teams-message-reported"
 _RULE = {
@@ -199,3 +200,10 @@ class ReportDesk:
             "details": json.dumps(details),
         }
         return Draft(rule, key, (key,), (click,), verdict_json, overrides=overrides)
+
+
+async def purge_reports(db: Executor, before: float) -> int:
+    """Delete message reports made before ``before``."""
+    return await delete_in_batches(
+        db, f"DELETE FROM message_reports WHERE id IN (SELECT id FROM message_reports WHERE reported_at < ? "
+            f"LIMIT {BATCH})", (before,))

@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from shared.errors import SafeLinksError
 from shared.urls import URLError, WebURL, parse_typed
 
 __all__ = [
@@ -49,7 +50,7 @@ _PORT = re.compile(r"[0-9]{1,5}\Z")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class RewriteExemptionError(ValueError):
+class RewriteExemptionError(SafeLinksError, ValueError):
     """A DoNotRewriteUrls entry (or a URL checked against one) that cannot be used."""
 
 

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from shared.errors import SafeLinksError
 from shared.store.database import Database, Row
 from shared.store.errors import StoreError
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 JobBody = Callable[[], Awaitable[str | None]]
 
 
-class ScheduleError(Exception):
+class ScheduleError(SafeLinksError):
     """A job was defined with a name or interval that cannot work."""
 
 

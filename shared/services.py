@@ -21,7 +21,7 @@ from aiohttp import web
 from shared.config import Settings
 from shared.events import EventBus
 from shared.metrics import Registry
-from shared.policy import PolicyError, PolicySet, load_policies
+from shared.policy import PolicyError, PolicySet, configured_policies
 from shared.signing import Keyring, LinkSigner
 from shared.signing_keys import (
     PROBE_EVERY_SECONDS,
@@ -36,6 +36,7 @@ from shared.store import Database, open_database
 from shared.store.changes import ChangeSignal, NoSignal
 from shared.store.clicks import ClickStore
 from shared.store.tabl import TenantList
+from shared.tasks import stop_tasks
 from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.engine import VerdictEngine
 from shared.verdicts.model import VerdictProvider
@@ -134,7 +135,7 @@ async def open_services(
     background: bool = True,
 ) -> AsyncIterator[Services]:
     """Open everything; ``background=False`` skips the refresh loop (one-shot CLI commands)."""
-    policies = load_policies(settings.policy_file)
+    policies = configured_policies(settings.policy_file)
     db = await open_database(settings.effective_database_url, synchronous=settings.sqlite_synchronous)
     try:
         keys = await keys_from(settings, db)
@@ -188,11 +189,7 @@ async def open_services(
                     _watch_policies(services, settings.policy_file, POLICY_FILE_CHECK_SECONDS), name="policies"))
         yield services
     finally:
-        for task in services.tasks:
-            task.cancel()
-        for task in services.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(services.tasks)
         if background:
             with contextlib.suppress(Exception):
                 await forget_probe(db, services.replica)
@@ -243,7 +240,7 @@ async def _watch_policies(services: Services, path: Path, every: float) -> None:
             continue
         seen = stamp
         try:
-            services.policies = await asyncio.to_thread(load_policies, path)
+            services.policies = await asyncio.to_thread(configured_policies, path)
         except PolicyError as exc:
             log.error("the policy file changed but cannot be used; the policies in force stay: %s", exc)
         else:

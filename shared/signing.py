@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from shared.clicks import Workload
+from shared.errors import ConfigError, SafeLinksError
 
 WRAP_PATH = "/v1/url"
 _MIN_KEY_BYTES = 16
@@ -36,12 +37,14 @@ _PERCENT_ENCODED = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in ra
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-class SigningError(Exception):
+class SigningError(SafeLinksError):
     """Base of the signing errors."""
 
 
-class KeyConfigError(SigningError):
+class KeyConfigError(SigningError, ConfigError):
     """The configured signing keys are unusable."""
+
+    setting = "SAFELINKS_SIGNING_KEYS"
 
 
 def b64e(raw: bytes) -> str:

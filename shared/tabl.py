@@ -35,7 +35,6 @@ Choices where Defender is silent (documented here, pinned by tests):
 from __future__ import annotations
 
 import enum
-import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -45,7 +44,9 @@ from urllib.parse import unquote
 
 import tldextract
 
+from shared.errors import SafeLinksError
 from shared.urls import URLError, WebURL, parse_typed
+from shared.urls.domains import suffix_parts
 
 __all__ = [
     "ALLOW_DEFAULT_DAYS",
@@ -80,7 +81,7 @@ _NAME_TOKEN = re.compile(r"(?<![a-z0-9_-])[a-z0-9_-]++(?:\.[a-z0-9_-]++)++")
 _BAD_CHARS = frozenset("'\"#\\<>^`{|}")
 
 
-class TablError(ValueError):
+class TablError(SafeLinksError, ValueError):
     """An entry or a URL that the Tenant Allow/Block List cannot accept."""
 
 
@@ -107,12 +108,6 @@ class _Token(enum.Enum):
     NONE = "none"
     ANYWHERE = "anywhere"  # the name anywhere in the URL, as a whole name
     AFTER_SLASH = "after-slash"  # the name right after a '/' in the path
-
-
-@functools.cache
-def _suffix_parser() -> tldextract.TLDExtract:
-    # The bundled public-suffix snapshot only: matching must never reach the network.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def _host_suffixes(host: str) -> list[str]:
@@ -249,7 +244,7 @@ def _check_hostname(host: str, entry: str) -> tldextract.ExtractResult:
     for label in host.split("."):
         if not _LABEL.match(label):
             raise TablError(f"{entry!r}: {label!r} is not a valid hostname label")
-    parsed = _suffix_parser()(host)
+    parsed = suffix_parts(host)
     if not parsed.suffix:
         last = host.rsplit(".", 1)[1]
         raise TablError(
@@ -396,7 +391,7 @@ def parse_entry(value: str, action: TablAction, *, advanced_delivery: bool = Fal
 
 
 def _is_public_suffix(host: str) -> bool:
-    parsed = _suffix_parser()(host)
+    parsed = suffix_parts(host)
     return bool(parsed.suffix) and not parsed.domain and not parsed.subdomain
 
 

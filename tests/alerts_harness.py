@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.alerts.rules import RuleSet
-from shared.alerts.service import Alerting, build_alerting
+from shared.alerts.system import Alerting, build_alerting
 from shared.clicks import ActionType, Click, Workload
 from shared.config import Settings
 from shared.outbox import Outbox

@@ -26,9 +26,10 @@ from shared.store import Database
 from shared.verdicts import Verdict
 from shared.verdicts.admin import AdminVerdicts
 from tests.conftest import BROWSER_UA, TEST_KEYS
-from tests.processes import Replica, Replicas, eventually
+from tests.processes import Replica, Replicas
 from tests.smtp_server import Mailbox
 from tests.teams_standin import CHANNEL_ID, TeamsStandIn, _Failure, channel_post, sender_of, user
+from tests.waiting import eventually
 
 SOC = user(7, name="Sam Analyst")
 PUBLIC = "http://127.0.0.1:3978"
@@ -122,7 +123,7 @@ async def make_security_channel(bot: Replica, teams: TeamsStandIn) -> None:
             bot.base + "/api/messages", json=activity,
             headers={"Authorization": f"Bearer {teams.token()}"}) as r:
         assert r.status in (200, 201), await r.text()
-    await eventually(lambda: _more(teams, before))
+    await eventually(lambda: _more(teams, before), timeout=20.0)
 
 
 async def _more(teams: TeamsStandIn, before: int) -> bool:

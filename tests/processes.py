@@ -125,18 +125,6 @@ async def wait_healthy(replica: Replica, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{replica.role} did not become healthy: {replica.output()}")
 
 
-async def eventually(check: Any, timeout: float = 20.0, every: float = 0.1) -> Any:
-    """Await ``check()`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s (last: {found!r})")
-        await asyncio.sleep(every)
-
-
 def postgres_binaries() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None

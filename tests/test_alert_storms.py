@@ -29,6 +29,7 @@ from tests.smtp_server import Mailbox, smtp_server
 from tests.teams_standin import CHANNEL_ID, TEAM_ID, BotHarness, TeamsStandIn, running_bot, user
 from tests.test_alerts_notify import _drain, _rules
 from tests.test_alerts_seed import make_security_channel
+from tests.waiting import delivered
 
 SOC = user(7, name="Sam Analyst")
 TOKEN = "storm-token-0123456789abcdefghijkl"
@@ -132,7 +133,7 @@ async def test_a_burst_of_fetches_is_one_alert_one_storm_alert_and_the_victim_st
         # Mail: one per alert, not per click. The victim's alert opened a new incident, so it is mailed at
         # once although its rule's daily limit of 1 was spent by the storm's first alert.
         await _settled(lambda: len(box.messages) >= 3 and len(hooks) >= 3)
-        await asyncio.sleep(0.5)
+        await delivered(bot.services.db)
         subjects = sorted(str(m["Subject"]) for m in box.messages)
         assert subjects == ["[High] User clicked a malicious link in Teams chat"] * 2 + [
             "[Medium] Unusual click volume on a malicious link"]

@@ -193,7 +193,7 @@ async def test_only_delegated_tokens_name_the_actor(client: TestClient) -> None:
 @pytest.mark.parametrize("tokens", ["short-token", "a" * 31, "ok-but-spaced " + "a" * 32])
 def test_short_or_malformed_tokens_are_refused_at_start(make_settings: Callable[..., Settings], tokens: str) -> None:
     """API tokens need at least 32 printable characters without spaces; the error names the setting."""
-    from shared.config import ConfigError
+    from shared.errors import ConfigError
 
     for setting in ("api_tokens", "api_delegated_tokens"):
         with pytest.raises(ConfigError, match=f"SAFELINKS_{setting.upper()}"):

@@ -37,6 +37,7 @@ from tests.teams_standin import (
     sender_of,
     user,
 )
+from tests.waiting import eventually
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
 TOKEN = "seed-scenario-token-0123456789abcdef"
@@ -79,15 +80,6 @@ async def send(bot: BotHarness, standin: TeamsStandIn, activity: dict[str, Any])
     response = await bot.post(activity, standin.token())
     assert response.status in (200, 201), await response.text()
     return response
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("not within the time allowed")
 
 
 def open_urls(node: Any) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from shared import settings_reference
-from shared.config import ConfigError, Settings, load_settings
+from shared.config import Settings, load_settings
+from shared.errors import ConfigError
 from tests.conftest import run_cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings
 from shared.durations import DurationError, parse_duration, parse_moment
+from shared.errors import ConfigError
 from shared.retry_after import MAX_SECONDS, parse_retry_after
 from tests.conftest import run_cli
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from shared.store import open_database
-from shared.store.leader import LeaderError, leader
+from shared.store.leadership import LeaderError
+from tests.waiting import eventually
 
 
 async def test_one_leader_among_many(db_url: str) -> None:
@@ -19,7 +20,7 @@ async def test_one_leader_among_many(db_url: str) -> None:
     outcomes: list[bool] = []
 
     async def replica(n: int) -> None:
-        async with leader(dbs[n], "feeds:urlhaus") as lead:
+        async with dbs[n].leader("feeds:urlhaus") as lead:
             outcomes.append(bool(lead))
             if lead:
                 inside.set()
@@ -56,10 +57,10 @@ async def test_sqlite_lease_of_a_dead_holder_lapses(tmp_path: object) -> None:
     now = time.time()
     await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
                      ("feeds:x", "dead-process", now - 60, now + 0.5))
-    async with leader(db, "feeds:x") as lead:
+    async with db.leader("feeds:x") as lead:
         assert not lead
     await asyncio.sleep(0.6)
-    async with leader(db, "feeds:x") as lead:
+    async with db.leader("feeds:x") as lead:
         assert lead
         row = await db.fetchone("SELECT holder FROM leases WHERE name = ?", ("feeds:x",))
         assert row is not None and row["holder"] == lead.holder
@@ -70,18 +71,23 @@ async def test_sqlite_lease_of_a_dead_holder_lapses(tmp_path: object) -> None:
 async def test_sqlite_lease_is_renewed_while_held(tmp_path: object) -> None:
     """A held lease is pushed forward while its block runs, so a long job keeps it."""
     db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
-    async with leader(db, "long-job", ttl=1.5) as lead:
-        await asyncio.sleep(2.0)
+    async with db.leader("long-job", ttl=1.5) as lead:
+        first = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
+        assert first is not None
+
+        async def renewed() -> bool:
+            row = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
+            return row is not None and row["expires_at"] > first["expires_at"]
+
+        await eventually(renewed, timeout=3.0)
         assert lead and not lead.lost.is_set()
-        row = await db.fetchone("SELECT expires_at FROM leases WHERE name = ?", ("long-job",))
-        assert row is not None and row["expires_at"] > time.time()
     await db.close()
 
 
 async def test_sqlite_lease_taken_by_another_is_lost(tmp_path: object) -> None:
     """A holder whose lease row was taken over (it stalled past expiry) sees ``lost`` and stops leading."""
     db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
-    async with leader(db, "job", ttl=1.5) as lead:
+    async with db.leader("job", ttl=1.5) as lead:
         await db.execute("UPDATE leases SET holder = 'usurper' WHERE name = ?", ("job",))
         await asyncio.wait_for(lead.lost.wait(), 3)
         assert not lead
@@ -93,7 +99,7 @@ async def test_postgres_leader_notices_a_lost_connection(pg_url: str, postgres_b
     import asyncpg
 
     a, b = await open_database(pg_url), await open_database(pg_url)
-    async with leader(a, "feeds:openphish", ttl=1.5) as lead:
+    async with a.leader("feeds:openphish", ttl=1.5) as lead:
         assert lead
         assert lead.backend_pid is not None
         admin = await asyncpg.connect(postgres_base_url)
@@ -103,7 +109,7 @@ async def test_postgres_leader_notices_a_lost_connection(pg_url: str, postgres_b
             await admin.close()
         await asyncio.wait_for(lead.lost.wait(), 5)
         assert not lead
-        async with leader(b, "feeds:openphish") as other:
+        async with b.leader("feeds:openphish") as other:
             assert other
     await a.close()
     await b.close()
@@ -114,7 +120,7 @@ async def test_bad_leader_requests_are_refused(tmp_path: object, name: str, ttl:
     """An empty or overlong name, or a ttl under a second, is a LeaderError."""
     db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
     with pytest.raises(LeaderError):
-        async with leader(db, name, ttl=ttl):
+        async with db.leader(name, ttl=ttl):
             pass
     await db.close()
 
@@ -171,10 +177,10 @@ async def test_sqlite_lease_of_a_killed_local_process_is_taken_at_once(tmp_path:
     now = time.time()
     await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
                      ("alerts:engine", f"{socket.gethostname()}/{gone.stdout.strip()}/abc", now, now + 30))
-    async with leader(db, "alerts:engine") as lead:
+    async with db.leader("alerts:engine") as lead:
         assert lead
     await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
                      ("alerts:engine", "elsewhere.example/1/abc", now, now + 30))
-    async with leader(db, "alerts:engine") as lead:
+    async with db.leader("alerts:engine") as lead:
         assert not lead  # another host's holder may be alive: its lease is respected
     await db.close()

@@ -12,7 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from safelinks.server import create_app
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,9 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from shared.outbox import Outbox, OutboxItem, PermanentFailure, RetryLater, backoff
+from shared.outbox import Outbox, PermanentFailure, RetryLater, backoff
 from shared.store import open_database
+from shared.store.outbox import OutboxItem
 from tests.conftest import FakeClock
 
 

@@ -153,9 +153,13 @@ async def test_if_not_exists_race_is_not_an_error(pg_url: str) -> None:
     """Concurrent CREATE … IF NOT EXISTS of one table all succeed (PostgreSQL reports the race as a duplicate)."""
     dbs = [await PostgresDatabase.open(pg_url) for _ in range(4)]
     try:
-        for _ in range(5):
-            name = f"race_{_}"
+        for n in range(5):
+            name = f"race_{n}"
+            # gather raises if any replica's CREATE failed; each then sees the one table, empty and usable.
             await asyncio.gather(*(db.execute(f"CREATE TABLE IF NOT EXISTS {name} (k INTEGER)") for db in dbs))
+            assert await dbs[n % 4].execute(f"INSERT INTO {name} (k) VALUES (?)", (n,)) == 1
+            seen = await asyncio.gather(*(db.fetchall(f"SELECT k FROM {name}") for db in dbs))
+            assert seen == [[{"k": n}]] * len(dbs)
     finally:
         for db in dbs:
             await db.close()

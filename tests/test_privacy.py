@@ -13,17 +13,16 @@ from typing import Any
 import pytest
 
 from bot import notify
+from bot.alert_ports import BotEvidence
 from bot.cards import CardLink, reply_card
 from console.sessions import Role, Sessions
-from safelinks.alerting import BotEvidence
 from shared.alerts.actions import Actor
-from shared.alerts.service import Alerting, build_alerting
+from shared.alerts.system import Alerting, build_alerting
 from shared.clicks import ActionType, Workload
 from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.outbox import Outbox
-from shared.privacy import PrivacyError, erase_subject, export_subject, find_subject, pseudonym
-from shared.retention import RetentionPolicy, purge
+from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_subject, find_subject, pseudonym, purge
 from shared.services import Services, open_services
 from shared.signing import LinkContext
 from shared.store import Database, audit
@@ -158,7 +157,7 @@ async def traces_in(db: Database) -> list[str]:
 @pytest.fixture
 async def zoe(make_settings: Callable[..., Settings], db_url: str) -> AsyncIterator[World]:
     """Zoë sent a message Grady clicked, and clicked a link herself; cards, e-mails and webhooks copied it all."""
-    from safelinks.alerting import card_poster
+    from bot.alert_ports import card_poster
 
     clock = FakeClock(T0)
     settings = make_settings(database_url=db_url, alert_email_to="soc@contoso.com", smtp_host="127.0.0.1",

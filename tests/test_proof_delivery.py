@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ from tests.delivery_rig import (
     subjects,
     urls_in,
 )
-from tests.processes import Replica, eventually
+from tests.processes import Replica
 from tests.smtp_server import Mailbox, smtp_server
 from tests.teams_standin import CHANNEL_ID, GROUP_CHAT_ID, TEAM_ID, user
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -71,9 +73,25 @@ async def count_alerts(url: str) -> int:
         await db.close()
 
 
-async def settle(seconds: float) -> None:
-    """Give anything that would arrive twice the time to do so."""
-    await asyncio.sleep(seconds)
+async def _quiet(url: str) -> bool:
+    db = await open_database(url)
+    try:
+        # A summary held for the end of its window (minutes away) is no delivery this test waits for.
+        due = await db.fetchone("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending' AND next_attempt_at < ?",
+                                (time.time() + 120,))
+        clicks = await db.fetchone("SELECT COALESCE(MAX(id), 0) AS n FROM clicks")
+        read = await db.fetchone("SELECT position FROM alert_cursors WHERE name = 'clicks'")
+    finally:
+        await db.close()
+    assert due is not None and clicks is not None
+    return due["n"] == 0 and read is not None and read["position"] >= clicks["n"]
+
+
+async def settle(url: str) -> None:
+    """Wait until nothing can arrive any more: every click read by the engine, nothing left to deliver.
+
+    Anything that would arrive twice is an outbox item, and no item waits: what has arrived is all."""
+    await eventually(lambda: _quiet(url), timeout=30)
 
 
 async def test_replicas_raise_and_notify_each_alert_once(seeded: str, teams: StormyTeams,
@@ -103,7 +121,7 @@ async def test_replicas_raise_and_notify_each_alert_once(seeded: str, teams: Sto
             await db.close()
         await eventually(lambda: _equals(count_alerts(seeded), 33), timeout=30)
         await eventually(lambda: _true(len(teams.threads()) >= 25 and len(box.messages) >= 33), timeout=30)
-        await settle(3.0)
+        await settle(seeded)
         assert await count_alerts(seeded) == 33
         threads = teams.threads()
         assert len(threads) == 25, [sorted(urls_in(c)) for c in threads]
@@ -131,7 +149,7 @@ async def test_teams_storm_then_every_card_in_order(seeded: str, teams: StormyTe
                 assert await click(http, proxy, n, phish_url(n)) == 200
                 await asyncio.sleep(0.4)  # one alert after another: their cards queue in this order
         await eventually(lambda: _true(len(teams.threads()) >= 6), timeout=40)
-        await settle(2.0)
+        await settle(seeded)
         # Counted after the storm is over: the failing phase starts only once the throttled one ends.
         refused = [c for c in teams.writes() if c.status in (429, 500)]
         assert {c.status for c in refused} == {429, 500}, "the storm must have been felt"
@@ -159,7 +177,7 @@ async def test_mail_waits_for_smtp_to_come_back(seeded: str, teams: StormyTeams,
         controller.start()
         try:
             await eventually(lambda: _true(len(box.messages) >= 4), timeout=40)
-            await settle(2.0)
+            await settle(seeded)
             assert sorted(subjects(box)) == ["[High] User clicked a malicious link in Teams chat"] * 4
             assert len({m["Message-ID"] for m in box.messages}) == 4
         finally:
@@ -189,7 +207,7 @@ async def test_bot_killed_while_updating_a_card_updates_it_once_in_place(
         assert teams.updates() == [], "the held update died with its bot"
         await cluster.start("bot")
         await eventually(lambda: _true(len(teams.updates()) >= 1), timeout=30)
-        await settle(2.0)
+        await settle(seeded)
         assert len(teams.threads()) == 1, "the card must never be posted twice"
         [update] = teams.updates()
         thread = teams.threads()[0]
@@ -266,7 +284,7 @@ async def test_leading_worker_killed_mid_stream_alerts_once(seeded: str, teams: 
                 await asyncio.sleep(0.05)
         await eventually(lambda: _equals(count_alerts(seeded), 30), timeout=30)
         await eventually(lambda: _true(len({m["Message-ID"] for m in box.messages}) >= 30), timeout=30)
-        await settle(2.0)
+        await settle(seeded)
         assert await count_alerts(seeded) == 30
         assert len({m["Message-ID"] for m in box.messages}) == 30
         assert len(box.messages) <= 31, "at most the one e-mail in flight at the kill may arrive twice"

@@ -28,6 +28,7 @@ from tests.teams_standin import (
     sender_of,
     user,
 )
+from tests.waiting import delivered, eventually
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
 TOKEN = "quarantine-api-token-0123456789abcdef"
@@ -75,15 +76,6 @@ async def send(bot: BotHarness, teams: TeamsStandIn, activity: dict[str, Any]) -
     response = await bot.post(activity, teams.token())
     assert response.status in (200, 201), await response.text()
     return response
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("not within the time allowed")
 
 
 async def records(bot: BotHarness, **params: str) -> list[dict[str, Any]]:
@@ -194,7 +186,7 @@ async def test_mode_decides_which_verdicts_hide(q_settings: Callable[..., Settin
         if hidden:
             await eventually(in_state(bot, "hidden"))
         else:
-            await asyncio.sleep(0.8)
+            await delivered(bot.services.db)
             assert await records(bot) == [] and graph.patches() == []
 
 
@@ -210,11 +202,11 @@ async def test_verdict_change_hides_messages_of_the_last_48_hours_only(
         old = group_chat_message(teams.service_url, sender_of(ALICE), f"old {PHISH}", activity_id="1730462400999")
         old["timestamp"] = "2026-10-30T12:59:00Z"
         await send(bot, teams, old)
-        await asyncio.sleep(0.3)
+        await delivered(bot.services.db)
         assert graph.patches() == []
         await mark(bot, "contoso-phish.com", Verdict.MALICIOUS, now=clock.now.timestamp())
         (hidden,) = await eventually(in_state(bot, "hidden"))
-        await asyncio.sleep(0.5)
+        await delivered(bot.services.db)
         assert [c.path for c in graph.patches()] == [CHAT_PATH]
         assert hidden["cause"] == "verdict-change" and "phishing kit" in hidden["reason"]
 
@@ -275,9 +267,9 @@ async def test_channel_posts_and_replies_use_the_team_group_id(q_settings: Calla
 
 async def test_retention_keeps_hidden_records_only(db_url: str) -> None:
     """Past the message horizon, released and failed records and reports go; a still-hidden record stays."""
+    from shared.privacy import RetentionPolicy, purge
     from shared.quarantine import JudgedLink, State
     from shared.quarantine.store import QuarantineStore
-    from shared.retention import RetentionPolicy, purge
     from shared.store import open_database
 
     db = await open_database(db_url)
@@ -314,7 +306,9 @@ async def test_two_replicas_hide_a_message_once(q_settings: Callable[..., Settin
             replica.services.verdicts.invalidate()
             replica.services.bus.publish(change)
         await eventually(in_state(one, "hidden"))
-        await asyncio.sleep(1.5)
+        for replica in (one, two):  # each replica has handled the change, and what it queued has gone out
+            await replica.services.bus.drain()
+        await delivered(one.services.db)
         assert [c.status for c in graph.patches()] == [200]
         assert len(await records(two)) == 1
 
@@ -334,7 +328,7 @@ async def test_an_edit_does_not_undo_a_release(q_settings: Callable[..., Setting
         assert released.status == 202
         await eventually(in_state(bot, "released"))
         await send(bot, teams, edited(original, f"see {PHISH} (fixed typo)"))
-        await asyncio.sleep(0.8)
+        await delivered(bot.services.db)
         assert [c.body["policyViolation"]["dlpAction"] for c in graph.patches()] == ["BlockAccess", "None"]
         assert (await records(bot))[0]["state"] == "released"
 

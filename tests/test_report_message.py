@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +29,7 @@ from tests.teams_standin import (
     sender_of,
     user,
 )
+from tests.waiting import eventually
 
 ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
 TOKEN = "report-api-token-0123456789abcdefgh"
@@ -103,15 +103,6 @@ def report_invoke(service_url: str, reporter: dict[str, Any], text: str, *, mess
 
 async def post(bot: BotHarness, teams: TeamsStandIn, activity: dict[str, Any]) -> Any:
     return await bot.post(activity, teams.token())
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("not within the time allowed")
 
 
 async def reported(bot: BotHarness) -> list[dict[str, Any]]:

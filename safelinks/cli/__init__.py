@@ -14,8 +14,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from safelinks.cli.context import ERROR_PREFIX, CliError, UsageError
+from safelinks.cli.context import ERROR_PREFIX, UsageError
+from safelinks.cli.exits import EXIT_INTERRUPTED, failure
 from safelinks.version import installed_version
+from shared.errors import SafeLinksError
 
 # Modules that add subcommands; each exposes ``register(subparsers)``.
 _COMMAND_MODULES = (
@@ -106,13 +108,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except CliError as exc:
+    except SafeLinksError as exc:
         if isinstance(exc, UsageError):
             getattr(args, "_parser", parser).print_usage(sys.stderr)
-        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
-        code = exc.code
+        message, code = failure(exc)
+        print(f"{ERROR_PREFIX}{message}", file=sys.stderr)
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (head, less) went away; say nothing more.
         sys.stderr.close()

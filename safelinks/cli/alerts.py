@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from safelinks.cli.clicks import SINCE_FORMATS, parse_since
 from safelinks.cli.context import CLI_ACTOR, CliError, UsageError, with_services
@@ -17,15 +17,17 @@ from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.graph import alert_json, incident_json
 from shared.alerts.model import AlertStatus, IncidentStatus, Severity, parse_enum
-from shared.alerts.service import Alerting
+from shared.alerts.system import Alerting
 from shared.outbox import Outbox
 from shared.redaction import redact_text
 from shared.services import Services
 from shared.store.alerts import AlertFilter
 from shared.store.incidents import IncidentFilter
 
+T = TypeVar("T")
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     alerts = sub.add_parser("alerts", help="alerts raised on clicks and verdict changes")
     verbs = alerts.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
@@ -109,32 +111,32 @@ def _when(at: datetime | None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if at else ""
 
 
-def _list_alerts(args: argparse.Namespace) -> int:
+def _listing(args: argparse.Namespace, status_kind: Any,
+             page: Callable[[Alerting, dict[str, Any]], Awaitable[tuple[Sequence[T], int]]],
+             to_json: Callable[[T, str], dict[str, Any]], columns: list[str],
+             row: Callable[[T], tuple[Any, ...]]) -> int:
+    """A page of alerts or incidents: a table for people, Graph's ``{"@odata.count", "value"}`` with --json."""
+
     async def work(services: Services, system: Alerting) -> int:
-        alerts, total = await system.writer.alerts.page(AlertFilter(**_common(args, AlertStatus)))
+        items, total = await page(system, _common(args, status_kind))
         if args.json:
             url = services.settings.public_url
-            print_json({"@odata.count": total, "value": [alert_json(a, public_url=url) for a in alerts]})
+            print_json({"@odata.count": total, "value": [to_json(item, url) for item in items]})
         else:
-            print_table(
-                ["ID", "CREATED", "SEVERITY", "STATUS", "INCIDENT", "USER", "URL", "TITLE"],
-                [
-                    (
-                        a.id,
-                        _when(a.created_at),
-                        a.severity.value,
-                        a.status.value,
-                        a.incident_id,
-                        a.account_upn or a.account_object_id,
-                        a.url,
-                        a.title,
-                    )
-                    for a in alerts
-                ],
-            )
+            print_table(columns, [row(item) for item in items])
         return 0
 
     return _run(args, work)
+
+
+def _list_alerts(args: argparse.Namespace) -> int:
+    return _listing(
+        args, AlertStatus, lambda system, found: system.writer.alerts.page(AlertFilter(**found)),
+        lambda a, url: alert_json(a, public_url=url),
+        ["ID", "CREATED", "SEVERITY", "STATUS", "INCIDENT", "USER", "URL", "TITLE"],
+        lambda a: (a.id, _when(a.created_at), a.severity.value, a.status.value, a.incident_id,
+                   a.account_upn or a.account_object_id, a.url, a.title),
+    )
 
 
 def _show_alert(args: argparse.Namespace) -> int:
@@ -232,22 +234,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _list_incidents(args: argparse.Namespace) -> int:
-    async def work(services: Services, system: Alerting) -> int:
-        incidents, total = await system.writer.incidents.page(IncidentFilter(**_common(args, IncidentStatus)))
-        if args.json:
-            url = services.settings.public_url
-            print_json({"@odata.count": total, "value": [incident_json(i, public_url=url) for i in incidents]})
-        else:
-            print_table(
-                ["ID", "CREATED", "SEVERITY", "STATUS", "ALERTS", "ASSIGNED", "TITLE"],
-                [
-                    (i.id, _when(i.created_at), i.severity.value, i.status.value, i.alert_count, i.assigned_to, i.title)
-                    for i in incidents
-                ],
-            )
-        return 0
-
-    return _run(args, work)
+    return _listing(
+        args, IncidentStatus, lambda system, found: system.writer.incidents.page(IncidentFilter(**found)),
+        lambda i, url: incident_json(i, public_url=url),
+        ["ID", "CREATED", "SEVERITY", "STATUS", "ALERTS", "ASSIGNED", "TITLE"],
+        lambda i: (i.id, _when(i.created_at), i.severity.value, i.status.value, i.alert_count, i.assigned_to, i.title),
+    )
 
 
 def _show_incident(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def parse_since(text: str, now: datetime | None = None, *, flag: str = "--since"
         raise UsageError(f"{flag} {exc}") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("clicks", help="the click log")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

@@ -14,21 +14,20 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from safelinks.cli.context import CliError, settings_from
+from safelinks.cli.context import settings_from
 from safelinks.cli.table import print_json, print_pairs
 from shared import settings_reference
-from shared.alerts.errors import RulesError
 from shared.alerts.rules import rules_from_settings
 from shared.config import Settings, env_name
-from shared.policy import PolicyError, load_policies
-from shared.signing import Keyring, SigningError
+from shared.policy import configured_policies
+from shared.signing import Keyring
 
 REDACTED = "(set, redacted)"
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _ORIGIN = re.compile(r"^([a-z]+://[^/?#]*)[/?#].*$", re.S)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("config", help="the settings reference, and a check of the effective configuration")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
@@ -54,20 +53,11 @@ def _reference(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    try:
-        load_policies(settings.policy_file)
-    except PolicyError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
-    try:
-        rules_from_settings(settings)
-    except RulesError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_ALERT_RULES_FILE: {exc}", 2) from None
+    configured_policies(settings.policy_file)
+    rules_from_settings(settings)
     spec = settings.signing_keys.get_secret_value()
     if spec:
-        try:
-            Keyring.parse(spec, settings.signing_key_id)
-        except SigningError as exc:
-            raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
+        Keyring.parse(spec, settings.signing_key_id)
     shown = effective(settings)
     notes = warnings(settings)
     if args.json:

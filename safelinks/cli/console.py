@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import time
 
-from safelinks.cli.context import CliError, settings_from
-from shared.store import StoreError
+from safelinks.cli.context import settings_from
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("console", help="the analyst console")
     console_sub = p.add_subparsers(dest="console_command", metavar="SUBCOMMAND")
     console_sub.required = True
@@ -22,9 +21,6 @@ def run_link(args: argparse.Namespace) -> int:
     from console.sessions import issue_link
 
     settings = settings_from(args)
-    try:
-        url = asyncio.run(issue_link(settings, now=time.time()))
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
+    url = asyncio.run(issue_link(settings, now=time.time()))
     print(url)
     return 0

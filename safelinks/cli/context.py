@@ -10,11 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from shared.alerts.actions import Actor
-from shared.config import ConfigError, Settings, load_settings
-from shared.policy import PolicyError
+from shared.config import Settings, load_settings
+from shared.errors import ConfigError, SafeLinksError
 from shared.services import Services, open_services
-from shared.signing import SigningError
-from shared.store import StoreError
 
 T = TypeVar("T")
 ERROR_PREFIX = "safelinks: error: "
@@ -31,7 +29,7 @@ def _terminal_user() -> str:
 CLI_ACTOR = Actor(f"cli:{_terminal_user()}", _terminal_user(), via="cli")
 
 
-class CliError(Exception):
+class CliError(SafeLinksError):
     """A command failed for a reason the user can act on; ``code`` is the exit status."""
 
     def __init__(self, message: str, code: int = 1) -> None:
@@ -77,21 +75,14 @@ def done(args: argparse.Namespace, message: str, **data: Any) -> None:
 
 
 def with_services(args: argparse.Namespace, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services (no background tasks), run ``work``, close them."""
+    """Open the services (no background tasks), run ``work``, close them; failures go to ``exits``."""
     settings = settings_from(args)
 
     async def run() -> T:
         async with open_services(settings, background=False) as services:
             return await work(services)
 
-    try:
-        return asyncio.run(run())
-    except PolicyError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
-    except SigningError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
+    return asyncio.run(run())
 
 
 class Results:

@@ -16,7 +16,7 @@ from shared.coverage import CoverageStore, Kind, KindSummary, State
 from shared.services import Services
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cov = sub.add_parser("coverage", help="where the Teams app is installed: teams, group chats, users")
     cov.add_argument("--state", choices=[s.value for s in State], help="list the targets in this state")
     cov.add_argument("--kind", choices=[k.value for k in Kind], help="only this kind")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from safelinks.cli.context import CLI_ACTOR, CliError, UsageError, done, with_services
 from safelinks.cli.table import print_json, print_table
@@ -15,8 +16,10 @@ from shared.services import Services
 from shared.store.feeds import FORMAT_NAMES, FeedRecord, FeedRegistryError, FeedSpec, format_every, parse_every
 from shared.verdicts.feed_updater import FeedUpdater, UpdateOutcome
 
+T = TypeVar("T")
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("feeds", help="threat feeds: add, update, list, status, remove")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
@@ -248,7 +251,7 @@ def _toggle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(args: argparse.Namespace, work: Any) -> Any:
+def _guarded(args: argparse.Namespace, work: Callable[[Services], Awaitable[T]]) -> T:
     try:
         return with_services(args, work)
     except FeedRegistryError as exc:

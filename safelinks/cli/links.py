@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from safelinks.cli.context import CliError, UsageError, done, settings_from
+from safelinks.cli.context import UsageError, done, settings_from
 from safelinks.cli.table import print_json, print_pairs
 from shared.clicks import Workload
 from shared.services import keys_from
-from shared.signing import LinkContext, LinkSigner, LinkStatus, SigningError
-from shared.store import StoreError, open_database
+from shared.signing import LinkContext, LinkSigner, LinkStatus
+from shared.store import open_database
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("wrap", help="print the wrapped (signed) link for a URL")
     p.add_argument("url")
     p.add_argument("--workload", default="Teams", help="Teams, Email or Office (default Teams)")
@@ -41,12 +41,7 @@ def _signer(args: argparse.Namespace) -> LinkSigner:
         finally:
             await db.close()
 
-    try:
-        return asyncio.run(load())
-    except SigningError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
+    return asyncio.run(load())
 
 
 def wrap(args: argparse.Namespace) -> int:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from safelinks.cli.context import CliError, done, settings_from
-from shared.store import StoreError, open_database
+from safelinks.cli.context import done, settings_from
+from shared.store import open_database
 from shared.store.migrations import migrate, pending
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("migrate", help="apply the database's pending schema migrations (or list them)")
     p.add_argument("--dry-run", action="store_true", help="only list the pending migrations; change nothing")
     p.set_defaults(func=run, changes=True)
@@ -33,10 +33,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    try:
-        waiting, applied = asyncio.run(work())
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
+    waiting, applied = asyncio.run(work())
     names = [name for _, name in waiting]
     if args.dry_run:
         text = "\n".join(["pending migrations:", *(f"  {n}" for n in names)]) if names else "no pending migrations"

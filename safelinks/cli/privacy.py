@@ -10,12 +10,11 @@ from typing import Any
 
 from safelinks.cli.context import CliError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
-from shared.privacy import PrivacyError, erase_subject, export_subject
-from shared.retention import RetentionPolicy, purge
+from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_subject, purge
 from shared.services import Services
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("privacy", help="a person's data (export, erase) and retention")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

@@ -17,7 +17,7 @@ from shared.quarantine import Mode, Quarantine, QuarantineError, State
 from shared.services import Services
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = sub.add_parser("quarantine", help="Teams messages hidden because of a malicious link")
     verbs = q.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

@@ -21,14 +21,13 @@ from safelinks.logs import access_logger, configure_logging
 from safelinks.version import installed_version
 from shared.clicks import Workload
 from shared.config import Settings
-from shared.policy import PolicyError, load_policies
+from shared.policy import configured_policies
 from shared.services import SERVICES, Services
-from shared.signing import LinkContext, SigningError
-from shared.store import StoreError
+from shared.signing import LinkContext
 from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the proxy, the bot and the worker (or one role)")
     p.add_argument("--role", choices=["all", "bot", "proxy", "worker", "console"], help="what this process runs")
     p.add_argument("--host", help="address to listen on (SAFELINKS_HOST)")
@@ -42,14 +41,9 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings)
     from bot import trust
 
-    try:
-        if settings.role in ("all", "bot"):
-            trust.check_start(settings)  # no unauthenticated bot beyond loopback unless said explicitly
-        load_policies(settings.policy_file)  # refuse a broken policy file before listening
-    except trust.UnsafeStart as exc:
-        raise CliError(f"bad configuration: {exc}", 2) from None
-    except PolicyError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_POLICY_FILE: {exc}", 2) from None
+    if settings.role in ("all", "bot"):
+        trust.check_start(settings)  # no unauthenticated bot beyond loopback unless said explicitly
+    configured_policies(settings.policy_file)  # refuse a broken policy file before listening
     sock = _bind(settings.host, settings.port)
     from safelinks.server import create_app
 
@@ -62,10 +56,6 @@ def run(args: argparse.Namespace) -> int:
         loop.run_until_complete(_serve(runner, sock, settings))
     except (web.GracefulExit, KeyboardInterrupt):
         pass
-    except SigningError as exc:
-        raise CliError(f"bad configuration: SAFELINKS_SIGNING_KEYS: {exc}", 2) from None
-    except StoreError as exc:
-        raise CliError(f"database: {exc}") from None
     finally:
         loop.run_until_complete(runner.cleanup())
         loop.close()

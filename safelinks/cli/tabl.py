@@ -11,7 +11,7 @@ from shared.services import Services
 from shared.tabl import TablAction, TablEntry, TablError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for action in (TablAction.BLOCK, TablAction.ALLOW):
         p = sub.add_parser(action.value, help=f"{action.value} URLs for everyone (Tenant Allow/Block List)")
         verbs = p.add_subparsers(dest="verb", metavar="VERB")

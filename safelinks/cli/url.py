@@ -10,7 +10,7 @@ from safelinks.cli.context import ERROR_PREFIX
 from shared.urls import URLError, canonicalize, expressions, extract_urls
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``url`` command and its subcommands."""
     command = subparsers.add_parser("url", help="URL extraction, canonical form and expressions")
     actions = command.add_subparsers(dest="url_command", required=True)

@@ -11,7 +11,7 @@ from shared.urls import URLError
 from shared.verdicts import Verdict
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verdict", help="set or look up verdicts")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

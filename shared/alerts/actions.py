@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.alerts.cards import alert_card
 from shared.alerts.errors import InvalidChange, NotAuthorized, NotFound
@@ -31,7 +30,7 @@ from shared.store.alerts import AlertStore
 from shared.store.database import Executor
 from shared.store.incidents import IncidentStore
 from shared.tabl import MAX_ENTRY_LENGTH, TablAction, TablError, parse_entry
-from shared.urls import covers
+from shared.urls import URLError, covers, parse
 
 # An incident's status maps onto its alerts' (Graph spells "active" for incidents, "new" for alerts).
 _ALERT_STATUS_OF = {
@@ -74,10 +73,13 @@ def tabl_entry(url: str) -> str:
 
     A block may cover more than the URL (its subdomains and the paths below), never less.
     """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    path = parts.path.split("*", 1)[0] if parts.path not in ("", "/") else ""
-    if "*" in parts.path:
+    try:
+        target = parse(url)
+    except URLError:
+        return ""
+    host, raw_path = target.network_host, target.path
+    path = raw_path.split("*", 1)[0] if raw_path not in ("", "/") else ""
+    if "*" in raw_path:
         path = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
     entry = host + path
     return entry if len(entry) <= MAX_ENTRY_LENGTH else host
@@ -86,19 +88,15 @@ def tabl_entry(url: str) -> str:
 def exact_allow_entry(url: str) -> str:
     """The allow entry that covers exactly ``url`` (host, path and query); InvalidChange when none can."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        target = parse(url)
+    except URLError as exc:
         raise InvalidChange(f"cannot allow {url!r}: {exc}") from None
-    host = parts.hostname or ""
-    if not host:
-        raise InvalidChange(f"cannot allow {url!r}: it has no host")
-    if parts.username is not None or parts.password is not None:
+    if target.userinfo:
         raise InvalidChange("cannot allow exactly this URL: the tenant list holds no user names")
-    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
-        raise InvalidChange(f"cannot allow exactly this URL: the tenant list holds no ports ({port})")
-    host = f"[{host}]" if ":" in host else host
-    rest = (parts.path if parts.path not in ("", "/") else "") + (f"?{parts.query}" if parts.query else "")
+    if target.port is not None:  # None is the scheme's own port
+        raise InvalidChange(f"cannot allow exactly this URL: the tenant list holds no ports ({target.port})")
+    host = target.host
+    rest = (target.path if target.path not in ("", "/") else "") + (f"?{target.query}" if target.query else "")
     if rest.startswith("?"):
         rest = "/" + rest
     # A '*' in the address is a character, not the list's wildcard: written percent-encoded, the

@@ -22,7 +22,8 @@ import aiosmtplib
 
 from shared.alerts.model import Alert
 from shared.escaping import html_text, plain_line
-from shared.outbox import OutboxItem, PermanentFailure, RetryLater
+from shared.outbox import PermanentFailure, RetryLater
+from shared.store.outbox import OutboxItem
 
 KIND = "email"
 

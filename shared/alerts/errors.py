@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from shared.errors import ConfigError, SafeLinksError
 
-class AlertError(Exception):
+
+class AlertError(SafeLinksError):
     """Base of every alert-engine error."""
 
 
 class RulesError(AlertError):
     """A rules file (or a rule in it) is invalid; the message names the rule and the field."""
+
+
+class RulesFileError(RulesError, ConfigError):
+    """The configured rules file (``SAFELINKS_ALERT_RULES_FILE``) cannot be used."""
+
+    setting = "SAFELINKS_ALERT_RULES_FILE"
 
 
 class NotFound(AlertError):

@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from shared import durations
-from shared.alerts.errors import RulesError
+from shared.alerts.errors import RulesError, RulesFileError
 from shared.alerts.model import Severity
 from shared.clicks import Click
 from shared.config import Settings
@@ -265,4 +265,8 @@ def load_rules(path: Path | None, settings: Settings | None = None) -> RuleSet:
 
 
 def rules_from_settings(settings: Settings) -> RuleSet:
-    return load_rules(settings.alert_rules_file, settings)
+    """The configured rules; an unusable file is a configuration error naming its setting."""
+    try:
+        return load_rules(settings.alert_rules_file, settings)
+    except RulesError as exc:
+        raise RulesFileError(str(exc)) from None

@@ -26,10 +26,11 @@ from typing import Any
 
 import aiohttp
 
-from shared.outbox import OutboxItem, PermanentFailure, RetryLater
+from shared.outbox import PermanentFailure, RetryLater
 from shared.redaction import redact_text, redact_url
 from shared.retry_after import parse_retry_after
 from shared.store.database import Database
+from shared.store.outbox import OutboxItem, OutboxTable
 
 KIND = "webhook"
 SIGNATURE_HEADER = "X-SafeLinks-Signature"
@@ -96,15 +97,7 @@ def warn_unsigned(hooks: Iterable[Any]) -> list[str]:
 
 async def drop_stored_secrets(db: Database) -> int:
     """Remove webhook secrets that older versions copied into queued deliveries; returns rows changed."""
-    rows = await db.fetchall("SELECT id, payload FROM outbox WHERE kind = ? AND payload LIKE ?",
-                             (KIND, '%"secret":%'))
-    changed = 0
-    for row in rows:
-        stored = json.loads(row["payload"])
-        if isinstance(stored, dict) and stored.pop("secret", None) is not None:
-            changed += await db.execute("UPDATE outbox SET payload = ? WHERE id = ?",
-                                        (json.dumps(stored, separators=(",", ":")), row["id"]))
-    return changed
+    return await OutboxTable(db).drop_from_payloads(KIND, "secret")
 
 
 class WebhookSender:

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.alerts import email as email_kind
 from shared.alerts import webhooks
@@ -30,7 +29,7 @@ from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor
 from shared.store.errors import DuplicateKey
 from shared.store.incidents import IncidentStore
-from shared.urls import InvalidURL, canonicalize, registrable_domain
+from shared.urls import InvalidURL, URLError, canonicalize, parse, registrable_domain
 from shared.verdicts.model import VerdictResult
 
 log = logging.getLogger(__name__)
@@ -58,8 +57,11 @@ def group_key(draft: Draft) -> str:
 
 
 def _domain(url: str) -> str:
-    host = urlsplit(url).hostname or ""
-    return registrable_domain(host) if host else ""
+    try:
+        host = parse(url).network_host
+    except URLError:
+        return ""
+    return registrable_domain(host)
 
 
 def _canonical(url: str) -> str:

@@ -6,8 +6,10 @@ keep the last good copy and try again at the next interval.
 
 from __future__ import annotations
 
+from shared.errors import SafeLinksError
 
-class FeedError(Exception):
+
+class FeedError(SafeLinksError):
     """Base of every feed error."""
 
 

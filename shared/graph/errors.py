@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from email.utils import parsedate_to_datetime
 
+from shared.errors import SafeLinksError
+
 MAX_RETRY_AFTER = 3600.0
 
 
-class GraphError(Exception):
+class GraphError(SafeLinksError):
     """A Graph or token call failed."""
 
     def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:

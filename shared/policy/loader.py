@@ -42,10 +42,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_pascal, to_snake
 
-from shared.policy.model import DefenderKeysModel, PolicyError, SafeLinksPolicy
+from shared.policy.model import DefenderKeysModel, PolicyError, PolicyFileError, SafeLinksPolicy
 from shared.policy.rules import PolicySet, PresetScope, SafeLinksRule
 
-__all__ = ["PolicyFile", "load_policies", "parse_policies"]
+__all__ = ["PolicyFile", "configured_policies", "load_policies", "parse_policies"]
 
 
 class _Presets(DefenderKeysModel):
@@ -64,6 +64,14 @@ class PolicyFile(BaseModel):
     policies: tuple[SafeLinksPolicy, ...] = ()
     rules: tuple[SafeLinksRule, ...] = ()
     presets: _Presets = Field(default_factory=_Presets)
+
+
+def configured_policies(path: Path | None) -> PolicySet:
+    """The policies of the configured file: ``load_policies``, its failure a configuration error."""
+    try:
+        return load_policies(path)
+    except PolicyError as exc:
+        raise PolicyFileError(str(exc)) from None
 
 
 def load_policies(path: Path | None) -> PolicySet:

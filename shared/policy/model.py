@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 from pydantic.alias_generators import to_pascal
 
+from shared.errors import ConfigError, SafeLinksError
 from shared.rewrite_exemptions import RewriteExemptions, parse_exemption
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Branding",
     "DefenderKeysModel",
     "PolicyError",
+    "PolicyFileError",
     "ReplyMode",
     "SafeLinksPolicy",
 ]
@@ -37,8 +39,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 ReplyMode = Literal["always", "risky-only", "silent"]
 
 
-class PolicyError(ValueError):
+class PolicyError(SafeLinksError, ValueError):
     """A policy file, policy, rule or group that cannot be used; the message names the key."""
+
+
+class PolicyFileError(PolicyError, ConfigError):
+    """The configured policy file (``SAFELINKS_POLICY_FILE``) cannot be used."""
+
+    setting = "SAFELINKS_POLICY_FILE"
 
 
 def plain_text(value: str, what: str, max_len: int) -> str:

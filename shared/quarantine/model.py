@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from shared.errors import SafeLinksError
 
-class QuarantineError(Exception):
+
+class QuarantineError(SafeLinksError):
     """A quarantine request cannot be honoured; the text says why."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.evidence import TeamsMessageEvidence
 from shared.graph import GraphClient, GraphRefused, GraphUnavailable, MessageRef, policy_violation
-from shared.outbox import Outbox, OutboxItem, PermanentFailure, RetryLater
+from shared.outbox import Outbox, PermanentFailure, RetryLater
 from shared.quarantine.lookback import covered_messages
 from shared.quarantine.model import (
     Cause,
@@ -34,6 +34,7 @@ from shared.quarantine.store import QuarantineStore
 from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor
+from shared.store.outbox import OutboxItem
 from shared.verdicts.model import VerdictResult
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.quarantine.model import JudgedLink, QuarantineRecord, State
 from shared.store.database import Database, Executor, Row
+from shared.store.purge import BATCH, delete_in_batches
 
 
 def _dt(value: Any) -> datetime | None:
@@ -180,3 +181,11 @@ class QuarantineStore:
     async def group_of(self, team_id: str, tx: Executor | None = None) -> str | None:
         row = await (tx or self.db).fetchone("SELECT aad_group_id FROM teams_groups WHERE team_id = ?", (team_id,))
         return str(row["aad_group_id"]) if row else None
+
+
+async def purge_settled(db: Executor, before: float) -> int:
+    """Delete released or failed quarantine records last changed before ``before`` (hidden ones stay:
+    they are needed to release the message)."""
+    return await delete_in_batches(
+        db, f"DELETE FROM quarantined_messages WHERE id IN (SELECT id FROM quarantined_messages WHERE state IN "
+            f"('released', 'failed') AND updated_at < ? LIMIT {BATCH})", (before,))

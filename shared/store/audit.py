@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.store.database import Database, Executor
+from shared.store.purge import BATCH, delete_in_batches
 
 
 class Who(Protocol):
@@ -92,3 +93,10 @@ class AuditLog:
             for r in rows[: flt.top]
         ]
         return entries, len(rows) > flt.top
+
+
+async def purge_audit(db: Executor, before: float) -> int:
+    """Delete audit entries made before ``before`` (epoch seconds), in batches; return how many went."""
+    return await delete_in_batches(
+        db, f"DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT {BATCH})",
+        (before,))

@@ -9,13 +9,13 @@ arrived during the previous commit share the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from shared.store.database import Database
 from shared.store.errors import DuplicateKey, StoreError
+from shared.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,7 @@ class BatchWriter:
         if self._task is None:
             return
         await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_tasks([self._task])
         self._task = None
 
     async def _run(self) -> None:

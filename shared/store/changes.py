@@ -25,6 +25,8 @@ import sqlite3
 import time
 from typing import Any, Protocol
 
+from shared.tasks import stop_tasks
+
 log = logging.getLogger(__name__)
 CHANNEL = "safelinks_changes"
 CHECK_EVERY = 0.02  # seconds between two data_version reads on the event loop
@@ -164,8 +166,5 @@ class NotifySignal:
         return True
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None

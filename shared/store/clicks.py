@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from shared.clicks import ActionType, Click, Workload, reversed_host
 from shared.store.batch import BatchWriter
-from shared.store.database import Database, Row
+from shared.store.database import Database, Executor, Row
+from shared.store.purge import BATCH, delete_in_batches
 
 _COLUMNS = (
     "report_id, timestamp, url, url_rhost, action_type, account_upn, account_object_id, workload, "
@@ -227,3 +228,10 @@ class ClickStore:
     @property
     def _false(self) -> str:
         return "FALSE" if self._db.dialect == "postgresql" else "0"
+
+
+async def purge_clicks(db: Executor, before: float, read_up_to: int) -> int:
+    """Delete clicks older than ``before`` that the alert engine has read (ids up to ``read_up_to``)."""
+    return await delete_in_batches(
+        db, f"DELETE FROM clicks WHERE id IN (SELECT id FROM clicks WHERE timestamp < ? AND id <= ? "
+            f"ORDER BY id LIMIT {BATCH})", (before, read_up_to))

@@ -1,10 +1,12 @@
-"""The database interface the repositories use, and the factory that picks a backend from a URL."""
+"""The database interface the repositories, migrations and leaders use; each backend implements it whole."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from shared.store.leadership import Leadership
 
 if TYPE_CHECKING:
     from shared.store.changes import ChangeSignal
@@ -52,36 +54,18 @@ class Database(Executor, Protocol):
         """A new signal telling that another process changed a cached table (``shared.store.changes``)."""
         ...
 
-    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
+    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Leadership]:
         """Try to lead the singleton job ``name`` for a block (``shared.store.leader``): true if this process leads."""
+        ...
+
+    async def run_script(self, script: str) -> None:
+        """Run several statements in one transaction (a migration)."""
+        ...
+
+    def migration_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held while migrating, so replicas that start together migrate once and the others wait."""
         ...
 
     async def close(self) -> None:
         """Release connections; pending work is finished first."""
         ...
-
-
-async def open_database(url: str, *, synchronous: str = "NORMAL", apply_migrations: bool = True) -> Database:
-    """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate it
-    (unless ``apply_migrations`` is false: ``safelinks migrate --dry-run`` only looks)."""
-    from shared.store.migrations import migrate
-
-    db: Database
-    if url.startswith("sqlite:"):
-        from shared.store.sqlite import SQLiteDatabase
-
-        db = await SQLiteDatabase.open(url.removeprefix("sqlite:///").removeprefix("sqlite:"), synchronous)
-    elif url.startswith(("postgresql://", "postgres://")):
-        from shared.store.postgres import PostgresDatabase
-
-        db = await PostgresDatabase.open(url)
-    else:
-        raise ValueError(f"unsupported database URL: {url.split(':', 1)[0]}")
-    if not apply_migrations:
-        return db
-    try:
-        await migrate(db)
-    except BaseException:
-        await db.close()
-        raise
-    return db

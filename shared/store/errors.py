@@ -5,8 +5,10 @@ StoreError
 └── DuplicateKey       a unique key already exists (idempotent writes use this to detect replays)
 """
 
+from shared.errors import SafeLinksError
 
-class StoreError(Exception):
+
+class StoreError(SafeLinksError):
     """Base of every store failure."""
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from shared.evidence import EvidenceError, TeamsMessageEvidence
 from shared.store import audit
 from shared.store.database import Database, Executor, Row
+from shared.store.purge import BATCH, delete_in_batches
 
 _EVIDENCE_COLUMNS = (
     "conversation_id", "message_id", "parent_message_id", "thread_id", "thread_type", "thread_sub_type",
@@ -226,6 +227,20 @@ class ConversationStore:
         assert looked is not None
         return StoredUser(r["user_id"], r["aad_object_id"], r["name"], r["upn"], r["tenant_id"], looked)
 
+    async def display_name(self, aad_object_id: str | None, upn: str | None) -> str | None:
+        """The display name the bot looked up for a person known by Entra object id or UPN."""
+        row = await self._db.fetchone(
+            "SELECT name FROM teams_users WHERE (aad_object_id = ? OR LOWER(upn) = ?) AND name <> '' LIMIT 1",
+            (aad_object_id or "", (upn or "").lower()),
+        )
+        return str(row["name"]) if row else None
+
+    async def upn_of(self, aad_object_id: str) -> str | None:
+        """The UPN (lower case) the bot looked up for an Entra object id."""
+        row = await self._db.fetchone("SELECT upn FROM teams_users WHERE aad_object_id = ? AND upn <> '' LIMIT 1",
+                                      (aad_object_id,))
+        return str(row["upn"]).lower() if row and row["upn"] else None
+
     async def remember_users(self, users: Iterable[StoredUser]) -> None:
         await self._db.executemany(
             "INSERT INTO teams_users (user_id, aad_object_id, name, upn, tenant_id, looked_up_at) "
@@ -262,3 +277,17 @@ def _conversation(r: Row) -> StoredConversation:
         team_name=r["team_name"], channel_id=r["channel_id"], channel_name=r["channel_name"],
         installed=bool(r["installed"]), greeted=bool(r["greeted"]),
     )  # fmt: skip
+
+
+async def purge_messages(db: Executor, before: float) -> int:
+    """Delete Teams messages kept as evidence that were received before ``before``."""
+    return await delete_in_batches(
+        db, "DELETE FROM teams_messages WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id "
+            f"FROM teams_messages WHERE received_at < ? LIMIT {BATCH})", (before,))
+
+
+async def purge_users(db: Executor, before: float) -> int:
+    """Delete the bot's look-ups of people made before ``before``."""
+    return await delete_in_batches(
+        db, f"DELETE FROM teams_users WHERE user_id IN (SELECT user_id FROM teams_users WHERE looked_up_at < ? "
+            f"LIMIT {BATCH})", (before,))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.durations import DurationError, format_duration, parse_duration
+from shared.errors import SafeLinksError
 from shared.redaction import redact_text, redact_url
 from shared.store import audit, counters
 from shared.store.database import Database, Row
@@ -27,7 +28,7 @@ FORMAT_NAMES = ("urlhaus", "urlhaus-csv", "urlhaus-text", "openphish", "phishtan
                 "phishtank-csv", "plain", "csv")
 
 
-class FeedRegistryError(Exception):
+class FeedRegistryError(SafeLinksError):
     """Base of the feed registry's errors."""
 
 

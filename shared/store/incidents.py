@@ -9,6 +9,7 @@ from typing import Any
 from shared.alerts.model import Classification, Incident, IncidentStatus, Severity
 from shared.store.alerts import comments_from, ts, where_clause, with_contains
 from shared.store.database import Database, Executor, Row
+from shared.store.purge import BATCH
 
 
 def incident_from_row(r: Row) -> Incident:
@@ -113,3 +114,31 @@ class IncidentStore:
     async def set_fields(tx: Executor, incident_id: int, fields: dict[str, Any]) -> None:
         assigns = ", ".join(f"{k} = ?" for k in fields)
         await tx.execute(f"UPDATE incidents SET {assigns} WHERE id = ?", (*fields.values(), incident_id))
+
+
+async def purge_incidents(db: Database, before: float) -> tuple[int, int]:
+    """Delete incidents whose last activity is before ``before`` — each whole, with its alerts, events,
+    entities and actions, so none is left with some of its alerts — then alerts outside any incident.
+    Returns (incidents, alerts) deleted."""
+    incidents = alerts = 0
+    while True:
+        rows = await db.fetchall(f"SELECT id FROM incidents WHERE last_activity < ? ORDER BY id LIMIT {BATCH // 10}",
+                                 (before,))
+        if not rows:
+            break
+        async with db.transaction() as tx:
+            for row in rows:
+                alerts += await _drop_alerts(tx, "incident_id = ?", (int(row["id"]),))
+                await tx.execute("DELETE FROM incident_entities WHERE incident_id = ?", (int(row["id"]),))
+                await tx.execute("DELETE FROM alert_actions WHERE incident_id = ?", (int(row["id"]),))
+                incidents += await tx.execute("DELETE FROM incidents WHERE id = ?", (int(row["id"]),))
+    async with db.transaction() as tx:
+        alerts += await _drop_alerts(tx, "incident_id IS NULL AND last_activity < ?", (before,))
+    return incidents, alerts
+
+
+async def _drop_alerts(tx: Executor, where: str, params: tuple[object, ...]) -> int:
+    inner = f"SELECT id FROM alerts WHERE {where}"
+    await tx.execute(f"DELETE FROM alert_events WHERE alert_id IN ({inner})", params)
+    await tx.execute(f"DELETE FROM alert_actions WHERE alert_id IN ({inner})", params)
+    return await tx.execute(f"DELETE FROM alerts WHERE {where}", params)

@@ -16,6 +16,8 @@ Extra query parameters of the URL tune the pool and are not sent to the server:
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
@@ -26,9 +28,12 @@ import asyncpg
 from shared.store.changes import ChangeSignal, NotifySignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
+from shared.store.leadership import Leadership, check_request
 from shared.store.postgres_sql import APPEND_LOCK_SQL, Statements, affected, is_if_not_exists, is_select
+from shared.tasks import stop_tasks
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _POOL_OPTIONS = {"pool_min_size": int, "pool_max_size": int, "connect_timeout": float, "command_timeout": float}
 _TRANSIENT = (
     asyncpg.PostgresConnectionError,  # 08*: refused, lost, rejected
@@ -333,11 +338,10 @@ class PostgresDatabase:
         """``LISTEN`` on a connection of its own, polling while it is down (see ``shared.store.changes``)."""
         return NotifySignal(self.connect)
 
-    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
+    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Leadership]:
         """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
-        from shared.store.leader import leader
-
-        return leader(self, name, ttl=ttl)
+        check_request(name, ttl)
+        return _advisory(self, name, ttl)
 
     @property
     def pool_size(self) -> int:
@@ -363,3 +367,45 @@ async def lock_key(conn: asyncpg.Connection, name: str) -> int:
     with _translated():
         key = await conn.fetchval("SELECT hashtextextended(current_schema() || ':' || $1, 0)", name)
     return int(key)
+
+
+@asynccontextmanager
+async def _advisory(db: PostgresDatabase, name: str, ttl: float) -> AsyncIterator[Leadership]:
+    """Leadership on PostgreSQL: a session-level ``pg_try_advisory_lock`` on a connection of its own, held
+    for the whole block; a process that dies loses the connection and the lock with it at once, and a
+    watchdog pings the connection and sets ``lost`` when it breaks."""
+    holder = uuid.uuid4().hex
+    conn = await db.connect()
+    try:
+        key = await lock_key(conn, name)
+        try:
+            got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+        except Exception as exc:
+            raise translate(exc) from exc
+        lead = Leadership(name, got, holder, backend_pid=conn.get_server_pid())
+        if not got:
+            yield lead
+            return
+        conn.add_termination_listener(lambda _conn: lead.lost.set())
+        watchdog = asyncio.create_task(_ping(conn, lead, ttl / 3), name=f"leader-{name}")
+        try:
+            yield lead
+        finally:
+            await stop_tasks([watchdog])
+            if not is_dead(conn):
+                with suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+    finally:
+        await close_quietly(conn)
+
+
+async def _ping(conn: asyncpg.Connection, lead: Leadership, every: float) -> None:
+    while not lead.lost.is_set():
+        await asyncio.sleep(every)
+        try:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=every)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("leadership of %s lost: %s", lead.name, exc)
+            lead.lost.set()

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from shared.store.changes import ChangeSignal, DataVersionSignal, NoSignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
+from shared.store.leadership import Leadership, check_request
+from shared.store.leases import lease
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -285,11 +287,14 @@ class SQLiteDatabase:
         """``PRAGMA data_version`` on a connection of its own (see ``shared.store.changes``)."""
         return NoSignal() if self.path == ":memory:" else DataVersionSignal(self.path)
 
-    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Any]:
+    def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Leadership]:
         """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
-        from shared.store.leader import leader
+        check_request(name, ttl)
+        return lease(self, name, ttl)
 
-        return leader(self, name, ttl=ttl)
+    def migration_lock(self) -> AbstractAsyncContextManager[None]:
+        """Nothing to take: each migration's script runs under ``BEGIN IMMEDIATE``, one writer at a time."""
+        return contextlib.nullcontext()
 
     async def close(self) -> None:
         async with self._lock:

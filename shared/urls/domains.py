@@ -17,6 +17,11 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
 
+def suffix_parts(host: str) -> tldextract.ExtractResult:
+    """``host`` split at its public suffix (subdomain, domain, suffix), by the bundled snapshot only."""
+    return _extractor()(host)
+
+
 @functools.cache
 def public_suffix_labels() -> frozenset[str]:
     """Last labels of every ICANN public suffix, in Unicode and in punycode (lowercase)."""
@@ -51,7 +56,7 @@ def registrable_domain(host: str) -> str:
     cleaned = host.strip().rstrip(".").lower()
     if is_ip(cleaned):
         return cleaned
-    parts = _extractor()(cleaned)
+    parts = suffix_parts(cleaned)
     if parts.domain and parts.suffix:
         return f"{parts.domain}.{parts.suffix}"
     return cleaned

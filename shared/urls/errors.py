@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from shared.errors import SafeLinksError
 
-class URLError(ValueError):
+
+class URLError(SafeLinksError, ValueError):
     """Base of every error raised by ``shared.urls``."""
 
 

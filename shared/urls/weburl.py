@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 # ada's own C binding, called as its ``normalize_url`` calls it but without building the dict of
 # parts that function fills and throws away (half of ada's cost per link).
-from ada_url.ada_adapter import ffi as _ada_ffi
-from ada_url.ada_adapter import lib as _ada
+from ada_url.ada_adapter import ffi as _ada_ffi  # type: ignore[attr-defined]
+from ada_url.ada_adapter import lib as _ada  # type: ignore[attr-defined]
 
 from shared.urls.errors import InvalidURL, NotWebURL
 
@@ -132,7 +132,8 @@ def _browser_href(text: str) -> str | None:
         if not _ada.ada_is_valid(url):
             return None
         href = _ada.ada_get_href(url)
-        return _ada_ffi.buffer(href.data, href.length)[:].decode()
+        serialised: str = _ada_ffi.buffer(href.data, href.length)[:].decode()
+        return serialised
     finally:
         _ada.ada_free(url)
 

@@ -21,10 +21,11 @@ from urllib.parse import unquote
 import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.errors import SafeLinksError
 from shared.urls import InvalidURL, WebURL, parse
 
 
-class HeuristicsError(Exception):
+class HeuristicsError(SafeLinksError):
     """Base of the heuristics errors: a URL that cannot be assessed at all."""
 
 

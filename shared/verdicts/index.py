@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shared.errors import SafeLinksError
+
 if TYPE_CHECKING:
     from shared.feeds.formats import FeedEntry
 
@@ -41,7 +43,7 @@ _SENTINEL = np.iinfo(np.int64).max
 MAX_REJECT_EXAMPLES = 5
 
 
-class ExpressionIndexError(Exception):
+class ExpressionIndexError(SafeLinksError):
     """Base of the errors of the expression index."""
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from shared.errors import SafeLinksError
+
 PLATFORM = "ANY_PLATFORM"
 ENTRY_TYPE = "URL"
 THREAT_NAMES = {
@@ -29,7 +31,7 @@ THREAT_NAMES = {
 }
 
 
-class SafeBrowsingError(Exception):
+class SafeBrowsingError(SafeLinksError):
     """Base of the Safe Browsing errors."""
 
 

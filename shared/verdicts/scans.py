@@ -25,10 +25,11 @@ from aiohttp.abc import AbstractResolver
 from shared.netguard import NetguardError, resolve_public
 from shared.store.database import Database, Row
 from shared.store.errors import StoreError
+from shared.tasks import stop_tasks
 from shared.urls import InvalidURL, URLError, expression_of, parse
 from shared.verdicts.changes import ChangeLog, ExpressionChange
 from shared.verdicts.model import Verdict, VerdictResult
-from shared.verdicts.urlscan import ScanError, Scanner, ScanRefused, ScanReport
+from shared.verdicts.scanner import ScanError, Scanner, ScanRefused, ScanReport
 
 log = logging.getLogger(__name__)
 NAME = "scan"
@@ -177,11 +178,7 @@ class ScanProvider:
         """Nothing to refresh: scans run when clicks ask for them."""
 
     async def close(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-        for task in list(self._tasks.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(list(self._tasks.values()))
         await self._scanner.close()
 
 

@@ -1,4 +1,4 @@
-"""Scanners: services that visit a URL and report what they found, behind one small interface.
+"""A ``Scanner`` (``shared.verdicts.scanner``) for urlscan.io-style services.
 
 `UrlscanClient` speaks the urlscan.io API (submit with `POST /api/v1/scan/`, then poll
 `GET /api/v1/result/{uuid}/`, which answers 404 until the scan is done), which self-hosted
@@ -8,51 +8,13 @@ asked to visit are not, and are checked before submission (see `shared.verdicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 
+from shared.verdicts.scanner import ScanFailed, ScanRefused, ScanReport
+
 USER_AGENT = "teams-safelinks scanner client"
-
-
-class ScanError(Exception):
-    """Base of the scan errors: a scan that could not be made or read."""
-
-
-class ScanRefused(ScanError):
-    """The URL may not be scanned (it points into a private network, or the scanner refused it)."""
-
-
-class ScanFailed(ScanError):
-    """The scanner failed, timed out or answered something unreadable."""
-
-
-@dataclass(frozen=True, slots=True)
-class ScanReport:
-    """What a finished scan found."""
-
-    malicious: bool
-    score: float
-    categories: tuple[str, ...]
-    brands: tuple[str, ...]
-    result_url: str | None
-
-
-class Scanner(Protocol):
-    """A service that scans URLs: submit, then ask for the result until there is one."""
-
-    async def submit(self, url: str) -> str:
-        """Start a scan of `url`; return the scanner's id for it. Raises ScanError."""
-        ...
-
-    async def result(self, scan_id: str) -> ScanReport | None:
-        """The report, or None while the scan still runs. Raises ScanError."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections."""
-        ...
 
 
 class UrlscanClient:

@@ -75,12 +75,9 @@ async def migrate(db: Database) -> list[int]:
     """Apply the migrations the database lacks; return the versions applied."""
     await _ensure_table(db)
     applied: list[int] = []
-    lock = getattr(db, "migration_lock", None)
-    if lock is not None:
-        # Several replicas may start together: one migrates, the others wait and then see it done.
-        async with lock():
-            return await _apply(db, applied)
-    return await _apply(db, applied)
+    # Several replicas may start together: one migrates, the others wait and then see it done.
+    async with db.migration_lock():
+        return await _apply(db, applied)
 
 
 async def _apply(db: Database, applied: list[int]) -> list[int]:
@@ -88,7 +85,7 @@ async def _apply(db: Database, applied: list[int]) -> list[int]:
     for version, name, template in available():
         if version in done:
             continue
-        await db.run_script(  # type: ignore[attr-defined]
+        await db.run_script(
             render(template, db.dialect)
             + "\nINSERT INTO schema_migrations (version, name, applied_at) "
             + f"VALUES ({version}, '{name}', {time.time()});"

@@ -1,26 +1,5 @@
-"""A person's data: everything kept about them (export), and its erasure (pseudonymisation).
-
-A person is named by their UPN. The store also knows them by their Entra object id, their Teams user
-id and display name (found through their clicks, their messages and the bot's user look-ups);
-all of these identify them.
-
-Export returns every row that mentions them, table by table, as JSON-ready dicts.
-
-Erasure keeps the counts and the shape of the security record — every click, alert and incident
-stays, incidents keep their alerts and correlations — but the person in them becomes a pseudonym:
-``erased-<16 hex>@erased.invalid``, the same for every mention of one person (an HMAC of the UPN
-under a key derived from the signing keys, so it cannot be reversed by guessing UPNs, and a later
-erasure of the same person finds nothing left). What only describes them goes: the IP address and
-user agent of their clicks, the text of the messages they sent, the bot's cache of their profile.
-
-Erasure works on structure, not on whole strings: the alert evidence and click details are walked
-field by field (their user account, the message they sent and its text, the address they clicked
-from), the notifications that copied an alert (its card, e-mail and webhook body) are rendered
-again from the erased alert, and what remains is searched for every form in which the person's
-names, ids and words were written (as typed, and as escaped for a card, a mail or HTML). Afterwards
-SQLite's write-ahead log is checkpointed and truncated, and ``secure_delete`` (set on every
-connection) has zeroed the freed space, so the file keeps no old copy.
-"""
+"""Who a person is in the store (their UPN, ids, names, messages), what is kept about them (export), and
+how their mentions are replaced (the ``Scrubber``); ``shared.privacy`` describes the whole."""
 
 from __future__ import annotations
 
@@ -33,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.errors import SafeLinksError
 from shared.escaping import card_text, html_text, plain_line
 from shared.store.database import Database, Executor, Row
 
 ERASED_NAME = "Erased user"
 
 
-class PrivacyError(Exception):
+class PrivacyError(SafeLinksError):
     """A privacy request that cannot be carried out as asked."""
 
 
@@ -131,7 +111,7 @@ def _mentions(columns: tuple[str, ...], terms: list[str]) -> tuple[str, list[str
     return "(" + " OR ".join(clauses) + ")", [f"%{t}%" for _ in columns for t in terms]
 
 
-def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
+def queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
     """For each table, the rows that mention the person."""
     oid, oid_p = _in("account_object_id", sorted(s.object_ids))
     msg, msg_p = _in("sender_aad_object_id", sorted(s.object_ids))
@@ -221,7 +201,7 @@ async def export_subject(db: Database, upn: str, *, now: datetime) -> dict[str, 
     """Everything kept about the person, table by table."""
     subject = await find_subject(db, upn)
     records: dict[str, list[dict[str, Any]]] = {}
-    for table, (sql, params) in _queries(subject).items():
+    for table, (sql, params) in queries(subject).items():
         records[table] = [_jsonable(r) for r in await db.fetchall(sql, params)]
     return {"subject": subject.to_json(), "exportedAt": now.isoformat(),
             "counts": {t: len(rows) for t, rows in records.items()}, "records": records}
@@ -286,27 +266,3 @@ class Scrubber:
 
 def _shown_forms(text: str) -> set[str]:
     return {text, card_text(text), plain_line(text), html_text(text)}
-
-
-@dataclass(frozen=True)
-class Erasure:
-    """What an erasure changed, by table."""
-
-    subject: Subject
-    alias: str
-    changed: dict[str, int]
-
-
-async def erase_subject(db: Database, upn: str, key: bytes) -> Erasure:
-    """Pseudonymise the person everywhere, in one transaction (see the module text)."""
-    from shared.privacy_erase import erase_rows  # the table-by-table statements
-
-    async with db.transaction() as tx:
-        subject = await find_subject(tx, upn)
-        alias = pseudonym(key, subject.upn)
-        scrub = Scrubber(subject, alias, alias.split("@", 1)[0])
-        changed = await erase_rows(tx, subject, scrub, _queries(subject))
-    if db.dialect == "sqlite":
-        # The log still holds the pages as they were: copy it into the file and empty it.
-        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return Erasure(subject, alias, changed)

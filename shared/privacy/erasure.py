@@ -1,4 +1,4 @@
-"""The statements of an erasure, table by table (``shared.privacy.erase_subject`` runs them in one transaction).
+"""Erasure: the statements, table by table, run in one transaction by ``erase_subject``.
 
 Alerts are erased by structure (their evidence and click details field by field); the notifications
 that copied an alert are then rendered again from the erased alert; every row found is finally
@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from shared.alerts import email as email_kind
 from shared.alerts import webhooks
 from shared.alerts.cards import alert_card
 from shared.alerts.graph import alert_json, user_account
 from shared.alerts.model import Alert
+from shared.privacy.subject import ERASED_NAME, Scrubber, Subject, find_subject, pseudonym, queries
 from shared.signing import LinkContext, SigningError
 from shared.store.alerts import alert_from_row
-from shared.store.database import Executor, Row
+from shared.store.database import Database, Executor, Row
 from shared.store.incidents import incident_from_row
-
-if TYPE_CHECKING:
-    from shared.privacy import Scrubber, Subject
 
 
 def _is(value: Any, subject: Subject) -> bool:
@@ -36,7 +35,6 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
         return await tx.fetchall(sql, params)
 
     alias, alias_id = scrub.alias, scrub.alias_id
-    from shared.privacy import ERASED_NAME
 
     def upn(value: Any) -> Any:
         return alias if _is(value, subject) else value
@@ -166,7 +164,6 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
 
 def _person(value: Any, subject: Subject, alias: str) -> Any:
     """A UPN or display name of the person as the alias (or the erased name); anyone else's as it was."""
-    from shared.privacy import ERASED_NAME
 
     if _is(value, subject):
         return alias
@@ -191,7 +188,7 @@ def _load(text: str | None) -> Any:
 
 def _json(value: Any, scrub: Scrubber) -> str | None:
     if value is None or value == "":
-        return value
+        return None if value is None else ""
     if isinstance(value, str):
         return scrub.text(value)
     return json.dumps(scrub.node(value), separators=(",", ":"))
@@ -214,7 +211,6 @@ def _evidence(items: Any, subject: Subject, scrub: Scrubber, *, clicked: bool) -
     if not isinstance(items, list):
         return items
     alias, alias_id = scrub.alias, scrub.alias_id
-    from shared.privacy import ERASED_NAME
 
     out = []
     for item in items:
@@ -341,3 +337,25 @@ async def _rendered_again(tx: Executor, kind: str, payload: Any) -> Any:
         if incident is not None and shown is not None:
             return {**payload, "card": alert_card(alert_from_row(shown), incident_from_row(incident))}
     return payload
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure changed, by table."""
+
+    subject: Subject
+    alias: str
+    changed: dict[str, int]
+
+
+async def erase_subject(db: Database, upn: str, key: bytes) -> Erasure:
+    """Pseudonymise the person everywhere, in one transaction (see ``shared.privacy``)."""
+    async with db.transaction() as tx:
+        subject = await find_subject(tx, upn)
+        alias = pseudonym(key, subject.upn)
+        scrub = Scrubber(subject, alias, alias.split("@", 1)[0])
+        changed = await erase_rows(tx, subject, scrub, queries(subject))
+    if db.dialect == "sqlite":
+        # The log still holds the pages as they were: copy it into the file and empty it.
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Erasure(subject, alias, changed)

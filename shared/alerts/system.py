@@ -1,4 +1,4 @@
-"""The alert engine assembled from the running services: rules, writer, actions, delivery handlers."""
+"""The alert system: the engine, its writer, actions and delivery handlers, assembled from the running services."""
 
 from __future__ import annotations
 
