@@ -29,6 +29,7 @@ SafeLinksError
 ├── AlertError → RulesError, NotFound, InvalidChange, NotAuthorized, ClickRecordError
 │                                                                   (shared/alerts/errors.py)
 ├── QuarantineError → QuarantineNotFound                            (shared/quarantine/model.py)
+├── CoverageError             installing the app cannot go on (shared/coverage/model.py)
 ├── PrivacyError                                                    (shared/privacy/subject.py)
 ├── RetryLater, PermanentFailure   a delivery's outcome, raised by outbox handlers (shared/outbox.py)
 ├── BotError → BadActivity, ChannelError, UnknownConversation, AuthenticationFailed, ActionRefused,

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from shared.errors import SafeLinksError
 
-class CoverageError(Exception):
+
+class CoverageError(SafeLinksError):
     """Coverage cannot go on (no catalog app, no Graph); the text says why and what to do."""
 
 
