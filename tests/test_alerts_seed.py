@@ -23,11 +23,11 @@ from shared.config import Settings
 from shared.signing import LinkContext
 from shared.verdicts.model import Verdict
 from tests.conftest import BROWSER_UA, FakeClock
+from tests.seed_cast import ALICE, BOB, PHISH, POLICIES, SOC, cast_standin
 from tests.smtp_server import Mailbox, smtp_server
 from tests.teams_standin import (
     CHANNEL_ID,
     GROUP_CHAT_ID,
-    TEAM_ID,
     BotHarness,
     TeamsStandIn,
     card_action,
@@ -35,29 +35,17 @@ from tests.teams_standin import (
     group_chat_message,
     running_bot,
     sender_of,
-    user,
 )
 from tests.waiting import eventually
 
-ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
 TOKEN = "seed-scenario-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-PHISH = "https://login.contoso-phish.com/reset"
-POLICIES = """
-policies:
-  - {name: Staff, EnableForInternalSenders: true, AllowClickThrough: true, reply_mode: always}
-rules:
-  - {name: Staff, policy: Staff, priority: 0, recipient_domain_is: [contoso.example]}
-"""
 _TOKEN_FIELD = re.compile(r'name="token" value="([^"]+)"')
 
 
 @pytest.fixture
 def standin() -> Iterator[TeamsStandIn]:
-    people = [ALICE, BOB, SOC]
-    teams = TeamsStandIn(members={TEAM_ID: people, CHANNEL_ID: people, GROUP_CHAT_ID: people}).start()
-    yield teams
-    teams.stop()
+    yield from cast_standin()
 
 
 @pytest.fixture

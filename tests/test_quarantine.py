@@ -16,40 +16,28 @@ from shared.graph import MessageRef
 from shared.verdicts.model import Verdict
 from tests.conftest import FakeClock, run_cli
 from tests.graph_standin import GraphStandIn, graph_standin
+from tests.seed_cast import ALICE, BOB, PHISH, POLICIES, SOC, cast_standin
 from tests.teams_standin import (
     CHANNEL_ID,
     GROUP_CHAT_ID,
-    TEAM_ID,
     BotHarness,
     TeamsStandIn,
     channel_post,
     group_chat_message,
     running_bot,
     sender_of,
-    user,
 )
 from tests.waiting import delivered, eventually
 
-ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
 TOKEN = "quarantine-api-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-PHISH = "https://login.contoso-phish.com/reset"
 AAD_GROUP = "0b6c1f2e-8d4a-4e3b-9c7d-5a6b7c8d9e0f"
 CHAT_PATH = f"/chats/{GROUP_CHAT_ID}/messages/1730462400101"
-POLICIES = """
-policies:
-  - {name: Staff, EnableForInternalSenders: true, AllowClickThrough: true, reply_mode: always}
-rules:
-  - {name: Staff, policy: Staff, priority: 0, recipient_domain_is: [contoso.example]}
-"""
 
 
 @pytest.fixture
 def teams() -> Iterator[TeamsStandIn]:
-    people = [ALICE, BOB, SOC]
-    standin = TeamsStandIn(members={TEAM_ID: people, CHANNEL_ID: people, GROUP_CHAT_ID: people}).start()
-    yield standin
-    standin.stop()
+    yield from cast_standin()
 
 
 @pytest.fixture

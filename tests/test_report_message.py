@@ -14,11 +14,11 @@ from manifest.build import render_manifest
 from shared.config import Settings
 from shared.verdicts.model import Verdict
 from tests.graph_standin import GraphStandIn, graph_standin
+from tests.seed_cast import ALICE, BOB, PHISH, POLICIES, SOC, cast_standin
 from tests.teams_standin import (
     BOT_ID,
     CHANNEL_ID,
     GROUP_CHAT_ID,
-    TEAM_ID,
     TENANT,
     BotHarness,
     TeamsStandIn,
@@ -27,30 +27,18 @@ from tests.teams_standin import (
     group_chat_message,
     running_bot,
     sender_of,
-    user,
 )
 from tests.waiting import eventually
 
-ALICE, BOB, SOC = user(1, name="Alice Colleague"), user(2, name="Bob Clicker"), user(7, name="Sam Analyst")
 TOKEN = "report-api-token-0123456789abcdefgh"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-PHISH = "https://login.contoso-phish.com/reset"
 CHAT_PATH = f"/chats/{GROUP_CHAT_ID}/messages/1730462400101"
 TITLE = "Teams message reported by user as a security risk"
-POLICIES = """
-policies:
-  - {name: Staff, EnableForInternalSenders: true, AllowClickThrough: true, reply_mode: always}
-rules:
-  - {name: Staff, policy: Staff, priority: 0, recipient_domain_is: [contoso.example]}
-"""
 
 
 @pytest.fixture
 def teams() -> Iterator[TeamsStandIn]:
-    people = [ALICE, BOB, SOC]
-    standin = TeamsStandIn(members={TEAM_ID: people, CHANNEL_ID: people, GROUP_CHAT_ID: people}).start()
-    yield standin
-    standin.stop()
+    yield from cast_standin()
 
 
 @pytest.fixture
