@@ -26,7 +26,8 @@ Retention (``retention``) deletes what is older than its table's period, on a sc
 
 from shared.privacy.erasure import Erasure, erase_subject
 from shared.privacy.retention import RetentionPolicy, purge, retention_job
-from shared.privacy.subject import PrivacyError, Subject, export_subject, find_subject, pseudonym
+from shared.privacy.subject import PrivacyError, export_subject, find_subject, pseudonym
+from shared.store.subjects import Subject
 
 __all__ = [
     "Erasure",

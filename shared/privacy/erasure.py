@@ -1,4 +1,5 @@
-"""Erasure: the statements, table by table, run in one transaction by ``erase_subject``.
+"""Erasure: the new value of every row that mentions the person, table by table, stored in one transaction
+by ``erase_subject`` (the statements are ``shared.store.erasure``'s).
 
 Alerts are erased by structure (their evidence and click details field by field); the notifications
 that copied an alert are then rendered again from the erased alert; every row found is finally
@@ -16,24 +17,23 @@ from shared.alerts import email as email_kind
 from shared.alerts import webhooks
 from shared.alerts.cards import alert_card
 from shared.alerts.graph import alert_json, user_account
-from shared.alerts.model import Alert
-from shared.privacy.subject import ERASED_NAME, Scrubber, Subject, find_subject, pseudonym, queries
+from shared.privacy.subject import ERASED_NAME, Scrubber, find_subject, pseudonym
 from shared.signing import LinkContext, SigningError
-from shared.store.alerts import alert_from_row
+from shared.store import erasure as erase
+from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor, Row
-from shared.store.incidents import incident_from_row
+from shared.store.incidents import IncidentStore
+from shared.store.subjects import Authored, Authorship, Subject, SubjectRows
 
 
 def _is(value: Any, subject: Subject) -> bool:
     return isinstance(value, str) and value.lower() == subject.upn
 
 
-async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
-                     queries: dict[str, tuple[str, list[Any]]]) -> dict[str, int]:
-    async def rows(table: str) -> list[Row]:
-        sql, params = queries[table]
-        return await tx.fetchall(sql, params)
-
+async def erase_rows(tx: Executor, rows: SubjectRows, scrub: Scrubber, alerts: AlertStore,
+                     incidents: IncidentStore) -> dict[str, int]:
+    """Pseudonymise the person in every table, in the caller's transaction; the rows changed, by table."""
+    subject = rows.subject
     alias, alias_id = scrub.alias, scrub.alias_id
 
     def upn(value: Any) -> Any:
@@ -44,120 +44,111 @@ async def erase_rows(tx: Executor, subject: Subject, scrub: Scrubber,
 
     changed: dict[str, int] = {}
 
-    found = await rows("clicks")
-    await tx.executemany(
-        "UPDATE clicks SET account_upn = ?, account_object_id = ?, recipient = ?, sender = ?, ip_address = ?, "
-        "user_agent = ? WHERE id = ?",
-        [(upn(r["account_upn"]), oid(r["account_object_id"]), upn(r["recipient"]), upn(r["sender"]),
-          None if _theirs(r, subject) else r["ip_address"], None if _theirs(r, subject) else r["user_agent"], r["id"])
-         for r in found])
+    found = await rows.of(tx, "clicks")
+    await erase.clicks(tx, [
+        erase.ClickChange(upn(r["account_upn"]), oid(r["account_object_id"]), upn(r["recipient"]), upn(r["sender"]),
+                          None if _theirs(r, subject) else r["ip_address"],
+                          None if _theirs(r, subject) else r["user_agent"], r["id"])
+        for r in found])
     changed["clicks"] = len(found)
 
-    found = await rows("teams_messages")
-    await tx.executemany(
-        "UPDATE teams_messages SET sender_upn = ?, sender_aad_object_id = ?, sender_id = ?, sender_name = ?, "
-        "snippet = '', subject = NULL WHERE conversation_id = ? AND message_id = ?",
-        [(alias, alias_id, alias_id, ERASED_NAME, r["conversation_id"], r["message_id"]) for r in found])
+    found = await rows.of(tx, "teams_messages")
+    await erase.messages(tx, [(r["conversation_id"], r["message_id"]) for r in found], alias, alias_id, ERASED_NAME)
     changed["teams_messages"] = len(found)
 
-    found = await rows("teams_users")
-    await tx.executemany("DELETE FROM teams_users WHERE user_id = ?", [(r["user_id"],) for r in found])
+    found = await rows.of(tx, "teams_users")
+    await erase.users(tx, [r["user_id"] for r in found])
     changed["teams_users"] = len(found)
 
-    found = await rows("alerts")
+    found = await rows.of(tx, "alerts")
     alerts_found = found
-    await tx.executemany(
-        "UPDATE alerts SET account_upn = ?, account_object_id = ?, sender = ?, assigned_to = ?, title = ?, "
-        "description = ?, evidence = ?, details = ?, comments = ? WHERE id = ?",
-        [(upn(r["account_upn"]), oid(r["account_object_id"]), upn(r["sender"]), scrub.text(upn(r["assigned_to"])),
-          scrub.text(r["title"]), scrub.text(r["description"]),
-          _json(_evidence(_load(r["evidence"]), subject, scrub, clicked=_theirs(r, subject)), scrub),
-          _json(_details(_load(r["details"]), subject, scrub, clicked=_theirs(r, subject)), scrub),
-          scrub.document(r["comments"]), r["id"]) for r in found])
+    await erase.alerts(tx, [
+        erase.AlertChange(upn(r["account_upn"]), oid(r["account_object_id"]), upn(r["sender"]),
+                          scrub.text(upn(r["assigned_to"])), scrub.text(r["title"]), scrub.text(r["description"]),
+                          _json(_evidence(_load(r["evidence"]), subject, scrub, clicked=_theirs(r, subject)), scrub),
+                          _json(_details(_load(r["details"]), subject, scrub, clicked=_theirs(r, subject)), scrub),
+                          scrub.document(r["comments"]), r["id"])
+        for r in found])
     changed["alerts"] = len(found)
 
-    found = await rows("incidents")
-    await tx.executemany(
-        "UPDATE incidents SET assigned_to = ?, title = ?, comments = ?, resolving_comment = ? WHERE id = ?",
-        [(scrub.text(r["assigned_to"]), scrub.text(r["title"]), scrub.document(r["comments"]),
-          scrub.text(r["resolving_comment"]), r["id"]) for r in found])
+    found = await rows.of(tx, "incidents")
+    await erase.incidents(tx, [
+        erase.IncidentChange(scrub.text(r["assigned_to"]), scrub.text(r["title"]), scrub.document(r["comments"]),
+                             scrub.text(r["resolving_comment"]), r["id"])
+        for r in found])
     changed["incidents"] = len(found)
 
-    changed["incident_entities"] = await tx.execute(
-        "UPDATE incident_entities SET value = ? WHERE LOWER(value) = ?", (alias, subject.upn))
+    changed["incident_entities"] = await erase.entities(tx, subject.upn, alias)
 
-    found = await rows("alert_actions")
-    await tx.executemany(
-        "UPDATE alert_actions SET actor = ?, actor_name = ?, detail = ? WHERE id = ?",
-        [(alias if _is(r["actor"], subject) else oid(r["actor"]), ERASED_NAME, scrub.text(r["detail"]), r["id"])
-         for r in found])
+    found = await rows.of(tx, "alert_actions")
+    await erase.actions(tx, [
+        erase.ActionChange(alias if _is(r["actor"], subject) else oid(r["actor"]), ERASED_NAME, scrub.text(r["detail"]),
+                           r["id"])
+        for r in found])
     changed["alert_actions"] = len(found)
 
     # Reply cards in the chats they wrote in, and in their own chat with the bot, hold links wrapped
     # for them (their UPN is inside each link's encoded context).
     chats = {conversation for conversation, _ in subject.messages}
-    chats |= {str(r["conversation_id"]) for r in await rows("teams_conversations")}
+    chats |= {str(r["conversation_id"]) for r in await rows.of(tx, "teams_conversations")}
     updates = []
-    for r in await _outbox_rows(tx, queries["outbox"], alerts_found, sorted(chats)):
-        payload = _erase_links(await _rendered_again(tx, r["kind"], _load(r["payload"])), subject)
+    for r in await rows.outbox(tx, chats=sorted(chats), payload_like=_copies(alerts_found)):
+        payload = _erase_links(await _rendered_again(tx, alerts, incidents, r["kind"], _load(r["payload"])), subject)
         now = (_unless_same(r["payload"], payload, scrub), _unless_same(r["result"], _load(r["result"]), scrub),
                scrub.text(r["last_error"]))
         if now != (r["payload"], r["result"], r["last_error"]):
-            updates.append((*now, r["id"]))
-    await tx.executemany("UPDATE outbox SET payload = ?, result = ?, last_error = ? WHERE id = ?", updates)
+            updates.append(erase.OutboxChange(*now, r["id"]))
+    await erase.outbox(tx, updates)
     changed["outbox"] = len(updates)
 
-    found = await rows("teams_conversations")
-    await tx.executemany("UPDATE teams_conversations SET reference = ? WHERE conversation_id = ?",
-                         [(scrub.document(r["reference"]), r["conversation_id"]) for r in found])
+    found = await rows.of(tx, "teams_conversations")
+    await erase.conversations(tx, [erase.ConversationChange(scrub.document(r["reference"]), r["conversation_id"])
+                                   for r in found])
     changed["teams_conversations"] = len(found)
 
-    for table, column, key in (("tabl_entries", "created_by", "id"), ("verdicts", "set_by", "expression"),
-                               ("bot_settings", "updated_by", "name")):
-        found = await rows(table)
-        await tx.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
-                             [(alias if _is(r[column], subject) else oid(r[column]), r[key]) for r in found])
-        changed[table] = len(found)
+    tables: tuple[Authored, ...] = ("tabl_entries", "verdicts", "bot_settings")
+    for table in tables:
+        authored = await rows.authored(tx, table)
+        await erase.authors(tx, table, [Authorship(alias if _is(a.author, subject) else oid(a.author), a.key)
+                                        for a in authored])
+        changed[table] = len(authored)
 
-    found = await rows("quarantined_messages")
-    await tx.executemany(
-        "UPDATE quarantined_messages SET sender = ?, sender_aad_object_id = ?, requested_by = ?, released_by = ? "
-        "WHERE id = ?",
-        [(_person(r["sender"], subject, alias), oid(r["sender_aad_object_id"]),
-          _person(r["requested_by"], subject, alias), _person(r["released_by"], subject, alias), r["id"])
-         for r in found])
+    found = await rows.of(tx, "quarantined_messages")
+    await erase.quarantine(tx, [
+        erase.QuarantineChange(_person(r["sender"], subject, alias), oid(r["sender_aad_object_id"]),
+                               _person(r["requested_by"], subject, alias), _person(r["released_by"], subject, alias),
+                               r["id"])
+        for r in found])
     changed["quarantined_messages"] = len(found)
 
-    found = await rows("message_reports")
-    await tx.executemany(
-        "UPDATE message_reports SET reporter_id = ?, reporter_aad_object_id = ?, reporter_name = ?, note = '' "
-        "WHERE id = ?",
-        [(oid(r["reporter_id"]), oid(r["reporter_aad_object_id"]), ERASED_NAME, r["id"]) for r in found])
+    found = await rows.of(tx, "message_reports")
+    await erase.reports(tx, [
+        erase.ReportChange(oid(r["reporter_id"]), oid(r["reporter_aad_object_id"]), ERASED_NAME, r["id"])
+        for r in found])
     changed["message_reports"] = len(found)
 
-    found = await rows("audit_log")
+    found = await rows.of(tx, "audit_log")
     names = {n.lower() for n in subject.names} | {subject.upn}
 
     def actor_name(r: Row) -> Any:
         theirs = (r["actor_name"] or "").lower() in names or oid(r["actor"]) != r["actor"] or _is(r["actor"], subject)
         return ERASED_NAME if theirs else scrub.text(r["actor_name"])
 
-    await tx.executemany(
-        "UPDATE audit_log SET actor = ?, actor_name = ?, target = ?, detail = ? WHERE id = ?",
-        [(alias if _is(r["actor"], subject) else oid(r["actor"]), actor_name(r), scrub.text(r["target"]),
-          scrub.text(r["detail"]), r["id"]) for r in found])
+    await erase.audit(tx, [
+        erase.AuditChange(alias if _is(r["actor"], subject) else oid(r["actor"]), actor_name(r),
+                          scrub.text(r["target"]), scrub.text(r["detail"]), r["id"])
+        for r in found])
     changed["audit_log"] = len(found)
 
     # A session is only good for signing in: an erased person's sessions end.
-    found = await rows("console_sessions")
-    await tx.executemany("DELETE FROM console_sessions WHERE token_hash = ?", [(r["token_hash"],) for r in found])
+    found = await rows.of(tx, "console_sessions")
+    await erase.sessions(tx, [r["token_hash"] for r in found])
     changed["console_sessions"] = len(found)
 
     # Where the app is installed for them: a fact about the tenant, not about them; the next coverage round
     # records it again while they are still a member.
-    found = await rows("coverage_targets")
-    await tx.executemany("DELETE FROM coverage_targets WHERE kind = ? AND target_id = ?",
-                         [(r["kind"], r["target_id"]) for r in found])
+    found = await rows.of(tx, "coverage_targets")
+    await erase.coverage(tx, [(r["kind"], r["target_id"]) for r in found])
     changed["coverage_targets"] = len(found)
     return changed
 
@@ -252,29 +243,17 @@ def _details(details: Any, subject: Subject, scrub: Scrubber, *, clicked: bool) 
     return {**details, "click": click}
 
 
-async def _outbox_rows(tx: Executor, query: tuple[str, list[Any]], alerts: list[Row], chats: list[str]
-                       ) -> list[Row]:
-    """Outbox rows that mention the person, those that copied one of the alerts found, and the Teams
-    messages to ``chats``."""
-    sql, params = query
-    if chats:
-        where = sql.split(" WHERE ", 1)[1].rsplit(" ORDER BY", 1)[0]
-        marks = ", ".join("?" for _ in chats)
-        sql = f"SELECT * FROM outbox WHERE {where} OR (kind = 'teams' AND key IN ({marks})) ORDER BY id"
-        params = [*params, *chats]
-    extra: list[str] = []
+def _copies(alerts: list[Row]) -> list[str]:
+    """LIKE patterns of the outbox payloads that copied one of ``alerts``, in the outbox's own JSON (compact
+    separators): an e-mail's alert id, a webhook body's, an incident card's key."""
+    patterns: list[str] = []
     for r in alerts:
-        # The outbox's own JSON (compact separators): an e-mail's alert id, a webhook body's, a card's key.
         n = int(r["id"])
-        extra += [f'%"alert_id":{n},%', f'%"alert_id":{n}}}%',
-                  f'%"document":{{"@odata.type":"{_ALERT_TYPE}","id":"{n}"%']
+        patterns += [f'%"alert_id":{n},%', f'%"alert_id":{n}}}%',
+                     f'%"document":{{"@odata.type":"{_ALERT_TYPE}","id":"{n}"%']
         if r["incident_id"] is not None:
-            extra.append(f'%"card_key":"incident:{int(r["incident_id"])}"%')
-    if extra:
-        where = sql.split(" WHERE ", 1)[1].rsplit(" ORDER BY", 1)[0]
-        sql = f"SELECT * FROM outbox WHERE {where} OR " + " OR ".join("payload LIKE ?" for _ in extra) + " ORDER BY id"
-        params = [*params, *extra]
-    return await tx.fetchall(sql, params)
+            patterns.append(f'%"card_key":"incident:{int(r["incident_id"])}"%')
+    return patterns
 
 
 _ALERT_TYPE = "#microsoft.graph.security.alert"
@@ -306,36 +285,33 @@ def _names_them(link: str, subject: Subject) -> bool:
     return any(_is(v, subject) or v in ids for v in (context.sender, context.recipient, context.recipient_id))
 
 
-async def _alert(tx: Executor, alert_id: int) -> Alert | None:
-    row = await tx.fetchone("SELECT * FROM alerts WHERE id = ?", (alert_id,))
-    return alert_from_row(row) if row else None
 _ALERT_PATH = re.compile(r"/api/v1/alerts/\d+$")
 
 
-async def _rendered_again(tx: Executor, kind: str, payload: Any) -> Any:
+async def _rendered_again(tx: Executor, alerts: AlertStore, incidents: IncidentStore, kind: str, payload: Any
+                          ) -> Any:
     """A notification that copied an alert, rendered again from the (now erased) alert it copied."""
     if not isinstance(payload, dict):
         return payload
     if kind == email_kind.KIND and isinstance(payload.get("alert_id"), int):
-        alert = await _alert(tx, payload["alert_id"])
+        alert = await alerts.get(payload["alert_id"], tx)
         if alert is not None:
             return {**email_kind.render(alert, tuple(payload.get("to") or ()), link=payload.get("link")),
                     **{k: v for k, v in payload.items() if k not in ("subject", "text", "html", "alert_id", "link")}}
     elif kind == webhooks.KIND and isinstance(payload.get("document"), dict):
         document = payload["document"]
         if document.get("@odata.type") == _ALERT_TYPE and str(document.get("id", "")).isdigit():
-            alert = await _alert(tx, int(document["id"]))
+            alert = await alerts.get(int(document["id"]), tx)
             if alert is not None:
                 public_url = _ALERT_PATH.sub("", str(document.get("alertWebUrl") or ""))
                 return {**payload, "document": alert_json(alert, public_url=public_url,
                                                           tenant_id=document.get("tenantId"))}
     elif str(payload.get("card_key") or "").startswith("incident:") and isinstance(payload.get("card"), dict):
         incident_id = int(str(payload["card_key"]).split(":", 1)[1])
-        incident = await tx.fetchone("SELECT * FROM incidents WHERE id = ?", (incident_id,))
-        shown = await tx.fetchone("SELECT * FROM alerts WHERE incident_id = ? ORDER BY created_at DESC, id DESC "
-                                  "LIMIT 1", (incident_id,))
-        if incident is not None and shown is not None:
-            return {**payload, "card": alert_card(alert_from_row(shown), incident_from_row(incident))}
+        incident = await incidents.get(incident_id, tx)
+        shown = await alerts.of_incident(incident_id, tx)  # the card shows the newest
+        if incident is not None and shown:
+            return {**payload, "card": alert_card(shown[-1], incident)}
     return payload
 
 
@@ -354,8 +330,7 @@ async def erase_subject(db: Database, upn: str, key: bytes) -> Erasure:
         subject = await find_subject(tx, upn)
         alias = pseudonym(key, subject.upn)
         scrub = Scrubber(subject, alias, alias.split("@", 1)[0])
-        changed = await erase_rows(tx, subject, scrub, queries(subject))
-    if db.dialect == "sqlite":
-        # The log still holds the pages as they were: copy it into the file and empty it.
-        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        changed = await erase_rows(tx, SubjectRows(subject), scrub, AlertStore(db), IncidentStore(db))
+    # The log still holds the pages as they were.
+    await erase.truncate_log(db)
     return Erasure(subject, alias, changed)
