@@ -11,6 +11,7 @@ from typing import Any
 from safelinks.cli.context import CliError, with_services
 from safelinks.cli.table import print_json, print_pairs, print_table
 from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_subject, purge
+from shared.schedule import Scheduler
 from shared.services import Services
 
 
@@ -87,14 +88,14 @@ def _purge(args: argparse.Namespace) -> int:
 
 def _retention(args: argparse.Namespace) -> int:
     async def work(s: Services) -> tuple[RetentionPolicy, float, Any]:
-        row = await s.db.fetchone("SELECT * FROM job_runs WHERE name = 'retention'")
-        return RetentionPolicy.from_settings(s.settings), s.settings.retention_every_hours, row
+        last = (await Scheduler(s.db, []).last_runs()).get("retention")
+        return RetentionPolicy.from_settings(s.settings), s.settings.retention_every_hours, last
 
     policy, every, last = _run(args, work)
     print_pairs([("clicks", f"{policy.clicks} days"), ("Teams messages and users", f"{policy.messages} days"),
                  ("incidents and alerts", f"{policy.alerts} days"), ("sent notifications", f"{policy.outbox} days"),
                  ("audit log", f"{policy.audit} days"), ("purge runs every", f"{every:g} hours"),
-                 ("last purge", f"{last['outcome']}: {last['detail']}" if last else "never")])
+                 ("last purge", f"{last.outcome}: {last.detail}" if last else "never")])
     return 0
 
 
