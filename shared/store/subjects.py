@@ -34,6 +34,7 @@ class Subject:
 
     @property
     def ids(self) -> list[str]:
+        """Their object ids and Teams user ids, sorted."""
         return sorted(self.object_ids | self.user_ids)
 
     def search_terms(self) -> list[str]:
@@ -44,9 +45,11 @@ class Subject:
         return sorted(t for t in terms if t)
 
     def sent(self, conversation_id: Any, message_id: Any) -> bool:
+        """Whether they sent this Teams message (a reply in a thread counts under its channel's conversation id)."""
         return (str(conversation_id or "").split(";messageid=", 1)[0], str(message_id or "")) in self.messages
 
     def to_json(self) -> dict[str, Any]:
+        """Their identifiers as an export names them."""
         return {"userPrincipalName": self.upn, "objectIds": sorted(self.object_ids),
                 "teamsUserIds": sorted(self.user_ids), "displayNames": sorted(self.names)}
 
