@@ -28,8 +28,9 @@ from shared.events import VerdictChanged
 from shared.graph import ClientCredentials, GraphClient, GraphError, scope_for
 from shared.graph.token import Certificate
 from shared.outbox import Outbox
-from shared.quarantine import KIND, Cause, JudgedLink, Mode, Quarantine, QuarantineError, QuarantineRecord, State
+from shared.quarantine import Cause, JudgedLink, Mode, QuarantineError, QuarantineRecord, State
 from shared.quarantine.cards import HIDE_VERB, RELEASE_VERB, REPORTED_RULE
+from shared.quarantine.service import KIND, Quarantine
 from shared.reports import ReportDesk, report_rule
 from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore

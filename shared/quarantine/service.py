@@ -30,11 +30,11 @@ from shared.quarantine.model import (
     QuarantineRecord,
     State,
 )
-from shared.quarantine.store import QuarantineStore
 from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor
 from shared.store.outbox import OutboxItem
+from shared.store.quarantine import QuarantineStore
 from shared.verdicts.model import VerdictResult
 
 log = logging.getLogger(__name__)
