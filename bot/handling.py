@@ -37,7 +37,8 @@ from shared.clicks import Workload
 from shared.evidence import TeamsMessageEvidence, snippet_of
 from shared.outbox import Outbox
 from shared.policy import SafeLinksPolicy
-from shared.quarantine import Cause, Mode, Quarantine
+from shared.quarantine import Cause, Mode
+from shared.quarantine.service import Quarantine
 from shared.services import Services
 from shared.signing import LinkContext
 from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, EvidenceStore, StoredConversation, StoredUser

@@ -15,9 +15,9 @@ from console.guard import SESSION_KEY, viewer
 from console.state import CONSOLE
 from safelinks.api import ALERTING
 from shared.clicks import ActionType
-from shared.coverage import CoverageStore
 from shared.store.alerts import AlertStore
 from shared.store.clicks import ClickStore
+from shared.store.coverage import CoverageStore
 from shared.store.database import Database
 from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 from shared.store.feeds import FeedRegistry

@@ -17,8 +17,9 @@ from console.incidents import actor_of
 from console.render import not_found, see_other
 from console.state import CONSOLE
 from safelinks.quarantine import QUARANTINE
-from shared.quarantine import Quarantine, QuarantineError, QuarantineNotFound, State
-from shared.quarantine.store import QuarantineFilter
+from shared.quarantine import QuarantineError, QuarantineNotFound, State
+from shared.quarantine.service import Quarantine
+from shared.store.quarantine import QuarantineFilter
 
 STATES = [s.value for s in State]
 

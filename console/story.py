@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from shared.alerts.model import Alert, Incident
 from shared.clicks import Click
 from shared.evidence import TeamsMessageEvidence
-from shared.quarantine import QuarantineRecord, QuarantineStore, State
+from shared.quarantine import QuarantineRecord, State
 from shared.store.clicks import ClickStore
 from shared.store.database import Database
 from shared.store.evidence import EvidenceStore
+from shared.store.quarantine import QuarantineStore
 from shared.urls import URLError, expressions
 
 # Clicks before the first alert still belong to the story: a verdict turning malicious looks 48 hours back.

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from safelinks.quarantine import graph_client, graph_problems
-from shared.coverage import KIND, Coverage, Scope
+from shared.coverage import Scope
+from shared.coverage.service import KIND, Coverage
 from shared.graph import GraphClient, GraphError
 from shared.outbox import Outbox
 from shared.schedule import Scheduler

@@ -28,8 +28,9 @@ from shared.events import VerdictChanged
 from shared.graph import ClientCredentials, GraphClient, GraphError, scope_for
 from shared.graph.token import Certificate
 from shared.outbox import Outbox
-from shared.quarantine import KIND, Cause, JudgedLink, Mode, Quarantine, QuarantineError, QuarantineRecord, State
+from shared.quarantine import Cause, JudgedLink, Mode, QuarantineError, QuarantineRecord, State
 from shared.quarantine.cards import HIDE_VERB, RELEASE_VERB, REPORTED_RULE
+from shared.quarantine.service import KIND, Quarantine
 from shared.reports import ReportDesk, report_rule
 from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore
@@ -85,10 +86,7 @@ def announcer(get: Callable[[], Alerting]) -> Callable[[QuarantineRecord, list[i
     async def announce(record: QuarantineRecord, alert_ids: list[int] | None) -> None:
         system = get()
         if alert_ids is None:
-            rows = await system.writer.db.fetchall(
-                "SELECT id FROM alerts WHERE conversation_id = ? AND message_id = ? ORDER BY id",
-                (record.conversation_id, record.message_id))
-            alert_ids = [int(r["id"]) for r in rows]
+            alert_ids = await system.writer.alerts.ids_of_message(record.conversation_id, record.message_id)
         who, text = _text(record)
         for alert_id in alert_ids:
             alert = await system.writer.alerts.get(alert_id)

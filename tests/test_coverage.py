@@ -15,9 +15,11 @@ import pytest
 
 from safelinks.quarantine import graph_client
 from shared.config import ConfigError, Settings, load_settings
-from shared.coverage import KIND, RSC_PERMISSIONS, Coverage, CoverageError, CoverageStore, Kind, Scope, State
+from shared.coverage import RSC_PERMISSIONS, CoverageError, Kind, Scope, State
+from shared.coverage.service import KIND, Coverage
 from shared.outbox import Outbox
 from shared.store import open_database
+from shared.store.coverage import CoverageStore
 from tests.conftest import run_cli
 from tests.graph_standin import GRAPH_TENANT, GraphStandIn, graph_standin
 from tests.graph_teamwork import APP_ID, CATALOG_ID, Teamwork

@@ -257,8 +257,8 @@ async def test_retention_keeps_hidden_records_only(db_url: str) -> None:
     """Past the message horizon, released and failed records and reports go; a still-hidden record stays."""
     from shared.privacy import RetentionPolicy, purge
     from shared.quarantine import JudgedLink, State
-    from shared.quarantine.store import QuarantineStore
     from shared.store import open_database
+    from shared.store.quarantine import QuarantineStore
 
     db = await open_database(db_url)
     try:
@@ -428,9 +428,9 @@ async def test_export_and_erasure_cover_quarantine_and_reports(db_url: str) -> N
     leaves none of their identifiers or words there."""
     from shared.privacy import erase_subject, export_subject
     from shared.quarantine import JudgedLink, State
-    from shared.quarantine.store import QuarantineStore
     from shared.store import open_database
     from shared.store.evidence import ConversationStore, StoredUser
+    from shared.store.quarantine import QuarantineStore
 
     upn, at = "adele@contoso.example", datetime(2026, 11, 1, 12, tzinfo=UTC)
     db = await open_database(db_url)

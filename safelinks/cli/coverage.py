@@ -12,8 +12,9 @@ from datetime import datetime
 
 from safelinks.cli.context import with_services
 from safelinks.cli.table import print_json, print_table
-from shared.coverage import CoverageStore, Kind, KindSummary, State
+from shared.coverage import Kind, KindSummary, State
 from shared.services import Services
+from shared.store.coverage import CoverageStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,7 +13,8 @@ from safelinks.cli.context import CLI_ACTOR, CliError, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.alerts.actions import Actor
 from shared.outbox import Outbox
-from shared.quarantine import Mode, Quarantine, QuarantineError, State
+from shared.quarantine import Mode, QuarantineError, State
+from shared.quarantine.service import Quarantine
 from shared.services import Services
 
 

@@ -1,5 +1,9 @@
 """Coverage: the Teams app installed through Microsoft Graph in the teams, group chats and users' personal
-scope where it is missing, and a record of where it is."""
+scope where it is missing, and a record of where it is.
+
+The package exports the model; the job that installs is ``shared.coverage.service`` and the record is
+kept by ``shared.store.coverage``, which reads the model from here.
+"""
 
 from shared.coverage.model import (
     RSC_PERMISSIONS,
@@ -13,16 +17,10 @@ from shared.coverage.model import (
     install_body,
     install_permission,
 )
-from shared.coverage.service import JOB, KIND, Coverage
-from shared.coverage.store import CoverageStore
 
 __all__ = [
-    "JOB",
-    "KIND",
     "RSC_PERMISSIONS",
-    "Coverage",
     "CoverageError",
-    "CoverageStore",
     "Kind",
     "KindSummary",
     "Round",

@@ -19,10 +19,10 @@ from typing import Any
 
 from shared.coverage.directory import Directory, Found, installed_apps_path
 from shared.coverage.model import CoverageError, Kind, Scope, State, install_body, install_permission
-from shared.coverage.store import CoverageStore
 from shared.graph import GraphClient, GraphError, GraphRefused, GraphUnavailable
 from shared.outbox import Outbox, RetryLater
 from shared.schedule import Job
+from shared.store.coverage import CoverageStore
 from shared.store.database import Database
 from shared.store.outbox import OutboxItem
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.config import Settings
-from shared.quarantine.store import purge_settled
 from shared.reports import purge_reports
 from shared.schedule import Job
 from shared.store.alerts import AlertStore
@@ -33,6 +32,7 @@ from shared.store.database import Database
 from shared.store.evidence import purge_messages, purge_users
 from shared.store.incidents import purge_incidents
 from shared.store.outbox import OutboxTable
+from shared.store.quarantine import purge_settled
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

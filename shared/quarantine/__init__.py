@@ -1,4 +1,8 @@
-"""Quarantine: Teams messages whose links are malicious, hidden from their readers through Graph."""
+"""Quarantine: Teams messages whose links are malicious, hidden from their readers through Graph.
+
+The package exports the model; the service that hides and releases is ``shared.quarantine.service``
+and the records are kept by ``shared.store.quarantine``, which reads the model from here.
+"""
 
 from shared.quarantine.model import (
     Cause,
@@ -9,18 +13,13 @@ from shared.quarantine.model import (
     QuarantineRecord,
     State,
 )
-from shared.quarantine.service import KIND, Quarantine
-from shared.quarantine.store import QuarantineStore
 
 __all__ = [
-    "KIND",
     "Cause",
     "JudgedLink",
     "Mode",
-    "Quarantine",
     "QuarantineError",
     "QuarantineNotFound",
     "QuarantineRecord",
-    "QuarantineStore",
     "State",
 ]

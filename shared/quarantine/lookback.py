@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from shared.events import VerdictChanged
 from shared.evidence import TeamsMessageEvidence
 from shared.store.database import Database
-from shared.store.evidence import evidence_from_row
+from shared.store.evidence import EvidenceStore, evidence_from_row
 from shared.urls import InvalidURL, expression_of, expressions
 
 
@@ -39,9 +39,7 @@ async def covered_messages(db: Database, changes: Sequence[VerdictChanged], look
     start = min(c.changed_at.timestamp() for c in keyed.values()) - lookback
     end = max(c.changed_at.timestamp() for c in keyed.values())
     seen: dict[str, list[str]] = {}
-    sql = ("SELECT * FROM teams_messages WHERE received_at >= ? AND received_at <= ? AND deleted_at IS NULL "
-           "AND (thread_sub_type <> 'personal' OR conversation_id LIKE '19:%') ORDER BY received_at")
-    async for row in db.iterate(sql, (start, end)):
+    async for row in EvidenceStore(db).readable_by_others(start, end):
         try:
             urls = json.loads(row["urls"] or "[]")
         except ValueError:

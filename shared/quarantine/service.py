@@ -30,11 +30,12 @@ from shared.quarantine.model import (
     QuarantineRecord,
     State,
 )
-from shared.quarantine.store import QuarantineStore
 from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.database import Database, Executor
 from shared.store.outbox import OutboxItem
+from shared.store.quarantine import QuarantineStore
+from shared.store.verdict_changes import VerdictChangeTable
 from shared.verdicts.model import VerdictResult
 
 log = logging.getLogger(__name__)
@@ -289,40 +290,35 @@ class Quarantine:
         told = 0
         while True:
             position = await alerts.cursor(ALERTS_CURSOR)
-            rows = await self.db.fetchall(
-                f"SELECT id, conversation_id, message_id FROM alerts WHERE id > ? ORDER BY id LIMIT {int(batch)}",
-                (position,))
-            if not rows:
+            found = await alerts.messages_after(position, batch)
+            if not found:
                 return told
-            for row in rows:
-                if not row["conversation_id"] or not row["message_id"] or self.announce is None:
+            for alert_id, conversation_id, message_id in found:
+                if not conversation_id or not message_id or self.announce is None:
                     continue
-                record = await self.store.of_message(row["conversation_id"], row["message_id"])
+                record = await self.store.of_message(conversation_id, message_id)
                 if record is None or record.state in (State.HIDING, State.RELEASING):
                     continue  # nothing happened yet; settling it tells every alert of the message
-                alert = await alerts.get(int(row["id"]))
+                alert = await alerts.get(alert_id)
                 if alert is not None and (alert.details.get("quarantine") or {}).get("state") != record.state.value:
                     await self.announce(record, [alert.id])
                     told += 1
             async with self.db.transaction() as tx:
-                await AlertStore.advance_cursor(tx, ALERTS_CURSOR, int(rows[-1]["id"]))
+                await AlertStore.advance_cursor(tx, ALERTS_CURSOR, found[-1][0])
 
     async def process_changes(self, batch: int = 2000) -> int:
         """Every verdict change after the cursor: messages delivered in the look-back before it are hidden."""
-        from shared.alerts.engine import change_from_row
-
         alerts = AlertStore(self.db)
+        changelog = VerdictChangeTable(self.db)
         hidden = 0
         wanted = self.mode.verdicts
         while True:
             position = await alerts.cursor(CURSOR)
-            rows = await self.db.fetchall(
-                f"SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT {int(batch)}", (position,))
-            if not rows:
+            read = await changelog.after(position, batch)
+            if not read:
                 return hidden
-            last = int(rows[-1]["id"])
-            changes = [c for c in map(change_from_row, rows)
-                       if c.new_verdict in wanted and c.old_verdict not in wanted]
+            last = read[-1].change_id
+            changes = [c for c in read if c.new_verdict in wanted and c.old_verdict not in wanted]
             found = [m async for m in covered_messages(self.db, changes, self.lookback)] if changes else []
             async with self.db.transaction() as tx:
                 for ev, hits in found:

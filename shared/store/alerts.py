@@ -210,6 +210,20 @@ class AlertStore:
             (since.timestamp(),))
         return [(int(r["d"]) * 86400, r["severity"], int(r["n"])) for r in rows]
 
+    async def ids_of_message(self, conversation_id: str, message_id: str) -> list[int]:
+        """The ids of the alerts raised on one Teams message, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM alerts WHERE conversation_id = ? AND message_id = ? ORDER BY id",
+            (conversation_id, message_id))
+        return [int(r["id"]) for r in rows]
+
+    async def messages_after(self, position: int, limit: int) -> list[tuple[int, str | None, str | None]]:
+        """(id, conversation id, message id) of up to ``limit`` alerts after id ``position``, in id order."""
+        rows = await self.db.fetchall(
+            f"SELECT id, conversation_id, message_id FROM alerts WHERE id > ? ORDER BY id LIMIT {int(limit)}",
+            (position,))
+        return [(int(r["id"]), r["conversation_id"], r["message_id"]) for r in rows]
+
     async def of_incident(self, incident_id: int, tx: Executor | None = None) -> list[Alert]:
         rows = await (tx or self.db).fetchall(
             "SELECT * FROM alerts WHERE incident_id = ? ORDER BY created_at, id", (incident_id,)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +85,13 @@ class EvidenceStore:
         row = await self._db.fetchone(
             "SELECT COUNT(*) AS n FROM teams_messages WHERE received_at >= ?", (since.timestamp(),))
         return int(row["n"]) if row else 0
+
+    def readable_by_others(self, start: float, end: float) -> AsyncIterator[Row]:
+        """Rows (``evidence_from_row`` reads one) of the messages received within [start, end] that other
+        people read, oldest first, streamed: deleted messages and personal chats with the bot are left out."""
+        return self._db.iterate(
+            "SELECT * FROM teams_messages WHERE received_at >= ? AND received_at <= ? AND deleted_at IS NULL "
+            "AND (thread_sub_type <> 'personal' OR conversation_id LIKE '19:%') ORDER BY received_at", (start, end))
 
 
 def evidence_from_row(r: Row) -> TeamsMessageEvidence:

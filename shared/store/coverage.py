@@ -8,12 +8,15 @@ from typing import Any
 from shared.coverage.model import Kind, KindSummary, Round, State, Target
 from shared.store.database import Database, Executor, Row
 
+__all__ = ["CoverageStore", "round_from_row", "target_from_row"]
+
 
 def _dt(value: Any) -> datetime | None:
     return datetime.fromtimestamp(float(value), UTC) if value is not None else None
 
 
 def target_from_row(r: Row) -> Target:
+    """The target a ``coverage_targets`` row holds."""
     seen, updated = _dt(r["seen_at"]), _dt(r["updated_at"])
     assert seen is not None and updated is not None
     return Target(Kind(r["kind"]), r["target_id"], r["name"], State(r["state"]), r["detail"], int(r["generation"]),
@@ -21,16 +24,20 @@ def target_from_row(r: Row) -> Target:
 
 
 def round_from_row(r: Row) -> Round:
+    """The round a ``coverage_rounds`` row holds."""
     started = _dt(r["started_at"])
     assert started is not None
     return Round(Kind(r["kind"]), started, _dt(r["finished_at"]), r["outcome"], r["detail"], int(r["found"]))
 
 
 class CoverageStore:
+    """Coverage targets and rounds, by kind. ``observe`` takes the caller's transaction (with its outbox item)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def get(self, kind: Kind, target_id: str, tx: Executor | None = None) -> Target | None:
+        """The target ``target_id`` of ``kind``, or None."""
         row = await (tx or self.db).fetchone(
             "SELECT * FROM coverage_targets WHERE kind = ? AND target_id = ?", (kind.value, target_id))
         return target_from_row(row) if row else None
@@ -80,11 +87,13 @@ class CoverageStore:
         return changed > 0
 
     async def generation(self, kind: Kind, target_id: str) -> int | None:
+        """The target's current install request generation, or None when it is not recorded."""
         row = await self.db.fetchone("SELECT generation FROM coverage_targets WHERE kind = ? AND target_id = ?",
                                      (kind.value, target_id))
         return int(row["generation"]) if row else None
 
     async def start_round(self, kind: Kind, now: float) -> None:
+        """Mark a round of ``kind`` running since ``now`` (replacing the last round's record)."""
         await self.db.execute(
             "INSERT INTO coverage_rounds (kind, started_at, outcome) VALUES (?, ?, 'running') ON CONFLICT (kind) "
             "DO UPDATE SET started_at = excluded.started_at, finished_at = NULL, outcome = 'running', detail = '', "
@@ -112,6 +121,7 @@ class CoverageStore:
 
     async def targets(self, *, state: State | None = None, kind: Kind | None = None,
                       limit: int = 1000) -> list[Target]:
+        """Up to ``limit`` targets (of one state and kind, if given), by kind and name."""
         where, params = [], []
         if state is not None:
             where.append("state = ?")

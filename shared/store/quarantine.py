@@ -1,4 +1,5 @@
-"""The quarantine's tables: one record per hidden message, and teams' AAD group ids."""
+"""The quarantine's tables: one record per hidden message (``quarantined_messages``), and teams' AAD group
+ids (``teams_groups``), which address a channel message in Graph."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from shared.quarantine.model import JudgedLink, QuarantineRecord, State
 from shared.store.database import Database, Executor, Row
 from shared.store.purge import BATCH, delete_in_batches
 
+__all__ = ["QuarantineFilter", "QuarantineStore", "purge_settled", "record_from_row"]
+
 
 def _dt(value: Any) -> datetime | None:
     return datetime.fromtimestamp(float(value), UTC) if value is not None else None
 
 
 def record_from_row(r: Row) -> QuarantineRecord:
+    """The record a ``quarantined_messages`` row holds."""
     links = tuple(JudgedLink(str(x.get("url", "")), str(x.get("verdict", "")), str(x.get("source", "")),
                              str(x.get("reason", ""))) for x in json.loads(r["links"] or "[]"))
     requested, updated = _dt(r["requested_at"]), _dt(r["updated_at"])
@@ -46,6 +50,7 @@ class QuarantineFilter:
     skip: int = 0
 
     def where(self) -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause (empty when nothing is asked) and its parameters."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.state:
@@ -64,21 +69,26 @@ class QuarantineFilter:
 
 
 class QuarantineStore:
+    """Quarantine records and teams' group ids. Writes that belong with others take the caller's transaction."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def get(self, record_id: int, tx: Executor | None = None) -> QuarantineRecord | None:
+        """The record ``record_id``, or None."""
         row = await (tx or self.db).fetchone("SELECT * FROM quarantined_messages WHERE id = ?", (record_id,))
         return record_from_row(row) if row else None
 
     async def of_message(self, conversation_id: str, message_id: str,
                          tx: Executor | None = None) -> QuarantineRecord | None:
+        """The record of one Teams message, or None."""
         row = await (tx or self.db).fetchone(
             "SELECT * FROM quarantined_messages WHERE conversation_id = ? AND message_id = ?",
             (conversation_id, message_id))
         return record_from_row(row) if row else None
 
     async def by_page_token(self, token: str) -> QuarantineRecord | None:
+        """The record whose explanation page has ``token``, or None."""
         row = await self.db.fetchone("SELECT * FROM quarantined_messages WHERE page_token = ?", (token,))
         return record_from_row(row) if row else None
 
@@ -91,6 +101,7 @@ class QuarantineStore:
         return [record_from_row(r) for r in rows[: flt.top]], len(rows) > flt.top
 
     async def records(self, *, state: str | None = None, limit: int = 500) -> list[QuarantineRecord]:
+        """Up to ``limit`` records (of one state, if given), newest first."""
         sql = "SELECT * FROM quarantined_messages"
         params: tuple[Any, ...] = ()
         if state:
@@ -165,12 +176,14 @@ class QuarantineStore:
         return changed > 0
 
     async def generation(self, record_id: int) -> int | None:
+        """The record's current request generation, or None when there is no such record."""
         row = await self.db.fetchone("SELECT generation FROM quarantined_messages WHERE id = ?", (record_id,))
         return int(row["generation"]) if row else None
 
     # Teams' AAD group ids.
 
     async def remember_group(self, team_id: str, aad_group_id: str, now: float) -> None:
+        """Keep (or replace) the AAD group id of team ``team_id``."""
         await self.db.execute(
             "INSERT INTO teams_groups (team_id, aad_group_id, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (team_id) DO UPDATE SET aad_group_id = excluded.aad_group_id, "
@@ -179,6 +192,7 @@ class QuarantineStore:
         )
 
     async def group_of(self, team_id: str, tx: Executor | None = None) -> str | None:
+        """The AAD group id of team ``team_id``, or None when Teams never told it."""
         row = await (tx or self.db).fetchone("SELECT aad_group_id FROM teams_groups WHERE team_id = ?", (team_id,))
         return str(row["aad_group_id"]) if row else None
 

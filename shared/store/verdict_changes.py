@@ -1,0 +1,37 @@
+"""The ``verdict_changes`` table: every change of mind about an expression, read in id order by its followers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.events import VerdictChanged
+from shared.store.database import Database, Row
+
+__all__ = ["VerdictChangeTable", "change_from_row"]
+
+
+def change_from_row(r: Row) -> VerdictChanged:
+    """The change a ``verdict_changes`` row holds."""
+    return VerdictChanged(
+        change_id=int(r["id"]),
+        expression=r["expression"],
+        old_verdict=r["old_verdict"],
+        new_verdict=r["new_verdict"],
+        threat_types=tuple(t for t in (r["threat_types"] or "").split(",") if t),
+        source=r["source"],
+        reason=r["reason"] or "",
+        changed_at=datetime.fromtimestamp(r["changed_at"], UTC),
+    )
+
+
+class VerdictChangeTable:
+    """Rows of ``verdict_changes``, read after a follower's cursor."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def after(self, position: int, limit: int) -> list[VerdictChanged]:
+        """Up to ``limit`` changes after id ``position``, in id order."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT {int(limit)}", (position,))
+        return [change_from_row(r) for r in rows]
