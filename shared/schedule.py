@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from shared.errors import SafeLinksError
-from shared.store.database import Database, Row
+from shared.store.database import Database
 from shared.store.errors import StoreError
+from shared.store.job_runs import JobRun, JobRunTable
 
 log = logging.getLogger(__name__)
 JobBody = Callable[[], Awaitable[str | None]]
@@ -46,24 +47,6 @@ class Job:
             raise ScheduleError(f"job {self.name}: intervals must be positive")
 
 
-@dataclass(frozen=True, slots=True)
-class JobRun:
-    """The last run of a job, as recorded."""
-
-    name: str
-    started_at: float
-    finished_at: float | None
-    succeeded_at: float | None
-    runner: str
-    outcome: str  # running | ok | failed
-    detail: str
-
-    @classmethod
-    def from_row(cls, r: Row) -> JobRun:
-        return cls(r["name"], float(r["started_at"]), r["finished_at"], r["succeeded_at"], r["runner"],
-                   r["outcome"], r["detail"])
-
-
 def is_due(job: Job, last: JobRun | None, now: float) -> bool:
     if last is None:
         return True
@@ -81,6 +64,7 @@ class Scheduler:
         if len(set(names)) != len(names):
             raise ScheduleError("job names must be unique")
         self._db = db
+        self._runs = JobRunTable(db)
         self._jobs = list(jobs)
         self._clock = clock
         self._tick = tick
@@ -91,8 +75,8 @@ class Scheduler:
         return list(self._jobs)
 
     async def last_runs(self) -> dict[str, JobRun]:
-        rows = await self._db.fetchall("SELECT * FROM job_runs")
-        return {r["name"]: JobRun.from_row(r) for r in rows}
+        """The last run of every job that ever ran, by name."""
+        return await self._runs.all()
 
     async def run_due(self) -> list[str]:
         """Run every job that is due and that this process gets to lead; return their names."""
@@ -107,8 +91,7 @@ class Scheduler:
         async with self._db.leader(f"job:{job.name}") as lead:
             if not lead:
                 return False
-            row = await self._db.fetchone("SELECT * FROM job_runs WHERE name = ?", (job.name,))
-            if not is_due(job, JobRun.from_row(row) if row else None, self._clock()):
+            if not is_due(job, await self._runs.get(job.name), self._clock()):
                 return False  # another worker ran it between our look and our leadership
             await self._record_start(job)
             try:
@@ -124,23 +107,12 @@ class Scheduler:
             return True
 
     async def _record_start(self, job: Job) -> None:
-        now = self._clock()
-        async with self._db.transaction() as tx:
-            changed = await tx.execute(
-                "UPDATE job_runs SET started_at = ?, finished_at = NULL, runner = ?, outcome = 'running', "
-                "detail = '' WHERE name = ?", (now, self.runner, job.name))
-            if not changed:
-                await tx.execute(
-                    "INSERT INTO job_runs (name, started_at, runner, outcome) VALUES (?, ?, ?, 'running')",
-                    (job.name, now, self.runner))
+        await self._runs.started(job.name, self._clock(), self.runner)
 
     async def _record_end(self, job: Job, outcome: str, detail: str) -> None:
         now = self._clock()
-        succeeded = ", succeeded_at = ?" if outcome == "ok" else ""
-        params: tuple[object, ...] = (now, outcome, detail[:1000], *((now,) if outcome == "ok" else ()), job.name)
         with contextlib.suppress(StoreError):  # unrecorded, the job is simply due again sooner
-            await self._db.execute(
-                f"UPDATE job_runs SET finished_at = ?, outcome = ?, detail = ?{succeeded} WHERE name = ?", params)
+            await self._runs.ended(job.name, now, outcome, detail)
 
     async def run(self) -> None:
         """Forever: run what is due, then wait a tick."""

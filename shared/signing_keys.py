@@ -23,6 +23,7 @@ from pathlib import Path
 from shared.clicks import Workload
 from shared.signing import KeyConfigError, Keyring, LinkContext, LinkSigner, LinkStatus, b64d, b64e
 from shared.store import Database
+from shared.store.signing_keys import SigningKeyTable, SigningProbeTable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ async def load_keyring(spec: str, active: str, db: Database, data_dir: Path) -> 
     if spec:
         return LoadedKeys(Keyring.parse(spec, active), "SAFELINKS_SIGNING_KEYS (configured)")
     notes: list[str] = []
+    table = SigningKeyTable(db)
     legacy = _read_legacy(data_dir / LEGACY_FILE)
     if legacy is not None:
         # The legacy active key becomes the shared one only if the database has none yet (a single host
@@ -55,15 +57,15 @@ async def load_keyring(spec: str, active: str, db: Database, data_dir: Path) -> 
         for kid in [legacy.active, *(k for k in legacy.key_ids if k != legacy.active)]:
             secret = legacy.key(kid)
             assert secret is not None
-            inserted = await _insert(db, kid, secret, active=kid == legacy.active, origin="imported")
+            inserted = await _insert(table, kid, secret, active=kid == legacy.active, origin="imported")
             if not inserted and kid == legacy.active:
-                await _insert(db, kid, secret, active=False, origin="imported")
-    keys, current = await _stored(db)
+                await _insert(table, kid, secret, active=False, origin="imported")
+    keys, current = await _stored(table)
     if current is None:
         kid = "g" + secrets.token_hex(6)
-        if await _insert(db, kid, secrets.token_bytes(32), active=True, origin="generated"):
+        if await _insert(table, kid, secrets.token_bytes(32), active=True, origin="generated"):
             log.info("generated signing key %s and stored it in the database (shared by every replica)", kid)
-        keys, current = await _stored(db)
+        keys, current = await _stored(table)
         if current is None:
             raise KeyConfigError("no active signing key in the database after generating one")
     if legacy is not None:
@@ -89,20 +91,15 @@ def _read_legacy(path: Path) -> Keyring | None:
         raise KeyConfigError(f"{path} is damaged: {exc}") from exc
 
 
-async def _insert(db: Database, kid: str, secret: bytes, *, active: bool, origin: str) -> bool:
-    # ON CONFLICT without a target covers both the id and "one active key": the first replica wins.
-    changed = await db.execute(
-        "INSERT INTO signing_keys (kid, secret, active, origin, created_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        (kid, b64e(secret), active, origin, time.time()),
-    )
-    return changed > 0
+async def _insert(table: SigningKeyTable, kid: str, secret: bytes, *, active: bool, origin: str) -> bool:
+    # The first replica wins: a key whose id, or the active place, is taken is not stored.
+    return await table.add(kid, b64e(secret), active=active, origin=origin, created_at=time.time())
 
 
-async def _stored(db: Database) -> tuple[dict[str, bytes], str | None]:
-    rows = await db.fetchall("SELECT kid, secret, active FROM signing_keys ORDER BY created_at")
-    keys = {row["kid"]: b64d(row["secret"]) for row in rows}
-    active = next((row["kid"] for row in rows if row["active"]), None)
+async def _stored(table: SigningKeyTable) -> tuple[dict[str, bytes], str | None]:
+    stored = await table.all()
+    keys = {key.kid: b64d(key.secret) for key in stored}
+    active = next((key.kid for key in stored if key.active), None)
     return keys, active
 
 
@@ -114,21 +111,17 @@ def replica_name() -> str:
 async def check_replicas(signer: LinkSigner, db: Database, replica: str, *, now: float | None = None) -> None:
     """Refuse (KeyConfigError) when a running replica signs links this one cannot verify; then renew ours."""
     now = time.time() if now is None else now
-    rows = await db.fetchall(
-        "SELECT replica, kid, link, made_at FROM signing_probes WHERE made_at > ? AND replica <> ?",
-        (now - PROBE_FRESH_SECONDS, replica),
-    )
-    for row in rows:
-        result = signer.decode(row["link"])
+    for probe in await SigningProbeTable(db).made_since(now - PROBE_FRESH_SECONDS, other_than=replica):
+        result = signer.decode(probe.link)
         if result.status is LinkStatus.VALID:
             continue
         if result.status is LinkStatus.UNKNOWN_KEY:
             raise KeyConfigError(
-                f"replica {row['replica']} signs links with key {row['kid']!r}, which this replica does not "
+                f"replica {probe.replica} signs links with key {probe.kid!r}, which this replica does not "
                 "have: give every replica the same SAFELINKS_SIGNING_KEYS (or leave it unset on all of them)"
             )
         raise KeyConfigError(
-            f"replica {row['replica']} signs links with a different secret under key id {row['kid']!r}: "
+            f"replica {probe.replica} signs links with a different secret under key id {probe.kid!r}: "
             "a link it wraps would be refused here as tampered; give every replica the same "
             "SAFELINKS_SIGNING_KEYS (or leave it unset on all of them to share the database's key)"
         )
@@ -139,15 +132,12 @@ async def renew_probe(signer: LinkSigner, db: Database, replica: str, *, now: fl
     """Store (or refresh) the link this replica signs, for the replicas that start after it."""
     now = time.time() if now is None else now
     link = signer.wrap(PROBE_URL, LinkContext(workload=Workload.TEAMS))
-    await db.execute(
-        "INSERT INTO signing_probes (replica, kid, link, made_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (replica) DO UPDATE SET kid = excluded.kid, link = excluded.link, made_at = excluded.made_at",
-        (replica, signer.keyring.active, link, now),
-    )
+    probes = SigningProbeTable(db)
+    await probes.put(replica, signer.keyring.active, link, now)
     # Probes of replicas long gone are only clutter.
-    await db.execute("DELETE FROM signing_probes WHERE made_at < ?", (now - 86400.0,))
+    await probes.drop_older_than(now - 86400.0)
 
 
 async def forget_probe(db: Database, replica: str) -> None:
     """A replica stopping cleanly stops counting at once."""
-    await db.execute("DELETE FROM signing_probes WHERE replica = ?", (replica,))
+    await SigningProbeTable(db).drop(replica)

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.schedule import Job, JobRun, ScheduleError, Scheduler, is_due
+from shared.schedule import Job, ScheduleError, Scheduler, is_due
 from shared.store import open_database
+from shared.store.job_runs import JobRun
 
 
 class Clock:

@@ -210,7 +210,8 @@ def _list(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     async def work(s: Services) -> list[dict[str, Any]]:
         records = await _updater(s).registry.list()
-        hits = await _hits(s, time.time() - 86400)
+        # The durable count, whichever process served the clicks.
+        hits = await s.clicks.feed_hits(time.time() - 86400)
         now = time.time()
         return [_status_json(r, now, hits.get(r.name, 0)) for r in records]
 
@@ -222,14 +223,6 @@ def _status(args: argparse.Namespace) -> int:
                 [(r["name"], r["entries"], r["bad_lines"], _ago(r["age_seconds"]), _ago(r["update_lag_seconds"]),
                   r["last_success_at"] or "never", r["hits_24h"], r["last_error"] or "") for r in rows])
     return 0
-
-
-async def _hits(s: Services, since: float) -> dict[str, int]:
-    """Clicks each feed decided since `since`: the durable count, whichever process served them."""
-    rows = await s.db.fetchall(
-        "SELECT verdict_source, COUNT(*) AS n FROM clicks WHERE timestamp >= ? AND verdict_source LIKE 'feed:%' "
-        "GROUP BY verdict_source", (since,))
-    return {str(r["verdict_source"]).removeprefix("feed:"): int(r["n"]) for r in rows}
 
 
 def _remove(args: argparse.Namespace) -> int:

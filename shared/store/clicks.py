@@ -221,6 +221,13 @@ class ClickStore:
         row = await self._db.fetchone("SELECT COUNT(*) AS n FROM clicks")
         return int(row["n"]) if row else 0
 
+    async def feed_hits(self, since: float) -> dict[str, int]:
+        """Clicks each feed decided since ``since`` (epoch seconds), by feed name."""
+        rows = await self._db.fetchall(
+            "SELECT verdict_source, COUNT(*) AS n FROM clicks WHERE timestamp >= ? AND verdict_source LIKE 'feed:%' "
+            "GROUP BY verdict_source", (since,))
+        return {str(r["verdict_source"]).removeprefix("feed:"): int(r["n"]) for r in rows}
+
     async def purge(self, older_than: datetime) -> int:
         """Delete clicks older than the retention horizon; return how many."""
         return await self._db.execute("DELETE FROM clicks WHERE timestamp < ?", (older_than.timestamp(),))

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.events import VerdictChanged
-from shared.store import audit, counters
-from shared.store.database import Database, Row
+from shared.store import audit
+from shared.store.database import Database
+from shared.store.verdict_changes import VerdictChangeTable
+from shared.store.verdicts import StoredVerdict, VerdictTable
 from shared.urls import expression_of
 from shared.verdicts.model import Verdict, VerdictResult
 
@@ -22,17 +24,21 @@ class AdminVerdict:
     set_by: str | None
 
 
-def _result(row: Row) -> VerdictResult:
-    reason = row["reason"] or f"set by {row['set_by'] or 'an administrator'}"
+def _result(stored: StoredVerdict) -> VerdictResult:
+    reason = stored.reason or f"set by {stored.set_by or 'an administrator'}"
     return VerdictResult(
-        verdict=Verdict(row["verdict"]),
+        verdict=Verdict(stored.verdict),
         source=SOURCE,
-        threat_types=tuple(t for t in row["threat_types"].split(",") if t),
-        detection_method=row["detection_method"] or "AdminVerdict",
-        reasons=(f"admin verdict on {row['expression']}: {reason}",),
-        at=datetime.fromtimestamp(row["set_at"], UTC),
-        expression=row["expression"],
+        threat_types=tuple(t for t in stored.threat_types.split(",") if t),
+        detection_method=stored.detection_method or "AdminVerdict",
+        reasons=(f"admin verdict on {stored.expression}: {reason}",),
+        at=datetime.fromtimestamp(stored.set_at, UTC),
+        expression=stored.expression,
     )
+
+
+def _listed(stored: StoredVerdict) -> AdminVerdict:
+    return AdminVerdict(stored.expression, _result(stored), stored.set_by)
 
 
 class AdminVerdicts:
@@ -44,6 +50,7 @@ class AdminVerdicts:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._table = VerdictTable(db)
         self._by_expr: dict[str, VerdictResult] = {}
         self._version = -1
 
@@ -53,11 +60,10 @@ class AdminVerdicts:
 
     async def load(self) -> bool:
         """Reload when another writer changed the table; return whether anything was reloaded."""
-        version = await counters.read(self._db, "verdicts")
+        version = await self._table.version()
         if version == self._version:
             return False
-        rows = await self._db.fetchall("SELECT * FROM verdicts")
-        self._by_expr = {r["expression"]: _result(r) for r in rows}
+        self._by_expr = {v.expression: _result(v) for v in await self._table.all()}
         self._version = version
         return True
 
@@ -90,31 +96,19 @@ class AdminVerdicts:
         expr = expression_of(target)
         at = time.time() if now is None else now
         async with self._db.transaction() as tx:
-            old_row = await tx.fetchone("SELECT verdict FROM verdicts WHERE expression = ?", (expr,))
-            old = Verdict(old_row["verdict"]) if old_row else Verdict.UNKNOWN
+            stored = await VerdictTable.verdict_of(tx, expr)
+            old = Verdict(stored) if stored is not None else Verdict.UNKNOWN
             if verdict == Verdict.UNKNOWN:
-                await tx.execute("DELETE FROM verdicts WHERE expression = ?", (expr,))
+                await VerdictTable.delete(tx, expr)
             else:
-                await tx.execute(
-                    "INSERT INTO verdicts (expression, verdict, threat_types, detection_method, source, "
-                    "reason, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (expression) DO UPDATE SET verdict = excluded.verdict, "
-                    "threat_types = excluded.threat_types, reason = excluded.reason, "
-                    "set_by = excluded.set_by, set_at = excluded.set_at",
-                    (expr, verdict.value, ",".join(threat_types), "AdminVerdict", SOURCE, reason, set_by, at),
-                )
+                await VerdictTable.put(tx, expr, verdict.value, ",".join(threat_types), "AdminVerdict", SOURCE,
+                                       reason, set_by, at)
             change = None
             if old != verdict:
-                await tx.execute(
-                    "INSERT INTO verdict_changes (expression, old_verdict, new_verdict, threat_types, source, "
-                    "reason, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (expr, old.value, verdict.value, ",".join(threat_types), SOURCE, reason, at),
-                )
-                row = await tx.fetchone(
-                    "SELECT MAX(id) AS id FROM verdict_changes WHERE expression = ?", (expr,)
-                )
+                change_id = await VerdictChangeTable.add(tx, expr, old.value, verdict.value, ",".join(threat_types),
+                                                         SOURCE, reason, at)
                 change = VerdictChanged(
-                    change_id=int(row["id"]) if row else 0,
+                    change_id=change_id,
                     expression=expr,
                     old_verdict=old.value,
                     new_verdict=verdict.value,
@@ -123,7 +117,7 @@ class AdminVerdicts:
                     reason=reason,
                     changed_at=datetime.fromtimestamp(at, UTC),
                 )
-            await counters.bump(tx, "verdicts")
+            await VerdictTable.changed(tx)
             if actor is not None:
                 action = "verdict.clear" if verdict == Verdict.UNKNOWN else f"verdict.{verdict.value}"
                 detail = "; ".join(p for p in (",".join(threat_types), reason) if p)
@@ -135,14 +129,9 @@ class AdminVerdicts:
                    skip: int = 0) -> tuple[list[AdminVerdict], bool]:
         """A page of admin verdicts, newest first (optionally whose expression contains a text), and
         whether more follow."""
-        from shared.store.alerts import with_contains
-
-        where, params = with_contains("", [], {"expression": contains})
-        rows = await self._db.fetchall(
-            f"SELECT * FROM verdicts{where} ORDER BY set_at DESC, expression LIMIT {int(top) + 1} OFFSET {int(skip)}",
-            params)
-        return [AdminVerdict(r["expression"], _result(r), r["set_by"]) for r in rows[:top]], len(rows) > top
+        found, more = await self._table.page(contains=contains, top=top, skip=skip)
+        return [_listed(v) for v in found], more
 
     async def list(self) -> list[AdminVerdict]:
-        rows = await self._db.fetchall("SELECT * FROM verdicts ORDER BY set_at DESC")
-        return [AdminVerdict(r["expression"], _result(r), r["set_by"]) for r in rows]
+        """Every admin verdict, newest first."""
+        return [_listed(v) for v in await self._table.list()]

@@ -17,6 +17,7 @@ from itertools import islice
 
 from shared.events import EventBus, VerdictChanged
 from shared.store.database import Database
+from shared.store.verdict_changes import VerdictChangeTable
 from shared.verdicts.model import Verdict
 
 DEFAULT_BATCH = 2000
@@ -44,7 +45,7 @@ class ChangeLog:
     """Writes changes for one or more sources; `record` returns how many it wrote."""
 
     def __init__(self, db: Database, bus: EventBus | None, *, batch: int = DEFAULT_BATCH) -> None:
-        self._db = db
+        self._table = VerdictChangeTable(db)
         self._bus = bus
         self._batch = batch
 
@@ -64,22 +65,9 @@ class ChangeLog:
 
     async def _write(self, source: str, batch: list[ExpressionChange], stamp: float,
                      at: datetime) -> list[VerdictChanged]:
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT COALESCE(MAX(id), 0) AS id FROM verdict_changes")
-            floor = int(row["id"]) if row else 0
-            await tx.executemany(
-                "INSERT INTO verdict_changes (expression, old_verdict, new_verdict, threat_types, source, "
-                "reason, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(c.expression, c.old.value, c.new.value, ",".join(c.threat_types), source, c.reason, stamp)
-                 for c in batch],
-            )
-            # Ids come back by expression: one source's batch names each expression once, and
-            # nothing else writes rows for this source at this instant.
-            rows = await tx.fetchall(
-                "SELECT id, expression FROM verdict_changes WHERE id > ? AND source = ? AND changed_at = ?",
-                (floor, source, stamp),
-            )
-        ids = {r["expression"]: int(r["id"]) for r in rows}
+        ids = await self._table.add_batch(
+            source, ((c.expression, c.old.value, c.new.value, ",".join(c.threat_types), c.reason) for c in batch),
+            stamp)
         return [
             VerdictChanged(change_id=ids.get(c.expression, 0), expression=c.expression, old_verdict=c.old.value,
                            new_verdict=c.new.value, threat_types=c.threat_types, source=source, reason=c.reason,

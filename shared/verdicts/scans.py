@@ -24,7 +24,7 @@ from aiohttp.abc import AbstractResolver
 
 from shared.netguard import NetguardError, resolve_public
 from shared.store.database import Database, Row
-from shared.store.errors import StoreError
+from shared.store.scans import ScanTable
 from shared.tasks import stop_tasks
 from shared.urls import InvalidURL, URLError, expression_of, parse
 from shared.verdicts.changes import ChangeLog, ExpressionChange
@@ -58,7 +58,7 @@ class ScanProvider:
         resolver: AbstractResolver | None = None,
         max_running: int = 8,
     ) -> None:
-        self._db = db
+        self._scans = ScanTable(db)
         self._scanner = scanner
         self._changes = changes
         self._clock = clock
@@ -81,32 +81,17 @@ class ScanProvider:
     async def check(self, url: str, expressions: list[str]) -> VerdictResult | None:
         if url in self._tasks:
             return _pending(url)
-        row = await self._db.fetchone("SELECT * FROM scans WHERE url = ?", (url,))
+        row = await self._scans.get(url)
         now = self._now()
         if row is not None:
             if row["status"] == "running" and now - row["submitted_at"] < self._timeout + self._poll * 2:
                 return _pending(url)
             if row["status"] != "running" and now - (row["finished_at"] or 0) < self._ttl:
                 return _finished(row)
-        if not await self._claim(url, row, now):
+        if not await self._scans.claim(url, None if row is None else row["submitted_at"], now):
             return _pending(url)
         self._tasks[url] = asyncio.create_task(self._run(url), name=f"scan {url[:80]}")
         return _pending(url)
-
-    async def _claim(self, url: str, row: Row | None, now: float) -> bool:
-        """Mark the URL as being scanned by this process; False if another process got there first."""
-        try:
-            if row is None:
-                await self._db.execute("INSERT INTO scans (url, status, submitted_at) VALUES (?, 'running', ?)",
-                                       (url, now))
-                return True
-            changed = await self._db.execute(
-                "UPDATE scans SET status = 'running', verdict = NULL, scan_id = NULL, result_url = NULL, "
-                "reason = '', threat_types = '', submitted_at = ?, finished_at = NULL "
-                "WHERE url = ? AND submitted_at = ?", (now, url, row["submitted_at"]))
-            return bool(changed)
-        except StoreError:
-            return False  # a concurrent insert won: that process scans it
 
     async def _run(self, url: str) -> None:
         try:
@@ -130,7 +115,7 @@ class ScanProvider:
             return
         try:
             scan_id = await self._scanner.submit(url)
-            await self._db.execute("UPDATE scans SET scan_id = ? WHERE url = ?", (scan_id, url))
+            await self._scans.set_scan_id(url, scan_id)
             report = await self._await_report(scan_id)
         except ScanError as exc:
             log.warning("scan of %s failed: %s", url[:200], exc)
@@ -167,12 +152,9 @@ class ScanProvider:
 
     async def _finish(self, url: str, status: str, verdict: Verdict | None, reason: str,
                       report: ScanReport | None = None) -> None:
-        await self._db.execute(
-            "UPDATE scans SET status = ?, verdict = ?, reason = ?, threat_types = ?, result_url = ?, finished_at = ? "
-            "WHERE url = ?",
-            (status, verdict.value if verdict else None, reason[:1000],
-             ",".join(report.categories) if report else "", report.result_url if report else None, self._now(), url),
-        )
+        await self._scans.finish(url, status, verdict.value if verdict else None, reason,
+                                 ",".join(report.categories) if report else "", report.result_url if report else None,
+                                 self._now())
 
     async def update(self) -> None:
         """Nothing to refresh: scans run when clicks ask for them."""
