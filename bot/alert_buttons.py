@@ -14,7 +14,7 @@ from shared.alerts.system import Alerting
 from shared.alerts.writer import card_key
 from shared.store.conversations import ConversationStore
 from shared.store.database import Database
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 
 
 class CardActionRefused(BotError):

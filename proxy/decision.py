@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from shared.clicks import ActionType, Workload
 from shared.policy import SafeLinksPolicy
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.verdicts import Verdict, VerdictResult
 
 

@@ -27,7 +27,7 @@ from shared.policy import SafeLinksPolicy
 from shared.services import SERVICES, Services
 from shared.signing import LinkContext
 from shared.store import DuplicateKey, StoreError
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.urls import URLError, display_host
 from shared.verdicts import VerdictResult
 
