@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.tabl import TablAction, TablEntry, TablIndex
+from shared.urllists.tenant_list import TablAction, TablEntry, TablIndex
 from shared.urls import extract_urls
 
 Case = tuple[str, Callable[[int], Callable[[], object]], tuple[int, ...]]

@@ -12,9 +12,9 @@ from shared.alerts.cards import VERBS
 from shared.alerts.errors import AlertError
 from shared.alerts.system import Alerting
 from shared.alerts.writer import card_key
+from shared.store.conversations import ConversationStore
 from shared.store.database import Database
-from shared.store.evidence import ConversationStore
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 
 
 class CardActionRefused(BotError):

@@ -10,8 +10,9 @@ from typing import Any
 from bot import notify
 from shared.alerts.ports import CardPoster, ChannelResolver
 from shared.outbox import Outbox
+from shared.store.conversations import ConversationStore
 from shared.store.database import Database, Executor
-from shared.store.evidence import ConversationStore, EvidenceStore
+from shared.store.messages import EvidenceStore
 
 
 class BotEvidence:

@@ -21,7 +21,7 @@ from bot.handling import MessageHandling
 from shared.config import Settings
 from shared.outbox import Outbox
 from shared.services import SERVICES
-from shared.store.evidence import ConversationStore
+from shared.store.conversations import ConversationStore
 from shared.tasks import stop_tasks
 
 log = logging.getLogger("safelinks.bot")

@@ -19,7 +19,8 @@ from bot.notify import TEAMS_KIND
 from shared.alerts.actions import Actor
 from shared.outbox import Outbox
 from shared.services import Services
-from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, EvidenceStore
+from shared.store.conversations import SECURITY_CHANNEL, ConversationStore
+from shared.store.messages import EvidenceStore
 from shared.urls import InvalidURL, canonicalize, extract_urls, unwrap
 
 COMMANDS = ("help", "check", "alerts", "status")

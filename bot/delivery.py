@@ -17,7 +17,7 @@ from bot.contracts import Posted, TeamsConnector
 from bot.errors import ChannelError
 from bot.notify import SECURITY, TEAMS_KIND
 from shared.outbox import Outbox, PermanentFailure, RetryLater
-from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, PostedCard
+from shared.store.conversations import SECURITY_CHANNEL, ConversationStore, PostedCard
 from shared.store.outbox import OutboxItem
 
 PER_CONVERSATION_RATE = 7.0

@@ -41,7 +41,8 @@ from shared.quarantine import Cause, Mode
 from shared.quarantine.service import Quarantine
 from shared.services import Services
 from shared.signing import LinkContext
-from shared.store.evidence import SECURITY_CHANNEL, ConversationStore, EvidenceStore, StoredConversation, StoredUser
+from shared.store.conversations import SECURITY_CHANNEL, ConversationStore, StoredConversation, StoredUser
+from shared.store.messages import EvidenceStore
 from shared.verdicts.model import Verdict
 
 log = logging.getLogger("safelinks.bot")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.outbox import Outbox
+from shared.store.conversations import SECURITY_CHANNEL, ConversationStore
 from shared.store.database import Database, Executor
-from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 
 TEAMS_KIND = "teams"
 SECURITY = "security"  # the target that stands for the channel an admin chose with "alerts here"

@@ -16,7 +16,7 @@ from typing import Any
 from bot.activity import Account, Member
 from bot.contracts import TeamsConnector
 from bot.errors import ChannelError
-from shared.store.evidence import ConversationStore, StoredUser
+from shared.store.conversations import ConversationStore, StoredUser
 
 log = logging.getLogger("safelinks.bot")
 USER_TTL = timedelta(days=1)

@@ -19,7 +19,8 @@ from shared.evidence import TeamsMessageEvidence, snippet_of
 from shared.quarantine import JudgedLink
 from shared.reports import ReportDesk, Reporter, ReportOutcome
 from shared.services import Services
-from shared.store.evidence import ConversationStore, EvidenceStore
+from shared.store.conversations import ConversationStore
+from shared.store.messages import EvidenceStore
 
 log = logging.getLogger("safelinks.bot")
 REPORT_COMMAND = "reportMessage"

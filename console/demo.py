@@ -20,7 +20,7 @@ from shared.clicks import Workload
 from shared.evidence import TeamsMessageEvidence
 from shared.signing import LinkContext
 from shared.store import audit
-from shared.store.evidence import EvidenceStore
+from shared.store.messages import EvidenceStore
 from shared.urls import URLError
 
 DEMO_URL = "http://malicious.safelinks.invalid/reset-password"

@@ -22,7 +22,7 @@ from shared.quarantine import QuarantineError
 from shared.quarantine.cards import RELEASE_VERB, offered_verb
 from shared.store.alerts import AlertFilter, AlertStore
 from shared.store.incidents import IncidentFilter, IncidentStore
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 
 CLASSIFICATIONS = [c.value for c in Classification]
 

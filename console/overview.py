@@ -17,9 +17,9 @@ from safelinks.api import ALERTING
 from shared.clicks import ActionType
 from shared.store.alerts import AlertStore
 from shared.store.clicks import ClickStore
+from shared.store.conversations import SECURITY_CHANNEL, ConversationStore
 from shared.store.coverage import CoverageStore
 from shared.store.database import Database
-from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
 from shared.store.feeds import FeedRegistry
 from shared.store.incidents import IncidentFilter
 

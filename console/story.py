@@ -13,7 +13,7 @@ from shared.evidence import TeamsMessageEvidence
 from shared.quarantine import QuarantineRecord, State
 from shared.store.clicks import ClickStore
 from shared.store.database import Database
-from shared.store.evidence import EvidenceStore
+from shared.store.messages import EvidenceStore
 from shared.store.quarantine import QuarantineStore
 from shared.urls import URLError, expressions
 

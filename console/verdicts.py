@@ -14,7 +14,7 @@ from console.render import Blanks, see_other
 from console.state import CONSOLE
 from proxy.decision import decide
 from shared.clicks import Workload
-from shared.tabl import TablError
+from shared.urllists.tenant_list import TablError
 from shared.urls import URLError
 from shared.verdicts import Verdict
 

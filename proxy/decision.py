@@ -1,9 +1,9 @@
 """What to do with a click: one pure function that turns policy, tenant list and verdict into an answer.
 
-Its checks are a decision table read top to bottom (tests/test_decision.py holds it as a table). The
-order is Defender's: the tenant allow/block list first (a block is final, an allow skips every
-verdict), then the user's Safe Links policy (protection off for this workload means the link just
-opens), then the verdict.
+Its checks run top to bottom and the first that applies answers (tests/test_decision.py holds every
+case as a table). The order is Defender's: the tenant allow/block list first (a block is final, an
+allow skips every verdict), then the user's Safe Links policy (protection off for this workload
+means the link just opens), then the verdict.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from shared.clicks import ActionType, Workload
 from shared.policy import SafeLinksPolicy
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.verdicts import Verdict, VerdictResult
 
 

@@ -28,7 +28,7 @@ from shared.services import SERVICES, Services
 from shared.signing import LinkContext
 from shared.store import DuplicateKey, StoreError
 from shared.store.health import ping
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.urls import URLError, display_host
 from shared.verdicts import VerdictResult
 

@@ -34,8 +34,8 @@ from shared.quarantine.service import KIND, Quarantine
 from shared.reports import ReportDesk, report_rule
 from shared.services import SERVICES, Services
 from shared.store.alerts import AlertStore
-from shared.store.evidence import EvidenceStore
 from shared.store.leader import lead_forever
+from shared.store.messages import EvidenceStore
 from shared.tasks import stop_tasks
 
 log = logging.getLogger("safelinks.quarantine")

@@ -1,1 +1,1 @@
-"""Safe Links domain: URLs, signing, policies, verdicts, the store and the alert engine."""
+"""Safe Links domain: URLs and the URL lists over them, signing, policies, verdicts, the store and the alert engine."""

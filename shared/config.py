@@ -299,7 +299,8 @@ class Settings(BaseSettings):
                                          "things in the console")
     console_oidc_reader_role: str = Field(default="SafeLinks.Reader", description="app role that may only "
                                           "look")
-    # The console's own records (console/, shared/privacy/retention.py): how long the audit log is kept.
+    # The audit log (shared/store/audit.py: changes made from the console, the command line, the API or
+    # a card), purged by shared/privacy/retention.py: how long its entries are kept.
     audit_retention_days: int = Field(default=365, ge=1, description="days audit log entries are kept")
 
     @field_validator("public_url", "scan_api_url", "safebrowsing_url", "graph_url", "graph_token_url",

@@ -24,7 +24,7 @@ from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.quarantine.model import JudgedLink
 from shared.store.database import Database, Executor
-from shared.store.evidence import EvidenceStore
+from shared.store.messages import EvidenceStore
 from shared.store.purge import BATCH, delete_in_batches
 
 RULE_ID = "teams-message-reported"

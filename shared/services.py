@@ -35,7 +35,7 @@ from shared.signing_keys import (
 from shared.store import Database, open_database
 from shared.store.changes import ChangeSignal, NoSignal
 from shared.store.clicks import ClickStore
-from shared.store.tabl import TenantList
+from shared.store.tenant_list import TenantList
 from shared.tasks import stop_tasks
 from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.engine import VerdictEngine

@@ -21,8 +21,8 @@ from shared.clicks import Workload
 from shared.signing import Keyring, LinkContext, LinkSigner
 from shared.store import Database, open_database
 from shared.store.changes import NotifySignal
-from shared.store.tabl import TenantList
-from shared.tabl import TablAction
+from shared.store.tenant_list import TenantList
+from shared.urllists.tenant_list import TablAction
 from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.model import Verdict
 from tests.conftest import BROWSER_UA, TEST_KEYS

@@ -170,7 +170,7 @@ async def test_a_late_click_is_counted_in_its_hour_without_a_restart(db: Databas
 async def test_feed_and_bot_setting_changes_are_audited_with_the_change(db: Database) -> None:
     """Feed add, disable, enable, remove and a bot setting write their audit row in the change's transaction:
     a change refused (an unknown feed) leaves no row."""
-    from shared.store.evidence import ConversationStore
+    from shared.store.conversations import ConversationStore
     from shared.store.feeds import FeedRegistry, FeedSpec, UnknownFeed
 
     ana = Actor("aad-ana", "Ana", via="console")

@@ -7,7 +7,7 @@ import pytest
 from proxy.decision import Outcome, Page, decide, protected
 from shared.clicks import ActionType, Workload
 from shared.policy import SafeLinksPolicy
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.verdicts import Verdict, VerdictResult
 
 A = ActionType

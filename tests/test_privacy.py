@@ -26,7 +26,8 @@ from shared.privacy import PrivacyError, RetentionPolicy, erase_subject, export_
 from shared.services import Services, open_services
 from shared.signing import LinkContext
 from shared.store import Database, audit
-from shared.store.evidence import ConversationStore, EvidenceStore, StoredUser
+from shared.store.conversations import ConversationStore, StoredUser
+from shared.store.messages import EvidenceStore
 from shared.verdicts.model import Verdict
 from tests.alerts_harness import click
 from tests.conftest import FakeClock

@@ -9,7 +9,7 @@ import pytest
 
 from safelinks.server import create_app
 from shared.config import Settings
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.verdicts import Verdict
 from tests.conftest import FakeClock
 from tests.proxy_fixtures import Proxy

@@ -336,7 +336,7 @@ async def test_lookback_covers_by_expression_within_the_window(db_url: str, expr
     from shared.evidence import TeamsMessageEvidence
     from shared.quarantine.lookback import covered_messages
     from shared.store import open_database
-    from shared.store.evidence import EvidenceStore
+    from shared.store.messages import EvidenceStore
 
     db = await open_database(db_url)
     at = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -429,7 +429,7 @@ async def test_export_and_erasure_cover_quarantine_and_reports(db_url: str) -> N
     from shared.privacy import erase_subject, export_subject
     from shared.quarantine import JudgedLink, State
     from shared.store import open_database
-    from shared.store.evidence import ConversationStore, StoredUser
+    from shared.store.conversations import ConversationStore, StoredUser
     from shared.store.quarantine import QuarantineStore
 
     upn, at = "adele@contoso.example", datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.rewrite_exemptions import (
+from shared.urllists.do_not_rewrite import (
     RewriteExemptionError,
     RewriteExemptions,
     parse_exemption,

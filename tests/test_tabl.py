@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.tabl import (
+from shared.urllists.tenant_list import (
     REMOVE_AFTER_UNUSED,
     TablAction,
     TablEntry,

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shared.rewrite_exemptions import RewriteExemptions
-from shared.tabl import TablAction, TablEntry, TablIndex
+from shared.urllists.do_not_rewrite import RewriteExemptions
+from shared.urllists.tenant_list import TablAction, TablEntry, TablIndex
 from shared.urls import (
     InvalidURL,
     NotWebURL,

@@ -13,7 +13,7 @@ from safelinks.server import create_app
 from shared.config import Settings
 from shared.services import Services
 from shared.store.feeds import FeedSpec
-from shared.tabl import TablAction
+from shared.urllists.tenant_list import TablAction
 from shared.verdicts import Verdict, VerdictResult
 from tests.conftest import FakeClock
 from tests.proxy_fixtures import Proxy

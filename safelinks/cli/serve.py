@@ -24,7 +24,7 @@ from shared.config import Settings
 from shared.policy import configured_policies
 from shared.services import SERVICES, Services
 from shared.signing import LinkContext
-from shared.store.evidence import SECURITY_CHANNEL, ConversationStore
+from shared.store.conversations import SECURITY_CHANNEL, ConversationStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

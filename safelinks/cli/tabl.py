@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from safelinks.cli.context import CLI_ACTOR, Results, UsageError, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.services import Services
-from shared.tabl import TablAction, TablEntry, TablError
+from shared.urllists.tenant_list import TablAction, TablEntry, TablError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -2,7 +2,8 @@
 
 A posted click becomes a ``Click`` like the ones the proxy records, so the same rules, look-back
 and incidents apply to it. A record without a ``ReportId`` gets one derived from its content, so
-posting the same record twice stores it once.
+posting the same record twice stores it once. Its ``Url`` must be an http(s) URL written
+``scheme://host`` and is kept as it was sent.
 """
 
 from __future__ import annotations
@@ -76,10 +77,16 @@ def click_from_record(record: Any, index: int = 0) -> Click:
     if not isinstance(record, dict):
         raise ClickRecordError(f"{where}: must be a JSON object with UrlClickEvents columns")
     url = _text(record, "Url", where, required=True) or ""
+    # Why urllib stays here: a record must spell its URL ``scheme://host``, and only a reading that
+    # fixes nothing up can tell. The URL model reads as a browser does and would accept "example.com/x"
+    # and "//example.com/x" (as typed: http assumed), "http:example.com" and "http:///example.com"
+    # (both http://example.com/); a gateway reports the URL it saw, whole, so these are refused. The
+    # model then refuses what a browser refuses or reads as anything but http(s): an ftp URL passes
+    # the first reading only to be refused by the second. The click keeps the text as it was sent.
     try:
         parts = urlsplit(url)
         host = parts.hostname
-    except ValueError:  # "http://[::1/": an unclosed IPv6 bracket, or a bad port
+    except ValueError:  # "http://[::1/", "http://[zz]/": a bracket unclosed or not around an address
         host = None
     if host is None or parts.scheme.lower() not in ("http", "https", "ftp"):
         raise ClickRecordError(f"{where}: Url {url[:100]!r} is not an http, https or ftp URL")

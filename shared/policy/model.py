@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 from pydantic.alias_generators import to_pascal
 
 from shared.errors import ConfigError, SafeLinksError
-from shared.rewrite_exemptions import RewriteExemptions, parse_exemption
+from shared.urllists.do_not_rewrite import RewriteExemptions, parse_exemption
 
 __all__ = [
     "MAX_NOTIFICATION_TEXT",

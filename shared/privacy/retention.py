@@ -28,9 +28,10 @@ from shared.schedule import Job
 from shared.store.alerts import AlertStore
 from shared.store.audit import purge_audit
 from shared.store.clicks import purge_clicks
+from shared.store.conversations import purge_users
 from shared.store.database import Database
-from shared.store.evidence import purge_messages, purge_users
 from shared.store.incidents import purge_incidents
+from shared.store.messages import purge_messages
 from shared.store.outbox import OutboxTable
 from shared.store.quarantine import purge_settled
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from shared.events import VerdictChanged
 from shared.evidence import TeamsMessageEvidence
 from shared.store.database import Database
-from shared.store.evidence import EvidenceStore, evidence_from_row
+from shared.store.messages import EvidenceStore, evidence_from_row
 from shared.urls import InvalidURL, expression_of, expressions
 
 

@@ -15,6 +15,7 @@ from shared.clicks import ActionType, Click, Workload, reversed_host
 from shared.store.batch import BatchWriter
 from shared.store.database import Database, Executor, Row
 from shared.store.purge import BATCH, delete_in_batches
+from shared.urls import InvalidURL, WebURL, parse
 
 _COLUMNS = (
     "report_id, timestamp, url, url_rhost, action_type, account_upn, account_object_id, workload, "
@@ -27,7 +28,19 @@ INSERT_CLICK = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_C
 
 @lru_cache(maxsize=4096)
 def url_rhost(url: str) -> str:
-    """The reversed host the click log indexes a URL by."""
+    """The reversed host the click log indexes a URL by (``moc.elpmaxe.www``)."""
+    try:
+        value: WebURL | None = parse(url)
+    except InvalidURL:
+        value = None
+    if value is not None and value.href == url:
+        # Every click the proxy records: the URL model's host. The rows already stored were indexed
+        # by urllib's reading, which gives an IPv6 address without its brackets; so does this.
+        return reversed_host(value.host.strip("[]"))
+    # A click posted through the API is stored as the gateway wrote it ("HTTP://Example.com",
+    # "http://%65xample.com/"), not as a browser serialises it. Such rows have always been indexed
+    # by urllib's reading of that text, where a browser's can differ (percent-decoding, IDNA,
+    # IPv4 spellings, "\\"), so they keep it: a count on a URL finds its old and new rows alike.
     return reversed_host(urlsplit(url).hostname or "")
 
 

@@ -3,9 +3,9 @@
 Every target enters through ``parse`` (or ``parse_typed``), which runs the WHATWG URL Standard
 parser that browsers implement (ada, the parser of Node.js). The value keeps the browser's
 serialisation (``href``, which is what the Location header carries) and its parts, cut from that
-serialisation; every judgement (Safe Browsing expressions, the Tenant Allow/Block List,
-DoNotRewriteUrls, the card, the click record) reads them, so what is judged is where the browser
-goes. What the URL Standard refuses, and anything but http(s), raises ``InvalidURL``.
+serialisation; every judgement (Safe Browsing expressions, the URL lists of ``shared.urllists``:
+Tenant Allow/Block List and DoNotRewriteUrls, the card, the click record) reads them, so what is
+judged is where the browser goes. What the URL Standard refuses, and anything but http(s), raises ``InvalidURL``.
 
 The serialisation of a special-scheme URL is unambiguous: ``@``, ``/``, ``?`` and ``#`` are
 percent-encoded in the user info, ``/``, ``?`` and ``#`` in the path, ``#`` in the query, and a host

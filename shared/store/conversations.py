@@ -1,116 +1,26 @@
-"""The bot's tables: Teams message evidence, conversations and their references, posted cards, users, settings."""
+"""The bot's own tables: conversations it is installed in, cards it posted, people it looked up, its settings.
+
+The messages it keeps as evidence are in ``shared.store.messages``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.evidence import EvidenceError, TeamsMessageEvidence
 from shared.store import audit
 from shared.store.database import Database, Executor, Row
 from shared.store.purge import BATCH, delete_in_batches
 
-_EVIDENCE_COLUMNS = (
-    "conversation_id", "message_id", "parent_message_id", "thread_id", "thread_type", "thread_sub_type",
-    "tenant_id", "team_id", "team_name", "channel_id", "channel_name", "sender_aad_object_id", "sender_id",
-    "sender_name", "sender_upn", "sender_tenant_id", "is_external", "urls", "snippet", "subject",
-    "received_at", "modified_at", "deleted_at",
-)  # fmt: skip
-_UPSERT_EVIDENCE = (
-    f"INSERT INTO teams_messages ({', '.join(_EVIDENCE_COLUMNS)}) VALUES ({', '.join('?' * len(_EVIDENCE_COLUMNS))}) "
-    "ON CONFLICT (conversation_id, message_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _EVIDENCE_COLUMNS[2:])
-)
+# The bot setting holding the conversation alerts go to (an admin sets it by saying `alerts here`).
 SECURITY_CHANNEL = "security_channel"
-
-
-def _ts(at: datetime | None) -> float | None:
-    return at.timestamp() if at else None
 
 
 def _dt(value: Any) -> datetime | None:
     return datetime.fromtimestamp(float(value), UTC) if value is not None else None
-
-
-class EvidenceStore:
-    """Teams messages kept as evidence, by (conversation id, message id)."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def save(self, ev: TeamsMessageEvidence, *, tx: Executor | None = None) -> None:
-        """Insert or replace the evidence of one message."""
-        await (tx or self._db).execute(_UPSERT_EVIDENCE, (
-            ev.conversation_id, ev.message_id, ev.parent_message_id, ev.thread_id, ev.thread_type,
-            ev.thread_sub_type, ev.tenant_id, ev.team_id, ev.team_name, ev.channel_id, ev.channel_name,
-            ev.sender_aad_object_id, ev.sender_id, ev.sender_name, ev.sender_upn, ev.sender_tenant_id,
-            ev.is_external, json.dumps(list(ev.urls)), ev.snippet, ev.subject, ev.received_at.timestamp(),
-            _ts(ev.modified_at), _ts(ev.deleted_at),
-        ))  # fmt: skip
-
-    async def get(self, conversation_id: str, message_id: str, *, tx: Executor | None = None
-                  ) -> TeamsMessageEvidence | None:
-        row = await (tx or self._db).fetchone(
-            "SELECT * FROM teams_messages WHERE conversation_id = ? AND message_id = ?",
-            (conversation_id, message_id),
-        )
-        return evidence_from_row(row) if row else None
-
-    async def mark_deleted(self, conversation_id: str, message_id: str, at: datetime, *,
-                           tx: Executor | None = None) -> bool:
-        """Soft delete: the evidence stays (an alert may point at it), marked with when it went."""
-        changed = await (tx or self._db).execute(
-            "UPDATE teams_messages SET deleted_at = ? WHERE conversation_id = ? AND message_id = ?",
-            (at.timestamp(), conversation_id, message_id),
-        )
-        return changed > 0
-
-    async def undelete(self, conversation_id: str, message_id: str, *, tx: Executor | None = None) -> None:
-        await (tx or self._db).execute(
-            "UPDATE teams_messages SET deleted_at = NULL WHERE conversation_id = ? AND message_id = ?",
-            (conversation_id, message_id),
-        )
-
-    async def recent(self, since: datetime, *, limit: int = 500) -> list[TeamsMessageEvidence]:
-        rows = await self._db.fetchall(
-            f"SELECT * FROM teams_messages WHERE received_at >= ? ORDER BY received_at DESC LIMIT {int(limit)}",
-            (since.timestamp(),),
-        )
-        return [evidence_from_row(r) for r in rows]
-
-    async def count_since(self, since: datetime) -> int:
-        row = await self._db.fetchone(
-            "SELECT COUNT(*) AS n FROM teams_messages WHERE received_at >= ?", (since.timestamp(),))
-        return int(row["n"]) if row else 0
-
-    def readable_by_others(self, start: float, end: float) -> AsyncIterator[Row]:
-        """Rows (``evidence_from_row`` reads one) of the messages received within [start, end] that other
-        people read, oldest first, streamed: deleted messages and personal chats with the bot are left out."""
-        return self._db.iterate(
-            "SELECT * FROM teams_messages WHERE received_at >= ? AND received_at <= ? AND deleted_at IS NULL "
-            "AND (thread_sub_type <> 'personal' OR conversation_id LIKE '19:%') ORDER BY received_at", (start, end))
-
-
-def evidence_from_row(r: Row) -> TeamsMessageEvidence:
-    try:
-        urls = tuple(json.loads(r["urls"]))
-    except (TypeError, ValueError) as exc:
-        raise EvidenceError(f"stored URLs of message {r['message_id']!r} are unreadable") from exc
-    received = _dt(r["received_at"])
-    assert received is not None
-    return TeamsMessageEvidence(
-        conversation_id=r["conversation_id"], message_id=r["message_id"],
-        parent_message_id=r["parent_message_id"], thread_id=r["thread_id"], thread_type=r["thread_type"],
-        thread_sub_type=r["thread_sub_type"], tenant_id=r["tenant_id"], team_id=r["team_id"],
-        team_name=r["team_name"], channel_id=r["channel_id"], channel_name=r["channel_name"],
-        sender_aad_object_id=r["sender_aad_object_id"], sender_id=r["sender_id"], sender_name=r["sender_name"],
-        sender_upn=r["sender_upn"], sender_tenant_id=r["sender_tenant_id"], is_external=bool(r["is_external"]),
-        urls=urls, snippet=r["snippet"], subject=r["subject"], received_at=received,
-        modified_at=_dt(r["modified_at"]), deleted_at=_dt(r["deleted_at"]),
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +41,8 @@ class StoredConversation:
 
 @dataclass(frozen=True, slots=True)
 class StoredUser:
+    """A person the bot looked up through the connector."""
+
     user_id: str
     aad_object_id: str | None
     name: str
@@ -141,6 +53,8 @@ class StoredUser:
 
 @dataclass(frozen=True, slots=True)
 class PostedCard:
+    """A card the bot posted under a key (an incident's), so a later version updates it in place."""
+
     card_key: str
     conversation_id: str
     activity_id: str
@@ -190,6 +104,7 @@ class ConversationStore:
         )
 
     async def get(self, conversation_id: str) -> StoredConversation | None:
+        """The conversation with this id, installed or not, or None."""
         row = await self._db.fetchone("SELECT * FROM teams_conversations WHERE conversation_id = ?",
                                       (conversation_id,))
         return _conversation(row) if row else None
@@ -203,6 +118,7 @@ class ConversationStore:
         return _conversation(row) if row else None
 
     async def installed(self) -> list[StoredConversation]:
+        """Every conversation the bot is installed in, by id."""
         rows = await self._db.fetchall(
             "SELECT * FROM teams_conversations WHERE installed = ? ORDER BY conversation_id", (True,))
         return [_conversation(r) for r in rows]
@@ -210,10 +126,12 @@ class ConversationStore:
     # Posted cards.
 
     async def card(self, card_key: str) -> PostedCard | None:
+        """The card posted under ``card_key``, or None."""
         row = await self._db.fetchone("SELECT * FROM teams_cards WHERE card_key = ?", (card_key,))
         return PostedCard(row["card_key"], row["conversation_id"], row["activity_id"]) if row else None
 
     async def record_card(self, card: PostedCard, at: datetime) -> None:
+        """Store (or move) the activity a card was posted as."""
         await self._db.execute(
             "INSERT INTO teams_cards (card_key, conversation_id, activity_id, posted_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (card_key) DO UPDATE SET conversation_id = excluded.conversation_id, "
@@ -222,11 +140,13 @@ class ConversationStore:
         )
 
     async def touch_card(self, card_key: str, at: datetime) -> None:
+        """Note that the card was updated at ``at``."""
         await self._db.execute("UPDATE teams_cards SET updated_at = ? WHERE card_key = ?", (at.timestamp(), card_key))
 
     # Users looked up through the connector.
 
     async def user(self, user_id: str) -> StoredUser | None:
+        """The look-up of one person by Bot Framework user id, or None."""
         r = await self._db.fetchone("SELECT * FROM teams_users WHERE user_id = ?", (user_id,))
         if not r:
             return None
@@ -249,6 +169,7 @@ class ConversationStore:
         return str(row["upn"]).lower() if row and row["upn"] else None
 
     async def remember_users(self, users: Iterable[StoredUser]) -> None:
+        """Store or refresh look-ups of people."""
         await self._db.executemany(
             "INSERT INTO teams_users (user_id, aad_object_id, name, upn, tenant_id, looked_up_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET aad_object_id = excluded.aad_object_id, "
@@ -260,6 +181,7 @@ class ConversationStore:
     # Settings.
 
     async def setting(self, name: str) -> str | None:
+        """The value of a bot setting, or None when it was never set."""
         row = await self._db.fetchone("SELECT value FROM bot_settings WHERE name = ?", (name,))
         return str(row["value"]) if row else None
 
@@ -284,13 +206,6 @@ def _conversation(r: Row) -> StoredConversation:
         team_name=r["team_name"], channel_id=r["channel_id"], channel_name=r["channel_name"],
         installed=bool(r["installed"]), greeted=bool(r["greeted"]),
     )  # fmt: skip
-
-
-async def purge_messages(db: Executor, before: float) -> int:
-    """Delete Teams messages kept as evidence that were received before ``before``."""
-    return await delete_in_batches(
-        db, "DELETE FROM teams_messages WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id "
-            f"FROM teams_messages WHERE received_at < ? LIMIT {BATCH})", (before,))
 
 
 async def purge_users(db: Executor, before: float) -> int:

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from shared.store import audit, counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
-from shared.tabl import TablAction, TablEntry, TablError, TablIndex, default_expiry, parse_entry, validate_expiry
+from shared.urllists.tenant_list import (
+    TablAction,
+    TablEntry,
+    TablError,
+    TablIndex,
+    default_expiry,
+    parse_entry,
+    validate_expiry,
+)
 from shared.urls import WebURL
 
 

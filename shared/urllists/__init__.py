@@ -1,0 +1,10 @@
+"""Defender's two URL-list syntaxes, each matched over the one URL value (``shared.urls.WebURL``).
+
+- ``tenant_list``: Tenant Allow/Block List entries (``TablEntry``, ``TablIndex``): allow or block a
+  URL at click time. Stored by ``shared.store.tenant_list``.
+- ``do_not_rewrite``: the Safe Links policy's "Do not rewrite the following URLs" entries
+  (``RewriteExemptions``): links the bot leaves as they are. Read from the policy file.
+
+The two syntaxes look alike but differ (wildcards, tildes, schemes, what a bare domain covers), so
+each module follows its own Defender page and neither borrows the other's matching.
+"""
