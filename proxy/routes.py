@@ -27,6 +27,7 @@ from shared.policy import SafeLinksPolicy
 from shared.services import SERVICES, Services
 from shared.signing import LinkContext
 from shared.store import DuplicateKey, StoreError
+from shared.store.health import ping
 from shared.tabl import TablAction
 from shared.urls import URLError, display_host
 from shared.verdicts import VerdictResult
@@ -329,7 +330,7 @@ async def back(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        await services.db.fetchone("SELECT 1 AS ok")
+        await ping(services.db)
         db_ok = True
     except Exception:
         db_ok = False
