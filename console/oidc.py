@@ -115,12 +115,12 @@ class OidcClient:
         """Redeem the callback: the state once, the code for tokens, the ID token checked, the role decided."""
         if not state or not browser_state or not secrets.compare_digest(state, browser_state):
             raise OidcError("this sign-in was not started in this browser; start again")
-        row = await self._states.take(state)
-        if row is None or row.created_at < now - STATE_SECONDS:
+        pending = await self._states.take(state)
+        if pending is None or pending.created_at < now - STATE_SECONDS:
             raise OidcError("this sign-in is used or expired; start again")
         meta = await self.metadata()
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                "client_id": self._settings.console_oidc_client_id, "code_verifier": row.verifier}
+                "client_id": self._settings.console_oidc_client_id, "code_verifier": pending.verifier}
         secret = self._settings.console_oidc_client_secret.get_secret_value()
         if secret:
             form["client_secret"] = secret
@@ -135,7 +135,7 @@ class OidcClient:
         id_token = body.get("id_token")
         if not isinstance(id_token, str):
             raise OidcError("the identity provider sent no ID token")
-        claims = await self._verify(id_token, meta["issuer"], row.nonce, now)
+        claims = await self._verify(id_token, meta["issuer"], pending.nonce, now)
         return self._identity(claims)
 
     async def _key(self, kid: str | None) -> jwt.PyJWK:
