@@ -134,11 +134,10 @@ async def _verdict_steps(db: Database, urls: list[str], since: datetime) -> list
             exprs.update(expressions(url))
         except URLError:
             continue
-    rows = await VerdictChangeTable(db).on_expressions(exprs, since)
-    return [Step(datetime.fromtimestamp(r["changed_at"], UTC), "verdict",
-                 f"Verdict on {r['expression']}: {r['old_verdict']} → {r['new_verdict']}",
-                 (("Source", r["source"]), ("Reason", r["reason"] or "—"), ("Threats", r["threat_types"] or "—")))
-            for r in rows]
+    changes = await VerdictChangeTable(db).on_expressions(exprs, since)
+    return [Step(c.changed_at, "verdict", f"Verdict on {c.expression}: {c.old_verdict} → {c.new_verdict}",
+                 (("Source", c.source), ("Reason", c.reason or "—"), ("Threats", ",".join(c.threat_types) or "—")))
+            for c in changes]
 
 
 async def _notification_steps(db: Database, alert: Alert) -> list[Step]:

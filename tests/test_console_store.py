@@ -223,9 +223,9 @@ async def test_the_story_reads_deliveries_verdict_changes_and_actions(db: Databa
                      at=T0 + timedelta(hours=1))
     changes = VerdictChangeTable(db)
     found = await changes.on_expressions({"a.example/", "c.example/"}, T0)
-    assert [(r["expression"], r["new_verdict"], r["source"]) for r in found] == [
-        ("a.example/", "malicious", "feed:x"), ("a.example/", "clean", "admin")]
-    assert [r["reason"] for r in await changes.on_expressions({"a.example/"}, T0 + timedelta(minutes=30))] == ["ok"]
+    assert [(c.expression, c.new_verdict, c.threat_types, c.source) for c in found] == [
+        ("a.example/", "malicious", ("MALWARE",), "feed:x"), ("a.example/", "clean", (), "admin")]
+    assert [c.reason for c in await changes.on_expressions({"a.example/"}, T0 + timedelta(minutes=30))] == ["ok"]
     assert await changes.on_expressions(set(), T0) == []
 
     alerts = AlertStore(db)

@@ -1,4 +1,4 @@
-"""Whether the database answers: the health checks of the console and the proxy ask it here."""
+"""Whether the database answers at all: the one question health checks ask the store."""
 
 from __future__ import annotations
 
@@ -8,5 +8,5 @@ __all__ = ["ping"]
 
 
 async def ping(db: Executor) -> None:
-    """Ask the database the smallest question; raises what the backend raises when it cannot answer."""
+    """Run the cheapest query there is; raise what the database raises when it does not answer."""
     await db.fetchone("SELECT 1 AS ok")
