@@ -20,12 +20,16 @@ LINK_SECONDS = 600
 
 
 class Role(StrEnum):
+    """What a signed-in person may do in the console."""
+
     ADMIN = "admin"  # may look and change
     READER = "reader"  # may look only
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A signed-in browser: who, with which role, its CSRF token and how long it lasts."""
+
     token_hash: str
     user_id: str
     user_name: str
@@ -46,10 +50,13 @@ class Session:
 
 
 def digest(token: str) -> str:
+    """The SHA-256 of a link or session token, the only form in which the store keeps it."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class SignInLinks:
+    """One-time sign-in links (``safelinks console link``)."""
+
     def __init__(self, db: Database) -> None:
         self._table = ConsoleLinkTable(db)
 
@@ -70,6 +77,8 @@ class SignInLinks:
 
 
 class Sessions:
+    """Console sessions, ended by sign-out, by ``idle_seconds`` without use, or after ``max_seconds``."""
+
     def __init__(self, db: Database, *, idle_seconds: float, max_seconds: float) -> None:
         self._table = ConsoleSessionTable(db)
         self.idle = idle_seconds

@@ -45,6 +45,8 @@ class ConsoleLinkTable:
 
 @dataclass(frozen=True, slots=True)
 class StoredSession:
+    """A ``console_sessions`` row: the role as its stored text, times as epoch seconds."""
+
     token_hash: str
     user_id: str
     user_name: str
@@ -57,6 +59,7 @@ class StoredSession:
 
     @classmethod
     def from_row(cls, r: Row) -> StoredSession:
+        """The session a row holds."""
         return cls(r["token_hash"], r["user_id"], r["user_name"], r["role"], r["csrf"], r["via"],
                    r["created_at"], r["last_seen"], r["expires_at"])
 
@@ -97,6 +100,8 @@ class ConsoleSessionTable:
 
 @dataclass(frozen=True, slots=True)
 class OidcState:
+    """A ``console_oidc_states`` row: the state, PKCE verifier and nonce of one sign-in, and when it began."""
+
     state: str
     verifier: str
     nonce: str
