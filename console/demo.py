@@ -20,6 +20,7 @@ from shared.clicks import Workload
 from shared.evidence import TeamsMessageEvidence
 from shared.signing import LinkContext
 from shared.store import audit
+from shared.store.alerts import AlertStore
 from shared.store.messages import EvidenceStore
 from shared.urls import URLError
 
@@ -32,7 +33,7 @@ TEXT = f"Your password expires today, reset it here: {DEMO_URL}"
 
 async def offered(console: Console) -> bool:
     """Whether the Overview offers the demo: nothing has been alerted yet and the demo URL is known bad."""
-    if await console.services.db.fetchone("SELECT id FROM alerts LIMIT 1") is not None:
+    if await AlertStore(console.services.db).any_stored():
         return False
     try:
         return (await console.services.verdicts.check(DEMO_URL)).verdict.risky

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from shared.alerts.errors import RulesError
 from shared.alerts.rules import parse_duration
+from shared.errors import SafeLinksError
 
 PAGE_SIZE = 50
 
 
-class FilterError(ValueError):
+class FilterError(SafeLinksError, ValueError):
     """A filter value the console cannot use; the message says which and why."""
 
 

@@ -24,6 +24,8 @@ import jwt
 
 from console.sessions import Role
 from shared.config import Settings
+from shared.errors import SafeLinksError
+from shared.store.console_sessions import OidcState, OidcStateTable
 from shared.store.database import Database
 
 STATE_SECONDS = 600
@@ -32,7 +34,7 @@ _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "E
 _METADATA_SECONDS = 3600.0
 
 
-class OidcError(Exception):
+class OidcError(SafeLinksError):
     """The sign-in failed; the message is safe to show the person signing in."""
 
 
@@ -56,7 +58,7 @@ def _challenge(verifier: str) -> str:
 class OidcClient:
     def __init__(self, settings: Settings, db: Database, *, session: aiohttp.ClientSession | None = None) -> None:
         self._settings = settings
-        self._db = db
+        self._states = OidcStateTable(db)
         self._http = session
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
@@ -96,14 +98,11 @@ class OidcClient:
 
     async def start(self, *, now: float) -> Started:
         meta = await self.metadata()
-        await self._db.execute("DELETE FROM console_oidc_states WHERE created_at < ?", (now - STATE_SECONDS,))
-        waiting = await self._db.fetchone("SELECT COUNT(*) AS n FROM console_oidc_states")
-        if waiting and int(waiting["n"]) >= MAX_WAITING:  # anyone may start one: keep the table small
+        await self._states.purge_older(now - STATE_SECONDS)
+        if await self._states.count() >= MAX_WAITING:  # anyone may start one: keep the table small
             raise OidcError("too many sign-ins are under way; try again in a few minutes")
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
-        await self._db.execute(
-            "INSERT INTO console_oidc_states (state, verifier, nonce, created_at) VALUES (?, ?, ?, ?)",
-            (state, verifier, nonce, now))
+        await self._states.insert(OidcState(state, verifier, nonce, now))
         query = urlencode({
             "response_type": "code", "client_id": self._settings.console_oidc_client_id,
             "redirect_uri": self.redirect_uri, "scope": self._settings.console_oidc_scopes, "state": state,
@@ -116,13 +115,12 @@ class OidcClient:
         """Redeem the callback: the state once, the code for tokens, the ID token checked, the role decided."""
         if not state or not browser_state or not secrets.compare_digest(state, browser_state):
             raise OidcError("this sign-in was not started in this browser; start again")
-        row = await self._db.fetchone("SELECT * FROM console_oidc_states WHERE state = ?", (state,))
-        taken = await self._db.execute("DELETE FROM console_oidc_states WHERE state = ?", (state,))
-        if row is None or not taken or row["created_at"] < now - STATE_SECONDS:
+        pending = await self._states.take(state)
+        if pending is None or pending.created_at < now - STATE_SECONDS:
             raise OidcError("this sign-in is used or expired; start again")
         meta = await self.metadata()
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                "client_id": self._settings.console_oidc_client_id, "code_verifier": row["verifier"]}
+                "client_id": self._settings.console_oidc_client_id, "code_verifier": pending.verifier}
         secret = self._settings.console_oidc_client_secret.get_secret_value()
         if secret:
             form["client_secret"] = secret
@@ -137,7 +135,7 @@ class OidcClient:
         id_token = body.get("id_token")
         if not isinstance(id_token, str):
             raise OidcError("the identity provider sent no ID token")
-        claims = await self._verify(id_token, meta["issuer"], row["nonce"], now)
+        claims = await self._verify(id_token, meta["issuer"], pending.nonce, now)
         return self._identity(claims)
 
     async def _key(self, kid: str | None) -> jwt.PyJWK:

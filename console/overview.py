@@ -21,7 +21,9 @@ from shared.store.conversations import SECURITY_CHANNEL, ConversationStore
 from shared.store.coverage import CoverageStore
 from shared.store.database import Database
 from shared.store.feeds import FeedRegistry
+from shared.store.health import ping
 from shared.store.incidents import IncidentFilter
+from shared.store.outbox import OutboxTable
 
 DAYS = 7
 CLICK_SERIES = (
@@ -126,26 +128,24 @@ async def service_health(request: web.Request, db: Database, now: datetime) -> l
     found: list[Health] = []
     started = time.perf_counter()
     try:
-        await db.fetchone("SELECT 1 AS ok")
+        await ping(db)
         took = (time.perf_counter() - started) * 1000
         found.append(Health("Database", True, f"{db.dialect}, answered in {took:.0f} ms"))
     except Exception as exc:  # the page still shows what it can
         found.append(Health("Database", False, f"{db.dialect}: {exc}"))
         return found
-    rows = await db.fetchall(
-        "SELECT kind, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status <> 'done' "
-        "GROUP BY kind, status")
-    pending = sum(int(r["n"]) for r in rows if r["status"] == "pending")
-    failed = sum(int(r["n"]) for r in rows if r["status"] not in ("pending",))
-    oldest = min((float(r["oldest"]) for r in rows if r["status"] == "pending"), default=None)
+    rows = await OutboxTable(db).backlog()
+    pending = sum(r.count for r in rows if r.status == "pending")
+    failed = sum(r.count for r in rows if r.status not in ("pending",))
+    oldest = min((r.oldest for r in rows if r.status == "pending"), default=None)
     late = oldest is not None and now.timestamp() - oldest > 600
     text = f"{pending} waiting, {failed} given up"
     if oldest is not None:
         text += f", oldest waiting {int((now.timestamp() - oldest) // 60)} min"
     found.append(Health("Outbox", not late and not failed, text))
     channel = await ConversationStore(db).setting(SECURITY_CHANNEL)
-    teams = [r for r in rows if r["kind"] == "teams"]
-    teams_failed = sum(int(r["n"]) for r in teams if r["status"] != "pending")
+    teams = [r for r in rows if r.kind == "teams"]
+    teams_failed = sum(r.count for r in teams if r.status != "pending")
     settings = request.config_dict[CONSOLE].services.settings
     auth = "authenticated" if settings.bot_authenticated else "local, unauthenticated"
     where = "security channel set" if channel or settings.security_channel else "no security channel yet"

@@ -1,8 +1,8 @@
 """One-time sign-in links and console sessions, kept in the store so every replica honours them.
 
 Only SHA-256 digests of link and session tokens are stored: a copy of the database signs nobody in.
-A link is spent by an UPDATE that only succeeds while it is unused and fresh, so two browsers racing
-with one link get one session between them.
+A link is spent only while it is unused and fresh (``shared.store.console_sessions``), so two browsers
+racing with one link get one session between them.
 """
 
 from __future__ import annotations
@@ -14,17 +14,22 @@ from enum import StrEnum
 
 from shared.config import Settings
 from shared.store import Database, open_database
+from shared.store.console_sessions import ConsoleLinkTable, ConsoleSessionTable, StoredSession
 
 LINK_SECONDS = 600
 
 
 class Role(StrEnum):
+    """What a signed-in person may do in the console."""
+
     ADMIN = "admin"  # may look and change
     READER = "reader"  # may look only
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A signed-in browser: who, with which role, its CSRF token and how long it lasts."""
+
     token_hash: str
     user_id: str
     user_name: str
@@ -45,42 +50,37 @@ class Session:
 
 
 def digest(token: str) -> str:
+    """The SHA-256 of a link or session token, the only form in which the store keeps it."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class SignInLinks:
+    """One-time sign-in links (``safelinks console link``)."""
+
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self._table = ConsoleLinkTable(db)
 
     async def issue(self, *, now: float, role: Role = Role.ADMIN) -> str:
         """A new link token, valid ``LINK_SECONDS`` for one sign-in."""
         token = secrets.token_urlsafe(32)
-        await self._db.execute(
-            "INSERT INTO console_links (token_hash, role, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            (digest(token), role.value, now, now + LINK_SECONDS),
-        )
+        await self._table.insert(digest(token), role.value, created_at=now, expires_at=now + LINK_SECONDS)
         # Spent and lapsed links are of no further use.
-        await self._db.execute("DELETE FROM console_links WHERE expires_at < ?", (now - LINK_SECONDS,))
+        await self._table.purge_expired(now - LINK_SECONDS)
         return token
 
     async def spend(self, token: str, *, now: float) -> Role | None:
         """The role the link grants, once; None when it is unknown, used or expired."""
         if not token or len(token) > 200:
             return None
-        key = digest(token)
-        changed = await self._db.execute(
-            "UPDATE console_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
-            (now, key, now),
-        )
-        if not changed:
-            return None
-        row = await self._db.fetchone("SELECT role FROM console_links WHERE token_hash = ?", (key,))
-        return Role(row["role"]) if row else None
+        role = await self._table.spend(digest(token), now)
+        return Role(role) if role is not None else None
 
 
 class Sessions:
+    """Console sessions, ended by sign-out, by ``idle_seconds`` without use, or after ``max_seconds``."""
+
     def __init__(self, db: Database, *, idle_seconds: float, max_seconds: float) -> None:
-        self._db = db
+        self._table = ConsoleSessionTable(db)
         self.idle = idle_seconds
         self.max = max_seconds
 
@@ -89,30 +89,26 @@ class Sessions:
         token = secrets.token_urlsafe(32)
         session = Session(digest(token), user_id, user_name, role, secrets.token_urlsafe(32), via,
                           now, now, now + self.max)
-        await self._db.execute(
-            "INSERT INTO console_sessions (token_hash, user_id, user_name, role, csrf, via, created_at, last_seen, "
-            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (session.token_hash, user_id, user_name, role.value, session.csrf, via, now, now, session.expires_at),
-        )
-        await self._db.execute("DELETE FROM console_sessions WHERE expires_at < ? OR last_seen < ?",
-                               (now, now - self.idle))
+        await self._table.insert(StoredSession(session.token_hash, user_id, user_name, role.value, session.csrf,
+                                               via, now, now, session.expires_at))
+        await self._table.purge_lapsed(now, now - self.idle)
         return token, session
 
     async def find(self, token: str | None, *, now: float) -> Session | None:
         """The live session of a cookie token; idle or past its absolute limit, none."""
         if not token or len(token) > 200:
             return None
-        row = await self._db.fetchone("SELECT * FROM console_sessions WHERE token_hash = ?", (digest(token),))
-        if row is None or row["expires_at"] <= now or row["last_seen"] + self.idle <= now:
+        row = await self._table.get(digest(token))
+        if row is None or row.expires_at <= now or row.last_seen + self.idle <= now:
             return None
-        if now - row["last_seen"] > 30:  # one write a half-minute is enough to keep it alive
-            await self._db.execute("UPDATE console_sessions SET last_seen = ? WHERE token_hash = ?",
-                                   (now, row["token_hash"]))
-        return Session(row["token_hash"], row["user_id"], row["user_name"], Role(row["role"]), row["csrf"],
-                       row["via"], row["created_at"], now, row["expires_at"])
+        if now - row.last_seen > 30:  # one write a half-minute is enough to keep it alive
+            await self._table.touch(row.token_hash, now)
+        return Session(row.token_hash, row.user_id, row.user_name, Role(row.role), row.csrf, row.via,
+                       row.created_at, now, row.expires_at)
 
     async def end(self, session: Session) -> None:
-        await self._db.execute("DELETE FROM console_sessions WHERE token_hash = ?", (session.token_hash,))
+        """Sign the session out."""
+        await self._table.delete(session.token_hash)
 
 
 async def issue_link(settings: Settings, *, now: float) -> str:

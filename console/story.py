@@ -11,10 +11,13 @@ from shared.alerts.model import Alert, Incident
 from shared.clicks import Click
 from shared.evidence import TeamsMessageEvidence
 from shared.quarantine import QuarantineRecord, State
+from shared.store.alerts import AlertStore
 from shared.store.clicks import ClickStore
 from shared.store.database import Database
 from shared.store.messages import EvidenceStore
+from shared.store.outbox import Delivery, OutboxTable
 from shared.store.quarantine import QuarantineStore
+from shared.store.verdict_changes import VerdictChangeTable
 from shared.urls import URLError, expressions
 
 # Clicks before the first alert still belong to the story: a verdict turning malicious looks 48 hours back.
@@ -132,33 +135,22 @@ async def _verdict_steps(db: Database, urls: list[str], since: datetime) -> list
             exprs.update(expressions(url))
         except URLError:
             continue
-    if not exprs:
-        return []
-    rows = await db.fetchall(
-        f"SELECT * FROM verdict_changes WHERE expression IN ({', '.join('?' for _ in exprs)}) AND changed_at >= ? "
-        "ORDER BY changed_at, id LIMIT 200",
-        (*sorted(exprs), since.timestamp()),
-    )
-    return [Step(datetime.fromtimestamp(r["changed_at"], UTC), "verdict",
-                 f"Verdict on {r['expression']}: {r['old_verdict']} → {r['new_verdict']}",
-                 (("Source", r["source"]), ("Reason", r["reason"] or "—"), ("Threats", r["threat_types"] or "—")))
-            for r in rows]
+    changes = await VerdictChangeTable(db).on_expressions(exprs, since)
+    return [Step(c.changed_at, "verdict", f"Verdict on {c.expression}: {c.old_verdict} → {c.new_verdict}",
+                 (("Source", c.source), ("Reason", c.reason or "—"), ("Threats", ",".join(c.threat_types) or "—")))
+            for c in changes]
 
 
 async def _notification_steps(db: Database, alert: Alert) -> list[Step]:
-    rows = await db.fetchall(
-        "SELECT kind, status, created_at, done_at, attempts, last_error FROM outbox WHERE dedupe_key LIKE ? "
-        "ORDER BY id", (f"alert:{alert.key}:%",))
-    return [_delivery(r, f"{'E-mail' if r['kind'] == 'email' else r['kind'].capitalize()} about alert {alert.id}")
+    rows = await OutboxTable(db).deliveries_keyed(f"alert:{alert.key}:%")
+    return [_delivery(r, f"{'E-mail' if r.kind == 'email' else r.kind.capitalize()} about alert {alert.id}")
             for r in rows]
 
 
 async def _card_steps(db: Database, incident_id: int) -> list[Step]:
     # The incident's card in the security channel: one outbox item per post or edit.
-    rows = await db.fetchall(
-        "SELECT kind, status, created_at, done_at, attempts, last_error, payload FROM outbox WHERE kind = 'teams' "
-        "AND payload LIKE ? ORDER BY id LIMIT 100", (f'%"card_key":"incident:{incident_id}"%',))
-    return [_delivery(r, "Alert card in the security channel") for r in rows if _card_of(r["payload"], incident_id)]
+    rows = await OutboxTable(db).teams_deliveries_containing(f'"card_key":"incident:{incident_id}"')
+    return [_delivery(r, "Alert card in the security channel") for r in rows if _card_of(r.payload, incident_id)]
 
 
 def _card_of(payload: str, incident_id: int) -> bool:
@@ -168,20 +160,16 @@ def _card_of(payload: str, incident_id: int) -> bool:
         return False
 
 
-def _delivery(r: dict[str, object], title: str) -> Step:
-    at = r["done_at"] or r["created_at"]
-    lines = [("Status", str(r["status"])), ("Attempts", str(r["attempts"]))]
-    if r["last_error"]:
-        lines.append(("Last error", str(r["last_error"])))
-    return Step(datetime.fromtimestamp(float(at), UTC), "notification", title, tuple(lines))  # type: ignore[arg-type]
+def _delivery(r: Delivery, title: str) -> Step:
+    at = r.done_at or r.created_at
+    lines = [("Status", r.status), ("Attempts", str(r.attempts))]
+    if r.last_error:
+        lines.append(("Last error", r.last_error))
+    return Step(datetime.fromtimestamp(float(at), UTC), "notification", title, tuple(lines))
 
 
 async def _action_steps(db: Database, incident_id: int, alert_ids: list[int]) -> list[Step]:
-    params: list[object] = [incident_id, *alert_ids]
-    rows = await db.fetchall(
-        "SELECT * FROM alert_actions WHERE incident_id = ? "
-        + (f"OR alert_id IN ({', '.join('?' for _ in alert_ids)}) " if alert_ids else "")
-        + "ORDER BY id LIMIT 500", params)
+    rows = await AlertStore(db).actions_on(incident_id, alert_ids)
     return [Step(datetime.fromtimestamp(r["at"], UTC), "action",
                  f"{r['actor_name'] or r['actor']} set {r['verb']}: {r['detail']}",
                  (("By", f"{r['actor_name'] or r['actor']} (via {r['via']})"),

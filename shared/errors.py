@@ -3,7 +3,8 @@
 Each area keeps its errors next to its code; this is the root and the map. An error that is also a bad
 value (a URL, a duration, a policy) derives from ``ValueError`` as well, so code that validates input
 with ``except ValueError`` keeps working. How an error is answered is decided by its type in one place
-per entry point: exit statuses in ``safelinks/cli/exits.py``, HTTP statuses in ``safelinks/statuses.py``.
+per entry point: exit statuses in ``safelinks/cli/exits.py``, HTTP statuses of the REST API in
+``safelinks/statuses.py``; the console answers its own errors with a page where they happen.
 
 SafeLinksError
 ├── ConfigError               a setting cannot be used; ``setting`` names it (shared/errors.py)
@@ -35,8 +36,15 @@ SafeLinksError
 ├── BotError → BadActivity, ChannelError, UnknownConversation, AuthenticationFailed, ActionRefused,
 │              ActionError, QuarantineRefused, CardActionRefused    (bot/errors.py and users)
 ├── TokenError, BadLink       a click-through token, a wrapped link (proxy/)
+├── FilterError               a console listing's filter value (also a ValueError; console/filters.py)
+├── OidcError                 a console sign-in with OpenID Connect; safe to show (console/oidc.py)
 ├── Forbidden                 an API token that may not do what it asks (safelinks/statuses.py)
 └── CliError → UsageError     a command's own failure with its exit status (safelinks/cli/context.py)
+
+ManifestError → SchemaUnavailable, PackageInvalid                   (manifest/errors.py)
+    The one root outside the tree: the ``manifest`` package imports nothing of ours (it builds the Teams
+    app package on its own), so it cannot derive from ``SafeLinksError``. Its errors are answered by
+    type next to the tree's, in ``safelinks/cli/exits.py``.
 """
 
 from __future__ import annotations

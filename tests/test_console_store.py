@@ -189,3 +189,50 @@ async def test_feed_and_bot_setting_changes_are_audited_with_the_change(db: Data
     assert [(r["action"], r["target"]) for r in rows] == [
         ("feed.add", "urlhaus"), ("feed.disable", "urlhaus"), ("feed.enable", "urlhaus"), ("feed.remove", "urlhaus"),
         ("bot.security_channel", "19:soc@thread.tacv2")]
+
+
+async def test_the_story_reads_deliveries_verdict_changes_and_actions(db: Database) -> None:
+    """An incident story's reads agree on both backends: an alert's deliveries by key, the card's posts by
+    payload, the outbox backlog, verdict changes on expressions since a time, actions on an incident or alerts."""
+    from shared.store.alerts import AlertStore
+    from shared.store.outbox import OutboxTable
+    from shared.store.verdict_changes import VerdictChangeTable
+    from shared.verdicts.changes import ChangeLog, ExpressionChange
+    from shared.verdicts.model import Verdict
+
+    outbox, at = OutboxTable(db), T0.timestamp()
+    async with db.transaction() as tx:
+        mail = await outbox.insert(tx, "email", "", {"to": "soc"}, "alert:k1:email", at, at)
+        await outbox.insert(tx, "webhook", "", {}, "alert:k1:webhook:0", at + 1, at + 1)
+        await outbox.insert(tx, "webhook", "", {}, "alert:k2:webhook:0", at + 2, at + 2)
+        await outbox.insert(tx, "teams", "soc", {"card_key": "incident:7"}, None, at + 3, at + 3)
+        await outbox.insert(tx, "teams", "soc", {"card_key": "incident:71"}, None, at + 4, at + 4)
+    assert mail is not None
+    await outbox.finish(mail, "done", 1, None, None, at + 10)
+    assert [(d.kind, d.status, d.done_at, d.attempts) for d in await outbox.deliveries_keyed("alert:k1:%")] == [
+        ("email", "done", at + 10, 1), ("webhook", "pending", None, 0)]
+    cards = await outbox.teams_deliveries_containing('"card_key":"incident:7"')
+    assert [(d.kind, d.created_at, d.payload) for d in cards] == [("teams", at + 3, '{"card_key":"incident:7"}')]
+    assert sorted((b.kind, b.status, b.count, b.oldest) for b in await outbox.backlog()) == [
+        ("teams", "pending", 2, at + 3), ("webhook", "pending", 2, at + 1)]
+
+    log = ChangeLog(db, None)
+    await log.record("feed:x", [ExpressionChange("a.example/", Verdict.UNKNOWN, Verdict.MALICIOUS, ("MALWARE",)),
+                                ExpressionChange("b.example/", Verdict.UNKNOWN, Verdict.SUSPICIOUS)], at=T0)
+    await log.record("admin", [ExpressionChange("a.example/", Verdict.MALICIOUS, Verdict.CLEAN, reason="ok")],
+                     at=T0 + timedelta(hours=1))
+    changes = VerdictChangeTable(db)
+    found = await changes.on_expressions({"a.example/", "c.example/"}, T0)
+    assert [(c.expression, c.new_verdict, c.threat_types, c.source) for c in found] == [
+        ("a.example/", "malicious", ("MALWARE",), "feed:x"), ("a.example/", "clean", (), "admin")]
+    assert [c.reason for c in await changes.on_expressions({"a.example/"}, T0 + timedelta(minutes=30))] == ["ok"]
+    assert await changes.on_expressions(set(), T0) == []
+
+    alerts = AlertStore(db)
+    assert not await alerts.any_stored()
+    async with db.transaction() as tx:
+        for alert_id, incident_id, verb in ((None, 7, "status"), (3, None, "classification"), (4, None, "comment")):
+            await AlertStore.record_action(tx, alert_id=alert_id, incident_id=incident_id, verb=verb, detail="",
+                                           actor="a", actor_name="A", via="console", at=at)
+    assert [r["verb"] for r in await alerts.actions_on(7, [3])] == ["status", "classification"]
+    assert [r["verb"] for r in await alerts.actions_on(7, [])] == ["status"]

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from console.filters import FilterError
+from manifest import ManifestError, PackageInvalid, SchemaUnavailable
+from manifest.problems import ManifestProblem
 from safelinks.cli.context import CliError, UsageError
 from safelinks.cli.exits import EXIT_FAILED, EXIT_USAGE, failure
 from safelinks.statuses import Forbidden, status_of
@@ -23,12 +26,12 @@ from shared.store import StoreError
 from shared.store.errors import StoreUnavailable
 from tests.conftest import TEST_KEYS, run_cli
 
-_PACKAGES = ("shared", "bot", "proxy", "safelinks")
+_PACKAGES = ("shared", "bot", "proxy", "safelinks", "console")
 
 
-def _public_exceptions() -> list[type[BaseException]]:
+def _public_exceptions(packages: tuple[str, ...] = _PACKAGES) -> list[type[BaseException]]:
     found = []
-    for package in _PACKAGES:
+    for package in packages:
         root = importlib.import_module(package)
         for info in pkgutil.walk_packages(root.__path__, f"{package}."):
             if info.name.endswith(".__main__"):  # runs the command when imported
@@ -49,11 +52,22 @@ def test_every_error_derives_from_the_root() -> None:
 
 
 def test_the_tree_is_documented() -> None:
-    """Every exception class is named in the tree written in shared/errors.py's docstring."""
+    """Every exception class, the manifest package's too, is named in the tree written in shared/errors.py's
+    docstring."""
     import shared.errors
 
     doc = shared.errors.__doc__ or ""
-    assert [e.__name__ for e in _public_exceptions() if e.__name__ not in doc] == []
+    found = _public_exceptions() + _public_exceptions(("manifest",))
+    assert [e.__name__ for e in found if e.__name__ not in doc] == []
+
+
+def test_the_manifest_package_has_one_root_of_its_own() -> None:
+    """Every exception the manifest package defines derives from ManifestError, which is outside the tree
+    (the package imports nothing of ours)."""
+    exceptions = _public_exceptions(("manifest",))
+    assert ManifestError in exceptions
+    assert [e.__qualname__ for e in exceptions if not issubclass(e, ManifestError)] == []
+    assert not issubclass(ManifestError, SafeLinksError)
 
 
 @pytest.mark.parametrize(
@@ -73,9 +87,16 @@ def test_the_tree_is_documented() -> None:
         (GraphUnavailable("Graph did not answer"), "Graph did not answer", EXIT_FAILED),
         (CliError("no alert 7"), "no alert 7", 1),
         (UsageError("--since: bad"), "--since: bad", 2),
+        (FilterError("page must be a whole number from 1"), "page must be a whole number from 1", EXIT_FAILED),
+        # The manifest package's own root is answered in the same table.
+        (ManifestError("public_url", "is empty"), "public_url: is empty", EXIT_USAGE),
+        (SchemaUnavailable("schema", "npm is not installed"),
+         "cannot check against Microsoft's manifest schema: npm is not installed", EXIT_FAILED),
+        (PackageInvalid("p.zip", (ManifestProblem("/bots", "no bot"),)), "p.zip: the package has 1 problem(s)",
+         EXIT_FAILED),
     ],
 )
-def test_exit_status_by_type(error: SafeLinksError, message: str, status: int) -> None:
+def test_exit_status_by_type(error: SafeLinksError | ManifestError, message: str, status: int) -> None:
     """A failed command's message and exit status follow the error's type, from one table."""
     assert failure(error) == (message, status)
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from safelinks.cli.context import ERROR_PREFIX, UsageError
-from safelinks.cli.exits import EXIT_INTERRUPTED, failure
+from safelinks.cli.exits import ANSWERED, EXIT_INTERRUPTED, failure
 from safelinks.version import installed_version
-from shared.errors import SafeLinksError
 
 # Modules that add subcommands; each exposes ``register(subparsers)``.
 _COMMAND_MODULES = (
@@ -108,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except SafeLinksError as exc:
+    except ANSWERED as exc:
         if isinstance(exc, UsageError):
             getattr(args, "_parser", parser).print_usage(sys.stderr)
         message, code = failure(exc)

@@ -1,7 +1,8 @@
 """`safelinks manifest build|validate`: the Teams app package an admin uploads.
 
 Exit codes: 0 valid (warnings may be printed), 1 the package has problems or could not be
-checked against Microsoft's schema, 2 bad arguments.
+checked against Microsoft's schema, 2 bad arguments (``safelinks.cli.exits`` answers the manifest
+package's errors by type).
 """
 
 from __future__ import annotations
@@ -13,21 +14,18 @@ from typing import TextIO
 
 from manifest import (
     DEFAULT_CACHE_DIR,
-    ManifestError,
     ManifestProblem,
     PackageInvalid,
-    SchemaUnavailable,
     assemble_package,
     has_errors,
     validate_package,
 )
-from safelinks.cli.context import CliError
+from safelinks.cli.exits import EXIT_FAILED
 from safelinks.cli.table import print_json
 
 DEFAULT_OUT = Path("var") / "teams-safelinks.zip"
 EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
+EXIT_PROBLEMS = EXIT_FAILED
 
 
 def _print_problems(problems: tuple[ManifestProblem, ...] | list[ManifestProblem],
@@ -41,10 +39,6 @@ def _verdict(problems: tuple[ManifestProblem, ...] | list[ManifestProblem], skip
         return f"invalid: {len(problems)} problem(s)"
     suffix = " (schema check skipped)" if skipped else ""
     return f"valid{suffix}" if not problems else f"valid with {len(problems)} warning(s){suffix}"
-
-
-def _schema_unavailable(exc: SchemaUnavailable) -> int:
-    raise CliError(f"cannot check against Microsoft's manifest schema: {exc.message}", EXIT_PROBLEMS)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -62,10 +56,6 @@ def run_build(args: argparse.Namespace) -> int:
             print(f"not written: {exc.field}: {_verdict(exc.problems, args.skip_schema)}")
             _print_problems(exc.problems, sys.stdout)
         return EXIT_PROBLEMS
-    except SchemaUnavailable as exc:
-        return _schema_unavailable(exc)
-    except ManifestError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
     if args.json:
         print_json({"ok": True, "written": str(built.path), "problems": [str(p) for p in built.problems],
                     "schema_checked": not args.skip_schema})
@@ -77,15 +67,10 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate an existing package and list its problems."""
-    try:
-        problems = validate_package(
-            Path(args.package), public_url=args.public_url,
-            schema_cache=Path(args.schema_cache), skip_schema=args.skip_schema,
-        )
-    except SchemaUnavailable as exc:
-        return _schema_unavailable(exc)
-    except ManifestError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+    problems = validate_package(
+        Path(args.package), public_url=args.public_url,
+        schema_cache=Path(args.schema_cache), skip_schema=args.skip_schema,
+    )
     print(f"{args.package}: {_verdict(problems, args.skip_schema)}")
     _print_problems(problems, sys.stdout)
     return EXIT_PROBLEMS if has_errors(problems) else EXIT_OK

@@ -180,6 +180,10 @@ class AlertStore:
         row = await self.db.fetchone("SELECT * FROM alerts WHERE alert_key = ?", (key,))
         return alert_from_row(row) if row else None
 
+    async def any_stored(self) -> bool:
+        """Whether any alert has been stored."""
+        return await self.db.fetchone("SELECT id FROM alerts LIMIT 1") is not None
+
     async def keys_present(self, keys: list[str]) -> set[str]:
         """The draft keys already stored: as an alert's key, or as an event folded into another alert."""
         found: set[str] = set()
@@ -267,6 +271,14 @@ class AlertStore:
         if alert_id is not None:
             return await self.db.fetchall("SELECT * FROM alert_actions WHERE alert_id = ? ORDER BY id", (alert_id,))
         return await self.db.fetchall("SELECT * FROM alert_actions WHERE incident_id = ? ORDER BY id", (incident_id,))
+
+    async def actions_on(self, incident_id: int, alert_ids: list[int], *, limit: int = 500) -> list[Row]:
+        """The actions taken on the incident or on any of ``alert_ids``, oldest first."""
+        params: list[object] = [incident_id, *alert_ids]
+        return await self.db.fetchall(
+            "SELECT * FROM alert_actions WHERE incident_id = ? "
+            + (f"OR alert_id IN ({', '.join('?' for _ in alert_ids)}) " if alert_ids else "")
+            + f"ORDER BY id LIMIT {int(limit)}", params)
 
     # The engine's read positions, advanced only forward so two engines never move one back.
     async def cursor(self, name: str) -> int:

@@ -6,6 +6,7 @@ it runs (``lease_until <= now``): only a waiting item's payload may still be cha
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from shared.store.database import Database, Executor, Row
 from shared.store.purge import BATCH, delete_in_batches
 
-__all__ = ["OutboxItem", "OutboxTable"]
+__all__ = ["Backlog", "Delivery", "OutboxItem", "OutboxTable"]
 
 
 def _dump(payload: Any) -> str:
@@ -50,6 +51,29 @@ class OutboxItem:
             dedupe_key=r["dedupe_key"],
             result=json.loads(r["result"]) if r["result"] else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How one item fared, as an incident's story tells it; ``payload`` is the stored JSON text."""
+
+    kind: str
+    status: str
+    created_at: float
+    done_at: float | None
+    attempts: int
+    last_error: str | None
+    payload: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The items of one kind and status not done yet: how many, and when the oldest was added."""
+
+    kind: str
+    status: str
+    count: int
+    oldest: float
 
 
 class OutboxTable:
@@ -180,3 +204,26 @@ class OutboxTable:
                 changed += await self._db.execute("UPDATE outbox SET payload = ? WHERE id = ?",
                                                   (_dump(stored), row["id"]))
         return changed
+
+    async def deliveries_keyed(self, pattern: str) -> builtins.list[Delivery]:
+        """Items whose dedupe key matches the LIKE ``pattern``, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT kind, status, created_at, done_at, attempts, last_error FROM outbox WHERE dedupe_key LIKE ? "
+            "ORDER BY id", (pattern,))
+        return [Delivery(r["kind"], r["status"], r["created_at"], r["done_at"], r["attempts"], r["last_error"])
+                for r in rows]
+
+    async def teams_deliveries_containing(self, fragment: str, *, limit: int = 100) -> builtins.list[Delivery]:
+        """Teams items whose payload text contains ``fragment`` (a LIKE pattern), oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT kind, status, created_at, done_at, attempts, last_error, payload FROM outbox WHERE kind = 'teams' "
+            f"AND payload LIKE ? ORDER BY id LIMIT {int(limit)}", (f"%{fragment}%",))
+        return [Delivery(r["kind"], r["status"], r["created_at"], r["done_at"], r["attempts"], r["last_error"],
+                         r["payload"]) for r in rows]
+
+    async def backlog(self) -> builtins.list[Backlog]:
+        """The items not done, counted by kind and status."""
+        rows = await self._db.fetchall(
+            "SELECT kind, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status <> 'done' "
+            "GROUP BY kind, status")
+        return [Backlog(r["kind"], r["status"], int(r["n"]), float(r["oldest"])) for r in rows]

@@ -4,7 +4,7 @@ read in id order by its followers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 
 from shared.events import VerdictChanged
@@ -35,7 +35,7 @@ def change_from_row(r: Row) -> VerdictChanged:
 
 class VerdictChangeTable:
     """Rows of ``verdict_changes``: appended one at a time (in an admin's transaction) or a batch at a time,
-    and read after a follower's cursor."""
+    read after a follower's cursor, and read for the expressions an incident's story is about."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -69,4 +69,16 @@ class VerdictChangeTable:
         """Up to ``limit`` changes after id ``position``, in id order."""
         rows = await self._db.fetchall(
             f"SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT {int(limit)}", (position,))
+        return [change_from_row(r) for r in rows]
+
+    async def on_expressions(self, expressions: Collection[str], since: datetime, *,
+                             limit: int = 200) -> list[VerdictChanged]:
+        """The changes to any of ``expressions`` made from ``since`` on, oldest first."""
+        if not expressions:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT * FROM verdict_changes WHERE expression IN ({', '.join('?' for _ in expressions)}) "
+            f"AND changed_at >= ? ORDER BY changed_at, id LIMIT {int(limit)}",
+            (*sorted(expressions), since.timestamp()),
+        )
         return [change_from_row(r) for r in rows]
