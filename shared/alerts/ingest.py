@@ -81,15 +81,15 @@ def click_from_record(record: Any, index: int = 0) -> Click:
     # fixes nothing up can tell. The URL model reads as a browser does and would accept "example.com/x"
     # and "//example.com/x" (as typed: http assumed), "http:example.com" and "http:///example.com"
     # (both http://example.com/); a gateway reports the URL it saw, whole, so these are refused. The
-    # model then refuses what a browser refuses or reads as anything but http(s): an ftp URL passes
-    # the first reading only to be refused by the second. The click keeps the text as it was sent.
+    # model then refuses what a browser refuses. The click keeps the text as it was sent; the click
+    # log indexes it by the host a browser reads there (``shared.store.clicks.url_rhost``).
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:  # "http://[::1/", "http://[zz]/": a bracket unclosed or not around an address
         host = None
-    if host is None or parts.scheme.lower() not in ("http", "https", "ftp"):
-        raise ClickRecordError(f"{where}: Url {url[:100]!r} is not an http, https or ftp URL")
+    if host is None or parts.scheme.lower() not in ("http", "https"):
+        raise ClickRecordError(f"{where}: Url {url[:100]!r} is not an http or https URL written scheme://host")
     try:
         canonicalize(url)
     except InvalidURL as exc:

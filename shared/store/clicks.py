@@ -15,7 +15,7 @@ from shared.clicks import ActionType, Click, Workload, reversed_host
 from shared.store.batch import BatchWriter
 from shared.store.database import Database, Executor, Row
 from shared.store.purge import BATCH, delete_in_batches
-from shared.urls import InvalidURL, WebURL, parse
+from shared.urls import InvalidURL, canonical_host, parse, parse_typed
 
 _COLUMNS = (
     "report_id, timestamp, url, url_rhost, action_type, account_upn, account_object_id, workload, "
@@ -28,20 +28,29 @@ INSERT_CLICK = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_C
 
 @lru_cache(maxsize=4096)
 def url_rhost(url: str) -> str:
-    """The reversed host the click log indexes a URL by (``moc.elpmaxe.www``)."""
+    """The reversed host the click log indexes a URL by (``moc.elpmaxe.www``, ``]1::[``).
+
+    It is the host a browser opens, in the form the lookup expressions give it (``canonical_host``), so
+    the look-back finds a click from the host of a verdict's expression (``reversed_host`` of it): an
+    IPv6 address keeps its brackets, an IPv4-carrying one is its IPv4 address, and a URL posted as a
+    gateway wrote it (``http://%61.contoso.com/``, ``http://bücher.example/``, ``http://0x7f.1/``) is
+    indexed by what a browser reads there, not by its spelling.
+    """
     try:
-        value: WebURL | None = parse(url)
+        # The reading of ``canonical_parts``; for "http(s)://…" (every click the proxy records) it is
+        # ``parse``'s, without the typed-text checks.
+        value = parse(url) if url.startswith(("https://", "http://")) else parse_typed(url)
+        return reversed_host(canonical_host(value))
     except InvalidURL:
-        value = None
-    if value is not None and value.href == url:
-        # Every click the proxy records: the URL model's host. The rows already stored were indexed
-        # by urllib's reading, which gives an IPv6 address without its brackets; so does this.
-        return reversed_host(value.host.strip("[]"))
-    # A click posted through the API is stored as the gateway wrote it ("HTTP://Example.com",
-    # "http://%65xample.com/"), not as a browser serialises it. Such rows have always been indexed
-    # by urllib's reading of that text, where a browser's can differ (percent-decoding, IDNA,
-    # IPv4 spellings, "\\"), so they keep it: a count on a URL finds its old and new rows alike.
-    return reversed_host(urlsplit(url).hostname or "")
+        pass
+    # The fallback, for text the URL model refuses (only rows stored before clicks were checked): no
+    # expression covers such a URL, so the look-back never wants it; exact-URL lookups compute the key
+    # from the same text. urllib's reading is what those rows were always indexed by, or "" where
+    # urllib cannot read a host at all ("http://[::1/").
+    try:
+        return reversed_host(urlsplit(url).hostname or "")
+    except ValueError:
+        return ""
 
 
 @lru_cache(maxsize=4096)
@@ -153,6 +162,10 @@ class ClickFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+# Rows read and rewritten at a time when the host index is recomputed (``ClickStore.reindex_hosts``).
+HOST_BATCH = 1000
+
+
 class ClickStore:
     """Durable click log. ``record`` returns once the click is committed."""
 
@@ -244,6 +257,23 @@ class ClickStore:
     async def purge(self, older_than: datetime) -> int:
         """Delete clicks older than the retention horizon; return how many."""
         return await self._db.execute("DELETE FROM clicks WHERE timestamp < ?", (older_than.timestamp(),))
+
+    async def reindex_hosts(self, batch: int = HOST_BATCH) -> int:
+        """Recompute every stored click's host index (``url_rhost``), ``batch`` rows at a time; return how many
+        changed."""
+        # By id, a batch at a time, each batch committed on its own: memory and transactions stay small
+        # however large the table, and running it again (after an interruption) changes nothing twice.
+        changed, after = 0, 0
+        while True:
+            rows = await self._db.fetchall(
+                f"SELECT id, url, url_rhost FROM clicks WHERE id > ? ORDER BY id LIMIT {int(batch)}", (after,))
+            if not rows:
+                return changed
+            after = int(rows[-1]["id"])
+            moved = [(rhost, r["id"]) for r in rows if (rhost := url_rhost(r["url"])) != r["url_rhost"]]
+            if moved:
+                await self._db.executemany("UPDATE clicks SET url_rhost = ? WHERE id = ?", moved)
+                changed += len(moved)
 
     @property
     def _false(self) -> str:

@@ -1,6 +1,6 @@
 """URLs: the one parsed URL value, extraction from messages, Safe Browsing canonical form, unwrapping."""
 
-from shared.urls.canonical import CanonicalURL, canonical_parts, canonicalize
+from shared.urls.canonical import CanonicalURL, canonical_host, canonical_parts, canonicalize
 from shared.urls.domains import is_ip, registrable_domain
 from shared.urls.errors import InvalidURL, NotWebURL, URLError
 from shared.urls.expressions import covers, expression_of, expressions, lookup_expressions
@@ -15,6 +15,7 @@ __all__ = [
     "NotWebURL",
     "URLError",
     "WebURL",
+    "canonical_host",
     "canonical_parts",
     "canonicalize",
     "covers",

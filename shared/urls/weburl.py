@@ -184,6 +184,10 @@ def _from_href(text: str, href: str) -> WebURL:
 
 
 def _ipv4_inside(bracketed: str) -> str | None:
+    # The URL Standard serialises every address of these prefixes starting so (zeros compressed,
+    # lowercase): most addresses are told apart without parsing them.
+    if not bracketed.startswith(("[::ffff:", "[64:ff9b::")):
+        return None
     packed = ipaddress.IPv6Address(bracketed[1:-1]).packed
     if packed[:12] in _IPV4_CARRYING_PREFIXES:
         return str(ipaddress.IPv4Address(packed[12:]))

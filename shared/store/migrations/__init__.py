@@ -2,14 +2,23 @@
 
 Files are named ``NNNN_name.sql`` and written once for both backends; a few tokens stand for the
 types that differ: ``{{id}}`` (auto-increment primary key), ``{{real}}`` (a float timestamp or
-number), ``{{bool}}``, ``{{false}}``, ``{{true}}``, ``{{blob}}`` and ``{{bigint}}``.
+number), ``{{bool}}``, ``{{false}}``, ``{{true}}``, ``{{blob}}`` and ``{{bigint}}``. A script runs in
+one transaction with the row that records it.
+
+A change of data that SQL cannot compute (the host a browser reads in a stored URL) is a program:
+``NNNN_name.py`` with ``async def upgrade(db: Database) -> None``, which works through the store's
+repositories and commits in batches of its own, so a large table is never held in memory nor in one
+transaction. It is recorded once it has returned; interrupted, it runs again whole at the next start,
+so it must be safe to repeat.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 from shared.store.database import Database
@@ -37,11 +46,12 @@ _TOKENS = {
         "bigint": "BIGINT",
     },
 }
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.(?:sql|py)$")
+Program = Callable[[Database], Awaitable[None]]
 
 
 def available() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL template) for every migration shipped, in order."""
+    """(version, file name, text: the SQL template or the program's source) for every migration shipped, in order."""
     found = []
     for entry in resources.files(__package__).iterdir():
         match = _NAME.match(entry.name)
@@ -85,11 +95,14 @@ async def _apply(db: Database, applied: list[int]) -> list[int]:
     for version, name, template in available():
         if version in done:
             continue
-        await db.run_script(
-            render(template, db.dialect)
-            + "\nINSERT INTO schema_migrations (version, name, applied_at) "
-            + f"VALUES ({version}, '{name}', {time.time()});"
-        )
+        record = ("INSERT INTO schema_migrations (version, name, applied_at) "
+                  f"VALUES ({version}, '{name}', {time.time()})")
+        if name.endswith(".py"):
+            upgrade: Program = importlib.import_module(f"{__package__}.{name.removesuffix('.py')}").upgrade
+            await upgrade(db)
+            await db.execute(record)
+        else:
+            await db.run_script(render(template, db.dialect) + f"\n{record};")
         applied.append(version)
         log.info("applied migration %s", name)
     return applied
