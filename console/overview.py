@@ -3,7 +3,6 @@ service health."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -12,18 +11,16 @@ from aiohttp import web
 from console import demo
 from console.charts import Bar, Series, legend, stacked_bars
 from console.guard import SESSION_KEY, viewer
+from console.health import service_health
 from console.state import CONSOLE
 from safelinks.api import ALERTING
 from shared.clicks import ActionType
 from shared.store.alerts import AlertStore
 from shared.store.clicks import ClickStore
-from shared.store.conversations import SECURITY_CHANNEL, ConversationStore
 from shared.store.coverage import CoverageStore
 from shared.store.database import Database
 from shared.store.feeds import FeedRegistry
-from shared.store.health import ping
 from shared.store.incidents import IncidentFilter
-from shared.store.outbox import OutboxTable
 
 DAYS = 7
 CLICK_SERIES = (
@@ -112,45 +109,6 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         alerts_legend=legend("alerts", SEVERITY_SERIES), alert_totals=alert_totals, alert_bars=alert_bars,
         severities=SEVERITY_SERIES, open_incidents=open_incidents,
         feeds=await FeedRegistry(db).list(), now=now.timestamp(),
-        health=await service_health(request, db, now),
+        health=await service_health(console.services.settings, db, now),
         coverage=await CoverageStore(db).summary(), coverage_on=console.services.settings.coverage != ["off"],
         demo=request[SESSION_KEY].may_change and await demo.offered(console))
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    name: str
-    ok: bool | None  # None: not in use here
-    text: str
-
-
-async def service_health(request: web.Request, db: Database, now: datetime) -> list[Health]:
-    found: list[Health] = []
-    started = time.perf_counter()
-    try:
-        await ping(db)
-        took = (time.perf_counter() - started) * 1000
-        found.append(Health("Database", True, f"{db.dialect}, answered in {took:.0f} ms"))
-    except Exception as exc:  # the page still shows what it can
-        found.append(Health("Database", False, f"{db.dialect}: {exc}"))
-        return found
-    rows = await OutboxTable(db).backlog()
-    pending = sum(r.count for r in rows if r.status == "pending")
-    failed = sum(r.count for r in rows if r.status not in ("pending",))
-    oldest = min((r.oldest for r in rows if r.status == "pending"), default=None)
-    late = oldest is not None and now.timestamp() - oldest > 600
-    text = f"{pending} waiting, {failed} given up"
-    if oldest is not None:
-        text += f", oldest waiting {int((now.timestamp() - oldest) // 60)} min"
-    found.append(Health("Outbox", not late and not failed, text))
-    channel = await ConversationStore(db).setting(SECURITY_CHANNEL)
-    teams = [r for r in rows if r.kind == "teams"]
-    teams_failed = sum(r.count for r in teams if r.status != "pending")
-    settings = request.config_dict[CONSOLE].services.settings
-    auth = "authenticated" if settings.bot_authenticated else "local, unauthenticated"
-    where = "security channel set" if channel or settings.security_channel else "no security channel yet"
-    found.append(Health("Bot", not teams_failed and bool(channel or settings.security_channel),
-                        f"{auth}; {where}; {teams_failed} Teams messages given up"))
-    found.append(Health("Microsoft Graph", None, "not used: quarantine is not enabled"))
-    return found
-

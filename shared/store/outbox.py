@@ -15,7 +15,7 @@ from typing import Any
 from shared.store.database import Database, Executor, Row
 from shared.store.purge import BATCH, delete_in_batches
 
-__all__ = ["Backlog", "Delivery", "OutboxItem", "OutboxTable"]
+__all__ = ["Backlog", "Delivery", "OutboxItem", "OutboxTable", "Retrying"]
 
 
 def _dump(payload: Any) -> str:
@@ -74,6 +74,15 @@ class Backlog:
     status: str
     count: int
     oldest: float
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The items of one kind that failed and wait to be tried again: how many, and the newest one's error."""
+
+    kind: str
+    count: int
+    last_error: str
 
 
 class OutboxTable:
@@ -227,3 +236,13 @@ class OutboxTable:
             "SELECT kind, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status <> 'done' "
             "GROUP BY kind, status")
         return [Backlog(r["kind"], r["status"], int(r["n"]), float(r["oldest"])) for r in rows]
+
+    async def retrying(self, kind: str) -> Retrying | None:
+        """The items of ``kind`` that failed and wait to be tried again, or None when none does."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n, MAX(id) AS newest FROM outbox WHERE kind = ? AND status = 'pending' "
+            "AND last_error IS NOT NULL", (kind,))
+        if row is None or not row["n"]:
+            return None
+        newest = await self._db.fetchone("SELECT last_error FROM outbox WHERE id = ?", (row["newest"],))
+        return Retrying(kind, int(row["n"]), str(newest["last_error"] or "") if newest else "")

@@ -175,6 +175,13 @@ class QuarantineStore:
         )
         return changed > 0
 
+    async def last_settled(self) -> QuarantineRecord | None:
+        """The record whose hide or release ended last (hidden, released or failed), or None."""
+        row = await self.db.fetchone(
+            "SELECT * FROM quarantined_messages WHERE state IN ('hidden', 'released', 'failed') "
+            "ORDER BY updated_at DESC, id DESC LIMIT 1")
+        return record_from_row(row) if row else None
+
     async def generation(self, record_id: int) -> int | None:
         """The record's current request generation, or None when there is no such record."""
         row = await self.db.fetchone("SELECT generation FROM quarantined_messages WHERE id = ?", (record_id,))
