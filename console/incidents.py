@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -27,9 +28,17 @@ from shared.urllists.tenant_list import TablAction
 CLASSIFICATIONS = [c.value for c in Classification]
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleActor(Actor):
+    """A console user as the changes they make record them: with their UPN where their sign-in gave one
+    (``shared.store.audit.Principal``)."""
+
+    upn: str = ""
+
+
 def actor_of(request: web.Request) -> Actor:
     session = request[SESSION_KEY]
-    return Actor(session.user_id, session.user_name, via="console")
+    return ConsoleActor(session.user_id, session.user_name, via="console", upn=session.upn)
 
 
 def _common(request: web.Request, status_kind: Any) -> dict[str, Any]:

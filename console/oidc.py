@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ STATE_SECONDS = 600
 MAX_WAITING = 10_000
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 _METADATA_SECONDS = 3600.0
+_UPN = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 class OidcError(SafeLinksError):
@@ -43,6 +45,7 @@ class Identity:
     user_id: str
     name: str
     role: Role
+    upn: str = ""  # name@domain, where the provider gave one: what a privacy request names the person by
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,16 @@ class Started:
 
 def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
+
+
+def _upn(claims: dict[str, Any]) -> str:
+    """The user principal name: Entra's ``upn`` claim, else ``preferred_username`` (Entra's v2 tokens carry the
+    UPN there); none when neither is a name@domain (Keycloak and Dex may give a bare login name)."""
+    for claim in ("upn", "preferred_username"):
+        value = claims.get(claim)
+        if isinstance(value, str) and _UPN.match(value.strip()):
+            return value.strip()[:320]
+    return ""
 
 
 class OidcClient:
@@ -179,11 +192,12 @@ class OidcClient:
         # Entra ID's stable user id is ``oid``; other providers have only ``sub``.
         user_id = str(claims.get("oid") or claims["sub"])
         name = str(claims.get("name") or claims.get("preferred_username") or claims.get("email") or user_id)[:200]
+        upn = _upn(claims)
         roles = claims.get("roles") or []
         roles = {str(r) for r in roles} if isinstance(roles, list) else set()
         if user_id.lower() in self.admins or self._settings.console_oidc_admin_role in roles:
-            return Identity(user_id, name, Role.ADMIN)
+            return Identity(user_id, name, Role.ADMIN, upn)
         if self._settings.console_oidc_reader_role in roles:
-            return Identity(user_id, name, Role.READER)
+            return Identity(user_id, name, Role.READER, upn)
         raise OidcError(f"{name} has no role in this console: ask for the {self._settings.console_oidc_admin_role} "
                         f"or {self._settings.console_oidc_reader_role} app role")

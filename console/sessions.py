@@ -39,6 +39,7 @@ class Session:
     created_at: float
     last_seen: float
     expires_at: float
+    upn: str = ""  # the identity provider's UPN for the user (OpenID Connect), where it gave one
 
     @property
     def may_change(self) -> bool:
@@ -84,13 +85,14 @@ class Sessions:
         self.idle = idle_seconds
         self.max = max_seconds
 
-    async def start(self, user_id: str, user_name: str, role: Role, *, via: str, now: float) -> tuple[str, Session]:
+    async def start(self, user_id: str, user_name: str, role: Role, *, via: str, now: float,
+                    upn: str = "") -> tuple[str, Session]:
         """A new session; returns the cookie token and the session."""
         token = secrets.token_urlsafe(32)
         session = Session(digest(token), user_id, user_name, role, secrets.token_urlsafe(32), via,
-                          now, now, now + self.max)
+                          now, now, now + self.max, upn)
         await self._table.insert(StoredSession(session.token_hash, user_id, user_name, role.value, session.csrf,
-                                               via, now, now, session.expires_at))
+                                               via, now, now, session.expires_at, upn))
         await self._table.purge_lapsed(now, now - self.idle)
         return token, session
 
@@ -104,7 +106,7 @@ class Sessions:
         if now - row.last_seen > 30:  # one write a half-minute is enough to keep it alive
             await self._table.touch(row.token_hash, now)
         return Session(row.token_hash, row.user_id, row.user_name, Role(row.role), row.csrf, row.via,
-                       row.created_at, now, row.expires_at)
+                       row.created_at, now, row.expires_at, row.user_upn)
 
     async def end(self, session: Session) -> None:
         """Sign the session out."""

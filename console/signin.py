@@ -86,7 +86,8 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
                                         browser_state=request.cookies.get(OIDC_COOKIE), now=console.now())
     except OidcError as exc:
         return _oidc_refused(request, console, str(exc))
-    token, _ = await console.sessions.start(who.user_id, who.name, who.role, via="oidc", now=console.now())
+    token, _ = await console.sessions.start(who.user_id, who.name, who.role, via="oidc", now=console.now(),
+                                            upn=who.upn)
     # A page, not a redirect: after a cross-site arrival a redirect would not carry the Strict cookie.
     response = console.templates.page("signed_in.html", request)
     response.set_cookie(COOKIE, token, path="/console", httponly=True, samesite="Strict",

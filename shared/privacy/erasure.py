@@ -131,11 +131,12 @@ async def erase_rows(tx: Executor, rows: SubjectRows, scrub: Scrubber, alerts: A
     names = {n.lower() for n in subject.names} | {subject.upn}
 
     def actor_name(r: Row) -> Any:
-        theirs = (r["actor_name"] or "").lower() in names or oid(r["actor"]) != r["actor"] or _is(r["actor"], subject)
+        theirs = ((r["actor_name"] or "").lower() in names or oid(r["actor"]) != r["actor"] or _is(r["actor"], subject)
+                  or _is(r["actor_upn"], subject))
         return ERASED_NAME if theirs else scrub.text(r["actor_name"])
 
     await erase.audit(tx, [
-        erase.AuditChange(alias if _is(r["actor"], subject) else oid(r["actor"]), actor_name(r),
+        erase.AuditChange(alias if _is(r["actor"], subject) else oid(r["actor"]), actor_name(r), upn(r["actor_upn"]),
                           scrub.text(r["target"]), scrub.text(r["detail"]), r["id"])
         for r in found])
     changed["audit_log"] = len(found)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shared.store.database import Database, Executor
 from shared.store.purge import BATCH, delete_in_batches
@@ -26,6 +26,15 @@ class Who(Protocol):
     def via(self) -> str: ...
 
 
+@runtime_checkable
+class Principal(Protocol):
+    """A ``Who`` whose identity provider also named them by their user principal name (a console user signed in
+    with OpenID Connect): the UPN is kept with their changes, so a privacy request by UPN finds them."""
+
+    @property
+    def upn(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: datetime
@@ -41,9 +50,11 @@ class AuditEntry:
 async def record(tx: Executor, actor: Who, action: str, target: str, detail: str = "", *,
                  at: float) -> None:
     """Write one audit row inside the transaction ``tx`` that makes the change."""
+    upn = actor.upn if isinstance(actor, Principal) else ""
     await tx.execute(
-        "INSERT INTO audit_log (at, actor, actor_name, via, action, target, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at, actor.id, actor.name, actor.via, action, target, detail),
+        "INSERT INTO audit_log (at, actor, actor_name, actor_upn, via, action, target, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor.id, actor.name, upn, actor.via, action, target, detail),
     )
 
 

@@ -56,12 +56,13 @@ class StoredSession:
     created_at: float
     last_seen: float
     expires_at: float
+    user_upn: str = ""  # the identity provider's UPN for the user, where it gave one
 
     @classmethod
     def from_row(cls, r: Row) -> StoredSession:
         """The session a row holds."""
         return cls(r["token_hash"], r["user_id"], r["user_name"], r["role"], r["csrf"], r["via"],
-                   r["created_at"], r["last_seen"], r["expires_at"])
+                   r["created_at"], r["last_seen"], r["expires_at"], r["user_upn"])
 
 
 class ConsoleSessionTable:
@@ -74,9 +75,9 @@ class ConsoleSessionTable:
         """Store a new session."""
         await self._db.execute(
             "INSERT INTO console_sessions (token_hash, user_id, user_name, role, csrf, via, created_at, last_seen, "
-            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, user_upn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (session.token_hash, session.user_id, session.user_name, session.role, session.csrf, session.via,
-             session.created_at, session.last_seen, session.expires_at),
+             session.created_at, session.last_seen, session.expires_at, session.user_upn),
         )
 
     async def purge_lapsed(self, now: float, idle_since: float) -> None:

@@ -126,6 +126,7 @@ class AuditChange(NamedTuple):
 
     actor: str | None
     actor_name: str | None
+    actor_upn: str | None
     target: str | None
     detail: str | None
     id: int
@@ -208,8 +209,8 @@ async def reports(tx: Executor, changes: Sequence[ReportChange]) -> None:
 
 async def audit(tx: Executor, changes: Sequence[AuditChange]) -> None:
     """Give audit log entries their new actor, target and detail."""
-    await tx.executemany("UPDATE audit_log SET actor = ?, actor_name = ?, target = ?, detail = ? WHERE id = ?",
-                         changes)
+    await tx.executemany(
+        "UPDATE audit_log SET actor = ?, actor_name = ?, actor_upn = ?, target = ?, detail = ? WHERE id = ?", changes)
 
 
 async def sessions(tx: Executor, token_hashes: Sequence[str]) -> None:

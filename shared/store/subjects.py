@@ -61,8 +61,8 @@ def _in(column: str, values: list[str]) -> tuple[str, list[str]]:
 
 
 async def identify(ex: Executor, upn: str) -> Subject:
-    """The identifiers of the person with this (lower-case) UPN, gathered from clicks, messages and user
-    look-ups."""
+    """The identifiers of the person with this (lower-case) UPN, gathered from clicks, messages, user
+    look-ups, and the console's sessions and audit log."""
     object_ids: set[str] = set()
     user_ids: set[str] = set()
     names: set[str] = set()
@@ -77,6 +77,14 @@ async def identify(ex: Executor, upn: str) -> Subject:
         user_ids.add(r["user_id"])
         object_ids.add(r["aad_object_id"])
         names.add(r["name"])
+    # A console user is known there by the id and name their identity provider gave; their UPN is kept beside.
+    for r in await ex.fetchall("SELECT DISTINCT user_id, user_name FROM console_sessions WHERE LOWER(user_upn) = ?",
+                               (upn,)):
+        object_ids.add(r["user_id"])
+        names.add(r["user_name"])
+    for r in await ex.fetchall("SELECT DISTINCT actor, actor_name FROM audit_log WHERE LOWER(actor_upn) = ?", (upn,)):
+        object_ids.add(r["actor"])
+        names.add(r["actor_name"])
     object_ids.discard(None)
     user_ids.discard(None)
     oid, oid_p = _in("sender_aad_object_id", sorted(v for v in object_ids if v))
@@ -113,6 +121,8 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
     in_payload, in_payload_p = _mentions(("payload", "result"), terms)
     in_reference, in_reference_p = _mentions(("reference",), terms)
     like = f"%{s.upn}%"
+    # "Assign to me" in the console assigns an incident to the display name.
+    assigned, assigned_p = _in("LOWER(assigned_to)", sorted({n.lower() for n in s.names}))
     return {
         "clicks": (f"SELECT * FROM clicks WHERE LOWER(account_upn) = ? OR LOWER(recipient) = ? OR LOWER(sender) = ? "
                    f"OR {oid} ORDER BY id", [s.upn, s.upn, s.upn, *oid_p]),
@@ -122,16 +132,18 @@ def _queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
         "alerts": (f"SELECT * FROM alerts WHERE LOWER(account_upn) = ? OR LOWER(sender) = ? OR {aoid} "
                    f"OR {sent} OR {in_alert} ORDER BY id",
                    [s.upn, s.upn, *aoid_p, *sent_p, *in_alert_p]),
-        "incidents": ("SELECT * FROM incidents WHERE LOWER(assigned_to) = ? OR LOWER(comments) LIKE ? OR id IN "
-                      "(SELECT incident_id FROM incident_entities WHERE LOWER(value) = ?) ORDER BY id",
-                      [s.upn, like, s.upn]),
+        "incidents": (f"SELECT * FROM incidents WHERE LOWER(assigned_to) = ? OR {assigned} OR LOWER(comments) LIKE ? "
+                      "OR id IN (SELECT incident_id FROM incident_entities WHERE LOWER(value) = ?) ORDER BY id",
+                      [s.upn, *assigned_p, like, s.upn]),
         "incident_entities": ("SELECT * FROM incident_entities WHERE LOWER(value) = ?", [s.upn]),
         "alert_actions": (f"SELECT * FROM alert_actions WHERE {actor} OR LOWER(actor) = ? ORDER BY id",
                           [*actor_p, s.upn]),
         "outbox": (f"SELECT * FROM outbox WHERE {in_payload} ORDER BY id", in_payload_p),
         "teams_conversations": (f"SELECT * FROM teams_conversations WHERE {in_reference}", in_reference_p),
-        "tabl_entries": ("SELECT * FROM tabl_entries WHERE LOWER(created_by) = ?", [s.upn]),
-        "verdicts": ("SELECT * FROM verdicts WHERE LOWER(set_by) = ?", [s.upn]),
+        # The console records its user's id as the author (the command line and cards may record a UPN).
+        "tabl_entries": (f"SELECT * FROM tabl_entries WHERE LOWER(created_by) = ? OR {_in('created_by', s.ids)[0]}",
+                         [s.upn, *s.ids]),
+        "verdicts": (f"SELECT * FROM verdicts WHERE LOWER(set_by) = ? OR {_in('set_by', s.ids)[0]}", [s.upn, *s.ids]),
         "bot_settings": (f"SELECT * FROM bot_settings WHERE LOWER(updated_by) = ? OR {_in('updated_by', s.ids)[0]}",
                          [s.upn, *s.ids]),
         **_quarantine_queries(s),
@@ -150,10 +162,10 @@ def _console_queries(s: Subject) -> dict[str, tuple[str, list[Any]]]:
     user, user_p = _in("user_id", [*s.ids, s.upn])
     user_named, user_named_p = _in("LOWER(user_name)", names)
     return {
-        "audit_log": (f"SELECT * FROM audit_log WHERE {actor} OR LOWER(actor) = ? OR {named} OR {said} ORDER BY id",
-                      [*actor_p, s.upn, *named_p, *said_p]),
-        "console_sessions": (f"SELECT * FROM console_sessions WHERE {user} OR {user_named} ORDER BY created_at",
-                             [*user_p, *user_named_p]),
+        "audit_log": (f"SELECT * FROM audit_log WHERE {actor} OR LOWER(actor) = ? OR LOWER(actor_upn) = ? OR {named} "
+                      f"OR {said} ORDER BY id", [*actor_p, s.upn, s.upn, *named_p, *said_p]),
+        "console_sessions": (f"SELECT * FROM console_sessions WHERE {user} OR LOWER(user_upn) = ? OR {user_named} "
+                             "ORDER BY created_at", [*user_p, s.upn, *user_named_p]),
     }
 
 
