@@ -100,8 +100,9 @@ async def _retrying(db: Database, kind: str, what: str) -> tuple[bool, str]:
     waiting = await OutboxTable(db).retrying(kind)
     if waiting is None:
         return True, ""
-    s = "" if waiting.count == 1 else "s"
-    return False, f"; {waiting.count} {what}{s} failed and wait to be tried again ({waiting.last_error})"
+    one = waiting.count == 1
+    return False, (f"; {waiting.count} {what}{'' if one else 's'} failed and {'waits' if one else 'wait'} to be "
+                   f"tried again ({waiting.last_error})")
 
 
 async def _quarantine_outcome(db: Database) -> tuple[bool, str]:

@@ -93,3 +93,23 @@ async def test_graph_line_follows_each_features_last_outcome(settings_for: Calla
         line = await graph_line(bot)
         assert "coverage: the last round went through (" in line
         assert "Microsoft Graph: needs attention" in line  # the failed hide is still quarantine's last outcome
+
+
+async def test_graph_calls_waiting_to_be_retried_need_attention(settings_for: Callable[..., Settings],
+                                                                teams: TeamsStandIn, graph: GraphStandIn) -> None:
+    """A hide Graph answered 503 waits in the outbox to be tried again: the line counts it and gives its error."""
+    async with running_bot(settings_for()) as bot:
+        await signed_in(bot.client, bot.app)
+        graph.fail_next(503, count=20, retry_after="300")
+        await bot.services.admin_verdicts.set("contoso-phish.com", Verdict.MALICIOUS, reason="phishing kit")
+        bot.services.verdicts.invalidate()
+        await post(bot, teams, group_chat_message(teams.service_url, sender_of(ALICE), f"see {PHISH}"))
+
+        async def retrying() -> list[dict[str, Any]]:
+            return [r for r in await bot.rows("outbox") if r["kind"] == "graph" and r["last_error"]]
+
+        await eventually(retrying)
+        line = await graph_line(bot)
+        assert "Microsoft Graph: needs attention" in line and "used by quarantine; configured" in line
+        assert "quarantine: no message hidden or released yet; 1 call failed and waits to be tried again (" in line
+        assert "503" in line
