@@ -179,3 +179,24 @@ async def test_card_hide_and_release_twice(settings_for: Callable[..., Settings]
         assert [a["via"] for a in await audited(bot, "quarantine.hide")] == ["card"]
         assert [a["via"] for a in await audited(bot, "quarantine.release")] == ["card"]
         assert graph_calls(graph, "BlockAccess") == 1 and graph_calls(graph, "None") == 1
+
+
+async def test_pressed_at_the_same_time(settings_for: Callable[..., Settings], teams: TeamsStandIn,
+                                        graph: GraphStandIn, db_url: str) -> None:
+    """Two hides (card) and then two releases (API) sent at once: the request that comes second finds the first's
+    work and answers that the message already is so; one audit row and one Graph call each."""
+    async with running_bot(settings_for(database_url=db_url)) as bot:
+        await security_channel(bot, teams)
+        await post(bot, teams, report_invoke(teams.service_url, BOB, "quarterly https://intranet.contoso.example/q3"))
+        (alert,) = await eventually(lambda: reported(bot))
+        hides = await asyncio.gather(*(press(bot, teams, SOC, "quarantine.hide", int(alert["id"])) for _ in "ab"))
+        assert [h["statusCode"] for h in hides] == [200, 200], hides
+        assert sorted("is already" in json.dumps(h) for h in hides) == [False, True]
+        (record,) = await eventually(lambda: quarantined(bot, "hidden"))
+        url = f"/api/v1/quarantine/{record['id']}/release"
+        releases = await asyncio.gather(*(bot.client.post(url, headers=AUTH) for _ in "ab"))
+        assert sorted(r.status for r in releases) == [200, 202]
+        await settled(bot, "released")
+        assert len(await audited(bot, "quarantine.hide")) == 1
+        assert len(await audited(bot, "quarantine.release")) == 1
+        assert graph_calls(graph, "BlockAccess") == 1 and graph_calls(graph, "None") == 1
