@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.urllists.tenant_list import TablAction, TablEntry, TablIndex
+from shared.urllists.tenant_list import TablAction
+from shared.urllists.tenant_list_entries import TablEntry, TablIndex
 from shared.urls import extract_urls
 
 Case = tuple[str, Callable[[int], Callable[[], object]], tuple[int, ...]]

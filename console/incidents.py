@@ -138,7 +138,11 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
 _DONE = {"resolve": "Incident resolved.", "classify": "Classification saved.", "assign": "Assignment saved.",
          "block": "URL blocked.", "allow": "URL allowed; the alert is resolved as a false positive.",
          "release_message": "Release asked for: a worker asks Microsoft Graph to show the message again.",
-         "hide_message": "Hiding asked for: a worker asks Microsoft Graph to hide the message from its readers."}
+         "hide_message": "Hiding asked for: a worker asks Microsoft Graph to hide the message from its readers.",
+         "release_message_unchanged": "Nothing to do: the message is already released or being released; "
+                                      "Microsoft Graph is not asked again.",
+         "hide_message_unchanged": "Nothing to do: the message is already hidden or being hidden; "
+                                   "Microsoft Graph is not asked again."}
 
 
 @changer()
@@ -167,8 +171,8 @@ async def incident_action(request: web.Request) -> web.StreamResponse:
                 raise AlertError("pick one of this incident's alerts")
             if do in ("block", "allow"):
                 await system.actions.set_url_list(alert.id, TablAction(do), actor)
-            else:
-                await _quarantine_action(request, do, alert, actor)
+            elif not await _quarantine_action(request, do, alert, actor):
+                do += "_unchanged"
         else:
             raise AlertError("unknown action")
     except (AlertError, QuarantineError) as exc:
@@ -176,15 +180,15 @@ async def incident_action(request: web.Request) -> web.StreamResponse:
     return see_other(f"/console/incidents/{incident_id}?done={do}")
 
 
-async def _quarantine_action(request: web.Request, do: str, alert: Alert, actor: Actor) -> None:
-    """Release or hide the alert's message through the service the card and the CLI use."""
+async def _quarantine_action(request: web.Request, do: str, alert: Alert, actor: Actor) -> bool:
+    """Release or hide the alert's message through the service the card and the CLI use; False when the
+    message already was (or was being) so, and nothing was asked."""
     quarantine = request.config_dict.get(QUARANTINE)
     if quarantine is None or not quarantine.enabled:
         raise QuarantineError("quarantine is off (SAFELINKS_TEAMS_QUARANTINE)")
     if do == "release_message":
-        await release_alert_message(quarantine, alert, actor)
-    else:
-        await hide_alert_message(quarantine, request.config_dict[ALERTING], alert, actor)
+        return (await release_alert_message(quarantine, alert, actor)).changed
+    return (await hide_alert_message(quarantine, request.config_dict[ALERTING], alert, actor)).changed
 
 
 def json_download(document: dict[str, Any], name: str) -> web.Response:

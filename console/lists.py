@@ -12,7 +12,8 @@ from console.guard import changer, viewer
 from console.incidents import actor_of
 from console.render import Blanks, see_other
 from console.state import CONSOLE
-from shared.urllists.tenant_list import TablAction, TablError, is_expired
+from shared.urllists.tenant_list import TablAction, TablError
+from shared.urllists.tenant_list_entries import is_expired
 
 EXPIRY_CHOICES = (("30d", "30 days"), ("1d", "1 day"), ("7d", "7 days"), ("90d", "90 days (block only)"),
                   ("never", "Never (allows: 45 days after last use)"))

@@ -54,7 +54,9 @@ async def quarantine_page(request: web.Request) -> web.StreamResponse:
 
 
 _DONE = {"released": "Release asked for: a worker asks Microsoft Graph to show the message again; "
-                     "the state below follows."}
+                     "the state below follows.",
+         "unchanged": "Nothing to do: the message is already released or being released; Microsoft Graph is "
+                      "not asked again."}
 
 
 @changer()
@@ -66,9 +68,9 @@ async def release(request: web.Request) -> web.StreamResponse:
     if not raw.isdigit() or len(raw) > 18:
         raise not_found()
     try:
-        await quarantine.release(int(raw), actor=actor_of(request))
+        outcome = await quarantine.release(int(raw), actor=actor_of(request))
     except QuarantineNotFound as exc:
         return console.templates.page("refused.html", request, status=404, title="No such message", message=str(exc))
     except QuarantineError as exc:
         return console.templates.page("refused.html", request, status=409, title="Not released", message=str(exc))
-    return see_other("/console/quarantine?done=released")
+    return see_other(f"/console/quarantine?done={'released' if outcome.changed else 'unchanged'}")

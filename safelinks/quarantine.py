@@ -28,7 +28,7 @@ from shared.events import VerdictChanged
 from shared.graph import ClientCredentials, GraphClient, GraphError, scope_for
 from shared.graph.token import Certificate
 from shared.outbox import Outbox
-from shared.quarantine import Cause, JudgedLink, Mode, QuarantineError, QuarantineRecord, State
+from shared.quarantine import Cause, JudgedLink, Mode, QuarantineError, QuarantineOutcome, QuarantineRecord, State
 from shared.quarantine.cards import HIDE_VERB, RELEASE_VERB, REPORTED_RULE
 from shared.quarantine.service import KIND, Quarantine
 from shared.reports import ReportDesk, report_rule
@@ -104,7 +104,7 @@ def announcer(get: Callable[[], Alerting]) -> Callable[[QuarantineRecord, list[i
     return announce
 
 
-async def release_alert_message(quarantine: Quarantine, alert: Alert, actor: Actor) -> QuarantineRecord:
+async def release_alert_message(quarantine: Quarantine, alert: Alert, actor: Actor) -> QuarantineOutcome:
     """Release the message an alert is about (the card's and the console's "Release message")."""
     if not alert.conversation_id or not alert.message_id:
         raise QuarantineError("this alert names no Teams message")
@@ -114,7 +114,8 @@ async def release_alert_message(quarantine: Quarantine, alert: Alert, actor: Act
     return await quarantine.release(record.id, actor=actor)
 
 
-async def hide_alert_message(quarantine: Quarantine, system: Alerting, alert: Alert, actor: Actor) -> QuarantineRecord:
+async def hide_alert_message(quarantine: Quarantine, system: Alerting, alert: Alert, actor: Actor
+                             ) -> QuarantineOutcome:
     """Hide a reported message (the card's and the console's "Hide message"), with the report's links."""
     if not alert.conversation_id or not alert.message_id:
         raise QuarantineError("this alert names no Teams message")
@@ -128,11 +129,11 @@ async def hide_alert_message(quarantine: Quarantine, system: Alerting, alert: Al
     links = [JudgedLink(str(x.get("url")), str(x.get("verdict")), str(x.get("source") or ""))
              for x in (alert.details.get("report") or {}).get("links", []) if x.get("url")]
     who = actor.name or actor.id
-    record = await quarantine.hide_now(ev, links, cause=Cause.MANUAL, actor=actor,
-                                       reason=f"hidden by {who} after a user report (alert {alert.id})")
-    if record.state is State.FAILED:
-        raise QuarantineError(f"the message cannot be hidden: {record.state_detail}")
-    return record
+    outcome = await quarantine.hide_now(ev, links, cause=Cause.MANUAL, actor=actor,
+                                        reason=f"hidden by {who} after a user report (alert {alert.id})")
+    if outcome.record.state is State.FAILED:
+        raise QuarantineError(f"the message cannot be hidden: {outcome.record.state_detail}")
+    return outcome
 
 
 def card_verbs(get_quarantine: Callable[[], Quarantine], get_alerting: Callable[[], Alerting]) -> dict[str, Any]:
@@ -153,11 +154,13 @@ def card_verbs(get_quarantine: Callable[[], Quarantine], get_alerting: Callable[
         actor = Actor(action.user_aad_id or action.user_id or who, who, via="card")
         try:
             if action.verb == RELEASE_VERB:
-                record = await release_alert_message(quarantine, alert, actor)
-                note = f"{who} asked to release the message (quarantine #{record.id})."
+                outcome = await release_alert_message(quarantine, alert, actor)
+                note = f"{who} asked to release the message (quarantine #{outcome.record.id})."
             else:
-                record = await hide_alert_message(quarantine, system, alert, actor)
-                note = f"{who} asked to hide the message (quarantine #{record.id})."
+                outcome = await hide_alert_message(quarantine, system, alert, actor)
+                note = f"{who} asked to hide the message (quarantine #{outcome.record.id})."
+            if not outcome.changed:  # a second press: answered like the alert buttons', nothing recorded
+                note = f"{outcome.already().capitalize()}: nothing was asked again."
         except QuarantineError as exc:
             raise QuarantineRefused(str(exc)) from None
         try:

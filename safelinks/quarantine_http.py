@@ -58,7 +58,7 @@ async def get_record(request: web.Request) -> web.Response:
 
 async def release_record(request: web.Request) -> web.Response:
     """Release a message; the token (or its delegated ``X-SafeLinks-User``) is who the audit log records, and
-    a body's ``by`` the name shown on the alert."""
+    a body's ``by`` the name shown on the alert. Asked again, it answers 200 and records nothing."""
     from safelinks.api import _actor
 
     actor = _actor(request)
@@ -71,8 +71,9 @@ async def release_record(request: web.Request) -> web.Response:
         if not isinstance(body, dict) or not isinstance(body.get("by", by), str):
             raise InvalidChange('the body must be a JSON object such as {"by": "name"}')
         by = body.get("by") or by
-    record = await _quarantine(request).release(_record_id(request), actor=Actor(actor.id, by[:200], via="api"))
-    return web.json_response(record.to_json(), status=202)
+    outcome = await _quarantine(request).release(_record_id(request), actor=Actor(actor.id, by[:200], via="api"))
+    # 202: Graph is asked; 200: the message already is (or is being) released, so nothing was asked again.
+    return web.json_response(outcome.record.to_json(), status=202 if outcome.changed else 200)
 
 
 def render_page(record: QuarantineRecord) -> str:

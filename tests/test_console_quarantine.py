@@ -74,8 +74,8 @@ async def test_quarantine_page_lists_filters_and_releases(settings_for: Callable
         assert graph.patches()[-1].body["policyViolation"]["dlpAction"] == "None"
         assert await audited(bot, "quarantine.") == [
             ("console", "local-admin", "quarantine.release", f"quarantine {hidden['id']}")]
-        again = await bot.client.post(release, data={"csrf": csrf}, allow_redirects=False)
-        assert again.status == 409 and "already released" in await again.text()
+        again = await bot.client.post(release, data={"csrf": csrf})
+        assert again.status == 200 and "already released or being released" in await again.text()
         assert (await bot.client.post("/console/quarantine/999/release", data={"csrf": csrf})).status == 404
         page = await (await bot.client.get("/console/quarantine", params={"state": "released"})).text()
         assert "release asked by Local administrator" in page

@@ -7,17 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.urllists.tenant_list import (
-    REMOVE_AFTER_UNUSED,
-    TablAction,
-    TablEntry,
-    TablError,
-    TablIndex,
-    default_expiry,
-    is_expired,
-    parse_entry,
-    validate_expiry,
-)
+from shared.urllists.tenant_list import REMOVE_AFTER_UNUSED, TablAction, TablError, default_expiry, validate_expiry
+from shared.urllists.tenant_list_entries import TablEntry, TablIndex, is_expired
+from shared.urllists.tenant_list_syntax import parse_entry
 
 ALLOW, BLOCK = TablAction.ALLOW, TablAction.BLOCK
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.urllists.do_not_rewrite import RewriteExemptions
-from shared.urllists.tenant_list import TablAction, TablEntry, TablIndex
+from shared.urllists.tenant_list import TablAction
+from shared.urllists.tenant_list_entries import TablEntry, TablIndex
 from shared.urls import (
     InvalidURL,
     NotWebURL,

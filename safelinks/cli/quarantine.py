@@ -67,11 +67,14 @@ def _release(args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
         try:
             actor = Actor(CLI_ACTOR.id, args.by or CLI_ACTOR.name, via="cli")
-            record = await _quarantine(services).release(args.id, actor=actor)
+            outcome = await _quarantine(services).release(args.id, actor=actor)
         except QuarantineError as exc:
             raise CliError(str(exc)) from None
+        record = outcome.record
         if args.json:
             print_json(record.to_json())
+        elif not outcome.changed:  # a repeat succeeds, as `verdict set` does, and says nothing was done
+            print(f"unchanged: {outcome.already()}")
         else:
             print(f"message {record.id} is {record.state.value}: a worker asks Microsoft Graph to show it again")
         return 0

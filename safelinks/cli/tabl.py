@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from safelinks.cli.context import CLI_ACTOR, Results, UsageError, with_services
 from safelinks.cli.table import print_json, print_table
 from shared.services import Services
-from shared.urllists.tenant_list import TablAction, TablEntry, TablError
+from shared.urllists.tenant_list import TablAction, TablError
+from shared.urllists.tenant_list_entries import TablEntry
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

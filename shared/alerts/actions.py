@@ -29,7 +29,8 @@ from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.database import Executor
 from shared.store.incidents import IncidentStore
-from shared.urllists.tenant_list import MAX_ENTRY_LENGTH, TablAction, TablError, parse_entry
+from shared.urllists.tenant_list import MAX_ENTRY_LENGTH, TablAction, TablError
+from shared.urllists.tenant_list_syntax import parse_entry
 from shared.urls import URLError, covers, parse
 
 # An incident's status maps onto its alerts' (Graph spells "active" for incidents, "new" for alerts).

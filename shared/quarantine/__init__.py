@@ -10,6 +10,7 @@ from shared.quarantine.model import (
     Mode,
     QuarantineError,
     QuarantineNotFound,
+    QuarantineOutcome,
     QuarantineRecord,
     State,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Mode",
     "QuarantineError",
     "QuarantineNotFound",
+    "QuarantineOutcome",
     "QuarantineRecord",
     "State",
 ]

@@ -105,5 +105,23 @@ class QuarantineRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantineOutcome:
+    """What a person's hide or release did: the record as it stands, and whether the request changed it.
+
+    ``changed`` is False when the message already was, or was on its way to being, as asked: then
+    nothing was recorded (no audit row) and Graph is not asked again.
+    """
+
+    record: QuarantineRecord
+    changed: bool
+
+    def already(self) -> str:
+        """The answer to a request that changed nothing, e.g. ``message 3 is already hidden``."""
+        state = self.record.state
+        word = {State.HIDING: "being hidden", State.RELEASING: "being released"}.get(state, state.value)
+        return f"message {self.record.id} is already {word}"
+
+
 def iso(at: datetime | None) -> str | None:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None

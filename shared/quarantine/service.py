@@ -27,6 +27,7 @@ from shared.quarantine.model import (
     Mode,
     QuarantineError,
     QuarantineNotFound,
+    QuarantineOutcome,
     QuarantineRecord,
     State,
 )
@@ -133,8 +134,14 @@ class Quarantine:
         a new verdict change or an analyst's request, not when it is merely edited.
         Personal chats with the bot are never hidden (only their sender reads them).
         """
+        record_id, _ = await self._hide(tx, ev, links, cause=cause, by=by, reason=reason)
+        return record_id
+
+    async def _hide(self, tx: Executor, ev: TeamsMessageEvidence, links: list[JudgedLink], *, cause: Cause,
+                    by: str, reason: str | None) -> tuple[int | None, bool]:
+        """``hide``'s record id, and whether the request changed the record (False: it was left alone)."""
         if not with_people(ev):
-            return None
+            return None, False
         group = await self.store.group_of(ev.team_id, tx) if ev.team_id else None
         ref, why_not = target_of(ev, group)
         reason = reason or reason_of(links)
@@ -147,22 +154,22 @@ class Quarantine:
                 sender_aad_object_id=ev.sender_aad_object_id, links=links, reason=reason, cause=cause.value,
                 state=State.HIDING if ref else State.FAILED, state_detail=why_not, requested_by=by, now=now)
             if record_id is None:
-                return None
+                return None, False
             generation = 1
         else:
             record_id = existing.id
             if existing.state in (State.HIDING, State.HIDDEN):
-                return record_id
+                return record_id, False
             if cause is Cause.ARRIVAL and existing.state in (State.RELEASED, State.RELEASING, State.FAILED):
                 # An edit or a repeated delivery: a person's release (or Graph's refusal) stands.
-                return record_id
+                return record_id, False
             if ref is None:
-                return record_id
+                return record_id, False
             found = await QuarantineStore.request(tx, record_id, action="hide", state=State.HIDING, by=by, now=now,
                                                   expect=(State.RELEASED, State.FAILED, State.RELEASING),
                                                   reason=reason, cause=cause.value, target=ref.to_json())
             if found is None:
-                return record_id
+                return record_id, False
             generation = found
         record = await self.store.get(record_id, tx)
         if ref is not None and record is not None:
@@ -170,36 +177,41 @@ class Quarantine:
                                     explanation_url=self.page_url(record),
                                     conditions=[f"{link.url} ({link.verdict})" for link in links] or [reason])
             await self._enqueue(tx, record, generation, "hide", ref, body)
-        return record_id
+        return record_id, True
 
     async def hide_now(self, ev: TeamsMessageEvidence, links: list[JudgedLink], *, cause: Cause,
-                       actor: audit.Who, reason: str | None = None) -> QuarantineRecord:
+                       actor: audit.Who, reason: str | None = None) -> QuarantineOutcome:
         """A person's ``hide``, in a transaction of its own with its audit row; raises when the message
-        cannot be hidden."""
+        cannot be hidden. A message already hidden, or being hidden, is left alone: no audit row."""
         if not with_people(ev):
             raise QuarantineError("a message in a personal chat with the bot is read only by its sender")
         by = actor.name or actor.id
         async with self.db.transaction() as tx:
-            record_id = await self.hide(tx, ev, links, cause=cause, by=by, reason=reason)
-            if record_id is not None:
+            record_id, changed = await self._hide(tx, ev, links, cause=cause, by=by, reason=reason)
+            if changed:
                 await audit.record(tx, actor, "quarantine.hide", f"quarantine {record_id}",
                                    f"{ev.conversation_id} {ev.message_id}: {reason or ''}".strip(),
                                    at=self.clock().timestamp())
         self.outbox.wake()
-        record = await self.store.get(record_id) if record_id is not None else None
+        # Read by message, not by id: a request that lost a race to insert the record has no id of its own.
+        record = await self.store.of_message(ev.conversation_id, ev.message_id)
         if record is None:
             raise QuarantineError("the message could not be quarantined")
-        return record
+        if not changed and record.state not in (State.HIDING, State.HIDDEN):
+            raise QuarantineError(
+                f"the message cannot be hidden: {record.state_detail or f'it is {record.state.value}; look again'}")
+        return QuarantineOutcome(record, changed)
 
-    async def release(self, record_id: int, *, actor: audit.Who) -> QuarantineRecord:
+    async def release(self, record_id: int, *, actor: audit.Who) -> QuarantineOutcome:
         """Ask Graph to show the message again (``dlpAction: None``); the request and its audit row are one
-        transaction. The CLI, the API, the card and the console all release through here."""
+        transaction. The CLI, the API, the card and the console all release through here. A message
+        already released, or being released, is left alone: no audit row, no Graph call."""
         by = actor.name or actor.id
         record = await self.store.get(record_id)
         if record is None:
             raise QuarantineNotFound(f"no quarantined message {record_id}")
         if record.state in (State.RELEASED, State.RELEASING):
-            raise QuarantineError(f"message {record_id} is already {record.state.value}")
+            return QuarantineOutcome(record, changed=False)
         if not record.target:
             raise QuarantineError(f"message {record_id} was never hidden: {record.state_detail or 'no target'}")
         if record.state is State.FAILED and record.hidden_at is None and record.last_action == "hide":
@@ -209,6 +221,9 @@ class Quarantine:
                 tx, record_id, action="release", state=State.RELEASING, by=by, now=self.clock().timestamp(),
                 expect=(State.HIDING, State.HIDDEN, State.FAILED))
             if generation is None:
+                moved = await self.store.get(record_id, tx)
+                if moved is not None and moved.state in (State.RELEASED, State.RELEASING):
+                    return QuarantineOutcome(moved, changed=False)  # a release pressed at the same time won
                 raise QuarantineError(f"message {record_id} changed meanwhile; look again")
             await audit.record(tx, actor, "quarantine.release", f"quarantine {record_id}",
                                f"{record.conversation_id} {record.message_id}", at=self.clock().timestamp())
@@ -219,7 +234,7 @@ class Quarantine:
         self.outbox.wake()
         found = await self.store.get(record_id)
         assert found is not None
-        return found
+        return QuarantineOutcome(found, changed=True)
 
     async def _enqueue(self, tx: Executor, record: QuarantineRecord, generation: int, action: str,
                        ref: MessageRef, body: dict[str, Any]) -> None:

@@ -8,15 +8,9 @@ from datetime import UTC, datetime
 from shared.store import audit, counters
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
-from shared.urllists.tenant_list import (
-    TablAction,
-    TablEntry,
-    TablError,
-    TablIndex,
-    default_expiry,
-    parse_entry,
-    validate_expiry,
-)
+from shared.urllists.tenant_list import TablAction, TablError, default_expiry, validate_expiry
+from shared.urllists.tenant_list_entries import TablEntry, TablIndex
+from shared.urllists.tenant_list_syntax import parse_entry
 from shared.urls import WebURL
 
 
