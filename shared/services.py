@@ -247,5 +247,7 @@ async def _watch_policies(services: Services, path: Path, every: float) -> None:
             log.info("policy file %s reloaded", path)
 
 
-# The application key under which the proxy, the bot and the API find the running services.
+# The application key under which the proxy, the bot, the console and the API find the running services.
+# It lives with the services rather than in safelinks/server.py (which sets it) because proxy/ and bot/
+# may import only shared/: the key is the one thing of the application they need to know.
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
