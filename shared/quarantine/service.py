@@ -309,7 +309,7 @@ class Quarantine:
 
     async def process_changes(self, batch: int = 2000) -> int:
         """Every verdict change after the cursor: messages delivered in the look-back before it are hidden."""
-        from shared.alerts.engine import change_from_row
+        from shared.store.verdict_changes import change_from_row
 
         alerts = AlertStore(self.db)
         hidden = 0
