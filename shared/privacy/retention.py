@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 
 from shared.config import Settings
 from shared.quarantine.store import purge_settled
-from shared.reports import purge_reports
 from shared.schedule import Job
 from shared.store.alerts import AlertStore
 from shared.store.audit import purge_audit
@@ -32,6 +31,7 @@ from shared.store.clicks import purge_clicks
 from shared.store.database import Database
 from shared.store.evidence import purge_messages, purge_users
 from shared.store.incidents import purge_incidents
+from shared.store.message_reports import purge_reports
 from shared.store.outbox import OutboxTable
 
 log = logging.getLogger(__name__)
