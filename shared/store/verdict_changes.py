@@ -30,11 +30,10 @@ class VerdictChangeTable:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def after(self, after_id: int, limit: int) -> list[VerdictChanged]:
-        """The first ``limit`` changes written after the one numbered ``after_id``, in the order written."""
+    async def after(self, position: int, limit: int) -> list[VerdictChanged]:
+        """Up to ``limit`` changes after id ``position``, in id order."""
         rows = await self._db.fetchall(
-            f"SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT {int(limit)}", (after_id,)
-        )
+            f"SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT {int(limit)}", (position,))
         return [change_from_row(r) for r in rows]
 
     async def since(self, since: datetime) -> list[VerdictChanged]:
