@@ -24,8 +24,9 @@ from shared.config import Settings
 from shared.evidence import TeamsMessageEvidence
 from shared.quarantine.model import JudgedLink
 from shared.store.database import Database, Executor
+from shared.store.message_reports import MessageReportStore
 from shared.store.messages import EvidenceStore
-from shared.store.purge import BATCH, delete_in_batches
+from shared.store.quarantine import QuarantineStore
 
 RULE_ID = "teams-message-reported"
 _RULE = {
@@ -106,23 +107,8 @@ class ReportDesk:
         self.quarantine_on = quarantine_on
         self.rule = rule
         self.evidence = EvidenceStore(db)
-
-    async def _record(self, tx: Executor, ev: TeamsMessageEvidence, reporter: Reporter, note: str,
-                      links: list[JudgedLink], now: float) -> tuple[int, bool]:
-        row = await tx.fetchone(
-            "INSERT INTO message_reports (conversation_id, message_id, reporter_id, reporter_aad_object_id, "
-            "reporter_name, note, verdicts, reported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (conversation_id, message_id, reporter_id) DO NOTHING RETURNING id",
-            (ev.conversation_id, ev.message_id, reporter.user_id, reporter.aad_object_id, reporter.name[:200],
-             note[:1000], json.dumps([link.to_json() for link in links]), now),
-        )
-        if row is not None:
-            return int(row["id"]), False
-        found = await tx.fetchone(
-            "SELECT id FROM message_reports WHERE conversation_id = ? AND message_id = ? AND reporter_id = ?",
-            (ev.conversation_id, ev.message_id, reporter.user_id))
-        assert found is not None
-        return int(found["id"]), True
+        self.reports = MessageReportStore(db)
+        self.quarantine = QuarantineStore(db)
 
     async def report(self, ev: TeamsMessageEvidence, reporter: Reporter, note: str, links: list[JudgedLink], *,
                      now: datetime, channel: str | None, keep_evidence: bool) -> ReportOutcome:
@@ -130,34 +116,29 @@ class ReportDesk:
         async with self.db.transaction() as tx:
             if keep_evidence:
                 await self.evidence.save(ev, tx=tx)
-            report_id, duplicate = await self._record(tx, ev, reporter, note, links, now.timestamp())
+            report_id, duplicate = await MessageReportStore.record(
+                tx, conversation_id=ev.conversation_id, message_id=ev.message_id, reporter_id=reporter.user_id,
+                reporter_aad_object_id=reporter.aad_object_id, reporter_name=reporter.name[:200],
+                note=note[:1000], verdicts=[link.to_json() for link in links], reported_at=now.timestamp())
         verdict = worst(links)
         if duplicate:
-            row = await self.db.fetchone("SELECT alert_id FROM message_reports WHERE id = ?", (report_id,))
-            alert_id = int(row["alert_id"]) if row and row["alert_id"] is not None else None
-            return ReportOutcome(report_id, alert_id, verdict, True)
+            return ReportOutcome(report_id, await self.reports.alert_of(report_id), verdict, True)
         draft = self.draft(report_id, ev, reporter, note, links, now, quarantine_on=self.quarantine_on,
                            rule=self.rule)
-        held = await self.db.fetchone(
-            "SELECT id, state, requested_by, released_by, state_detail FROM quarantined_messages "
-            "WHERE conversation_id = ? AND message_id = ?", (ev.conversation_id, ev.message_id))
+        held = await self.quarantine.of_message(ev.conversation_id, ev.message_id)
         if held is not None and draft.overrides is not None:
             # Already quarantined: the card offers Release, not Hide.
             details = json.loads(draft.overrides["details"])
-            details["quarantine"] = {"available": self.quarantine_on, "id": int(held["id"]), "state": held["state"],
-                                     "requested_by": held["requested_by"], "released_by": held["released_by"],
-                                     "why": held["state_detail"]}
+            details["quarantine"] = {"available": self.quarantine_on, "id": held.id, "state": held.state.value,
+                                     "requested_by": held.requested_by, "released_by": held.released_by,
+                                     "why": held.state_detail}
             draft.overrides["details"] = json.dumps(details)
 
         async def link_alert(tx: Executor) -> None:
-            await tx.execute(
-                "UPDATE message_reports SET alert_id = (SELECT id FROM alerts WHERE alert_key = ?) WHERE id = ?",
-                (draft.key, report_id))
+            await MessageReportStore.link_alert(tx, report_id, draft.key)
 
         await self.writer.write([draft], now=now, channel=channel, tx_extra=link_alert)
-        row = await self.db.fetchone("SELECT alert_id FROM message_reports WHERE id = ?", (report_id,))
-        alert_id = int(row["alert_id"]) if row and row["alert_id"] is not None else None
-        return ReportOutcome(report_id, alert_id, verdict, False)
+        return ReportOutcome(report_id, await self.reports.alert_of(report_id), verdict, False)
 
     @staticmethod
     def draft(report_id: int, ev: TeamsMessageEvidence, reporter: Reporter, note: str, links: list[JudgedLink],
@@ -200,10 +181,3 @@ class ReportDesk:
             "details": json.dumps(details),
         }
         return Draft(rule, key, (key,), (click,), verdict_json, overrides=overrides)
-
-
-async def purge_reports(db: Executor, before: float) -> int:
-    """Delete message reports made before ``before``."""
-    return await delete_in_batches(
-        db, f"DELETE FROM message_reports WHERE id IN (SELECT id FROM message_reports WHERE reported_at < ? "
-            f"LIMIT {BATCH})", (before,))

@@ -201,8 +201,7 @@ class AlertActions:
         now = self.clock().timestamp()
         channel = await self.channel()
         async with self.db.transaction() as tx:
-            if self.db.dialect == "postgresql":  # two presses at once: the second waits, then sees the first
-                await tx.execute("SELECT id FROM alerts WHERE id = ? FOR UPDATE", (alert_id,))
+            await self.alerts.lock(tx, alert_id)  # two presses at once: the second waits, then sees the first
             alert = await self.alerts.get(alert_id, tx) or alert
             changes = self._still_to_do(alert, changes)
             if changes.empty():
@@ -254,16 +253,12 @@ class AlertActions:
         channel = await self.channel()
         async with self.db.transaction() as tx:
             if alert_fields:
-                assigns = ", ".join(f"{k} = ?" for k in alert_fields)
-                await tx.execute(
-                    f"UPDATE alerts SET {assigns} WHERE incident_id = ?",
-                    (*alert_fields.values(), incident_id),
-                )
+                await AlertStore.set_fields_of_incident(tx, incident_id, alert_fields)
             await IncidentStore.set_fields(tx, incident_id, inc_fields)
             await self._record(tx, None, incident_id, changes, actor, now)
             if alert_fields:
-                for row in await tx.fetchall("SELECT id FROM alerts WHERE incident_id = ?", (incident_id,)):
-                    await self.writer.announce_update(tx, int(row["id"]), now)
+                for alert_id in await AlertStore.ids_of_incident(tx, incident_id):
+                    await self.writer.announce_update(tx, alert_id, now)
             await self.writer.update_card(tx, incident_id, channel, self._note(changes, actor))
 
     async def _record(

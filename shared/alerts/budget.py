@@ -20,6 +20,7 @@ from shared.alerts.model import Alert, iso
 from shared.escaping import html_text, plain_line
 from shared.outbox import Outbox
 from shared.store.database import Executor
+from shared.store.notification_budget import NotificationBudgetStore
 
 _KEEP_WINDOWS = 96  # a recipient's older windows are forgotten when a new one starts
 _LISTED = 50  # a summary lists this many held alerts; the rest are counted
@@ -38,34 +39,20 @@ class Budget:
         """Count one notification to ``recipient``; False (and nothing counted) when its budget is spent,
         unless ``always`` (a new incident's first notification), which is counted and never refused."""
         start = self.window_of(at)
-        row = await tx.fetchone(
-            "SELECT sent FROM notification_budget WHERE recipient = ? AND window_start = ?", (recipient, start)
-        )
-        if row is None:
-            await tx.execute(
-                "DELETE FROM notification_budget WHERE recipient = ? AND window_start < ?",
-                (recipient, start - _KEEP_WINDOWS * self.window),
-            )
-            await tx.execute(
-                "INSERT INTO notification_budget (recipient, window_start, sent, held) VALUES (?, ?, 0, 0)",
-                (recipient, start),
-            )
-        elif int(row["sent"]) >= self.burst and not always:
+        sent = await NotificationBudgetStore.sent(tx, recipient, start)
+        if sent is None:
+            await NotificationBudgetStore.open_window(tx, recipient, start,
+                                                      forget_before=start - _KEEP_WINDOWS * self.window)
+        elif sent >= self.burst and not always:
             return False
-        await tx.execute(
-            "UPDATE notification_budget SET sent = sent + 1 WHERE recipient = ? AND window_start = ?",
-            (recipient, start),
-        )
+        await NotificationBudgetStore.count_sent(tx, recipient, start)
         return True
 
     async def hold(self, tx: Executor, outbox: Outbox, recipient: str, alert: Alert, at: float, *,
                    why: str, email_to: tuple[str, ...] = (), webhook: str | None = None) -> None:
         """List ``alert`` in the summary ``recipient`` gets when the current window ends."""
         start = self.window_of(at)
-        await tx.execute(
-            "UPDATE notification_budget SET held = held + 1 WHERE recipient = ? AND window_start = ?",
-            (recipient, start),
-        )
+        await NotificationBudgetStore.count_held(tx, recipient, start)
         slot = f"summary:{recipient}:{start!r}"
         waiting = await outbox.pending_payload(slot, tx)
         held = list((waiting or {}).get("held", []))

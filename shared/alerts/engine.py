@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.alerts.actions import AlertActions
@@ -29,24 +29,12 @@ from shared.metrics import Registry
 from shared.store import audit
 from shared.store.alerts import AlertStore
 from shared.store.audit import Who
-from shared.store.clicks import ClickFilter, ClickStore, click_from_row
-from shared.store.database import Database, Executor, Row
+from shared.store.clicks import ClickFilter, ClickStore
+from shared.store.database import Database, Executor
+from shared.store.verdict_changes import VerdictChangeTable
 
 log = logging.getLogger(__name__)
 CLICKS, CHANGES = "clicks", "verdict_changes"
-
-
-def change_from_row(r: Row) -> VerdictChanged:
-    return VerdictChanged(
-        change_id=int(r["id"]),
-        expression=r["expression"],
-        old_verdict=r["old_verdict"],
-        new_verdict=r["new_verdict"],
-        threat_types=tuple(t for t in (r["threat_types"] or "").split(",") if t),
-        source=r["source"],
-        reason=r["reason"] or "",
-        changed_at=datetime.fromtimestamp(r["changed_at"], UTC),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +67,8 @@ class AlertEngine:
 
     def __post_init__(self) -> None:
         self.store = AlertStore(self.db)
+        self.clicks = ClickStore(self.db)
+        self.changes = VerdictChangeTable(self.db)
         self._wake_clicks = asyncio.Event()
         self._wake_changes = asyncio.Event()
         self._raised = self.metrics.counter("safelinks_alerts_total", "Alerts raised, by rule.")
@@ -116,14 +106,11 @@ class AlertEngine:
         created = 0
         while True:
             position = await self.store.cursor(CLICKS)
-            rows = await self.db.fetchall(
-                f"SELECT * FROM clicks WHERE id > ? ORDER BY id LIMIT {int(self.batch)}",
-                (position,),
-            )
-            if not rows:
+            read = await self.clicks.after(position, self.batch)
+            if not read:
                 return created
-            last = int(rows[-1]["id"])
-            drafts = await self._bursts([d for r in rows for d in click_drafts(self.rules, click_from_row(r))])
+            last = read[-1][0]
+            drafts = await self._bursts([d for _, click in read for d in click_drafts(self.rules, click)])
 
             async def advance(tx: Executor, last: int = last) -> None:
                 await AlertStore.advance_cursor(tx, CLICKS, last)
@@ -141,7 +128,7 @@ class AlertEngine:
         """The drafts, less those of volume rules whose burst has not been reached."""
         if not any(d.rule.volume is not None for d in drafts):
             return drafts
-        return [d for d in drafts if d.rule.volume is None or await burst_reached(self.db, d.rule, d.click)]
+        return [d for d in drafts if d.rule.volume is None or await burst_reached(self.clicks, d.rule, d.click)]
 
     def _count(self, result: WriteResult) -> int:
         now = self.clock()
@@ -155,13 +142,10 @@ class AlertEngine:
         created = 0
         while True:
             position = await self.store.cursor(CHANGES)
-            rows = await self.db.fetchall(
-                "SELECT * FROM verdict_changes WHERE id > ? ORDER BY id LIMIT 50", (position,)
-            )
-            if not rows:
+            changes = await self.changes.after(position, 50)
+            if not changes:
                 return created
-            for row in rows:
-                change = change_from_row(row)
+            for change in changes:
                 created += await self._change(change)
                 async with self.db.transaction() as tx:
                     await AlertStore.advance_cursor(tx, CHANGES, change.change_id)
@@ -186,7 +170,7 @@ class AlertEngine:
             if not rule.change.matches(change.new_verdict, change.old_verdict, change.source):
                 continue
             start, end = window_of(rule, change.changed_at)
-            clicks = [c async for c in covered_clicks(self.db, change.expression, start, end)]
+            clicks = [c async for c in covered_clicks(self.clicks, change.expression, start, end)]
             drafts = change_drafts(rule, change, clicks)
             for i in range(0, len(drafts), self.batch):
                 yield drafts[i : i + self.batch]
@@ -195,13 +179,9 @@ class AlertEngine:
         """Run the rules again over clicks and verdict changes since ``since``; store only with ``apply``
         (each batch written with its audit row for ``actor``)."""
         drafts: list[Draft] = []
-        async for click in ClickStore(self.db).stream(ClickFilter(since=since)):
+        async for click in self.clicks.stream(ClickFilter(since=since)):
             drafts += await self._bursts(click_drafts(self.rules, click))
-        rows = await self.db.fetchall(
-            "SELECT * FROM verdict_changes WHERE changed_at >= ? ORDER BY id", (since.timestamp(),)
-        )
-        for row in rows:
-            change = change_from_row(row)
+        for change in await self.changes.since(since):
             async for chunk in self._change_chunks(change):
                 drafts += chunk
         present = await self.store.keys_present([d.key for d in drafts])

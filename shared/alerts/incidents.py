@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.alerts.model import Severity
+from shared.store.alerts import AlertStore
 from shared.store.database import Executor
 from shared.store.incidents import IncidentStore
 
@@ -79,33 +80,27 @@ class Correlator:
     @staticmethod
     async def refresh(tx: Executor, incident_id: int, *, now: float) -> None:
         """Recompute an incident's count, severity, activity span and title from its alerts."""
-        rows = await tx.fetchall(
-            "SELECT severity, url, account_upn, account_object_id, workload, first_activity, last_activity, "
-            "details, status FROM alerts WHERE incident_id = ?",
-            (incident_id,),
-        )
-        if not rows:
+        facts = await AlertStore.facts_of_incident(tx, incident_id)
+        if not facts:
             return
-        severity = max((Severity(r["severity"]) for r in rows), key=lambda s: s.rank)
-        verdicts = [json.loads(r["details"]).get("verdict", {}).get("verdict", "") for r in rows]
+        severity = max((Severity(a.severity) for a in facts), key=lambda s: s.rank)
+        verdicts = [json.loads(a.details).get("verdict", {}).get("verdict", "") for a in facts]
         title = incident_title(
             verdicts,
-            (r["url"] for r in rows),
-            ((r["account_upn"] or r["account_object_id"] or "").lower() for r in rows),
-            (r["workload"] for r in rows),
+            (a.url for a in facts),
+            ((a.account_upn or a.account_object_id or "").lower() for a in facts),
+            (a.workload for a in facts),
         )
         fields: dict[str, Any] = {
-            "alert_count": len(rows),
+            "alert_count": len(facts),
             "severity": severity.value,
             "title": title,
-            "first_activity": min(r["first_activity"] for r in rows),
-            "last_activity": max(r["last_activity"] for r in rows),
+            "first_activity": min(a.first_activity for a in facts),
+            "last_activity": max(a.last_activity for a in facts),
             "updated_at": now,
         }
-        if all(r["status"] == "resolved" for r in rows):
+        if all(a.status == "resolved" for a in facts):
             fields.update(status="resolved", resolved_at=now)
-        else:
-            current = await tx.fetchone("SELECT status FROM incidents WHERE id = ?", (incident_id,))
-            if current and current["status"] == "resolved":
-                fields.update(status="active", resolved_at=None)
+        elif await IncidentStore.status(tx, incident_id) == "resolved":
+            fields.update(status="active", resolved_at=None)
         await IncidentStore.set_fields(tx, incident_id, fields)

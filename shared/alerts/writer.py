@@ -228,17 +228,8 @@ class AlertWriter:
                 if suppressed:
                     result.suppressed += 1
                     return
-                await tx.execute(
-                    "UPDATE alerts SET event_count = event_count + ?, last_activity = "
-                    "CASE WHEN last_activity < ? THEN ? ELSE last_activity END, updated_at = ? "
-                    "WHERE id = ?",
-                    (
-                        len(draft.event_keys),
-                        values["last_activity"],
-                        values["last_activity"],
-                        at,
-                        int(existing["id"]),
-                    ),
+                await AlertStore.fold_events(
+                    tx, int(existing["id"]), len(draft.event_keys), values["last_activity"], at
                 )
                 result.aggregated += 1
                 if existing["incident_id"] is not None:
@@ -248,11 +239,7 @@ class AlertWriter:
         stored = {k: v for k, v in values.items() if k != "canonical_url"}
         stored["incident_id"] = incident_id
         alert_id = await self.alerts.insert(tx, stored)
-        await tx.execute(
-            "UPDATE incidents SET alert_count = alert_count + 1, last_activity = CASE WHEN "
-            "last_activity < ? THEN ? ELSE last_activity END WHERE id = ?",
-            (values["last_activity"], values["last_activity"], incident_id),
-        )
+        await IncidentStore.count_alert(tx, incident_id, values["last_activity"])
         for key, click in zip(draft.event_keys, draft.clicks, strict=False):
             await AlertStore.add_event(tx, key, alert_id, click.report_id, suppressed=False, at=at)
         result.created.append(alert_id)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.config import Settings
-from shared.reports import purge_reports
 from shared.schedule import Job
 from shared.store.alerts import AlertStore
 from shared.store.audit import purge_audit
@@ -31,6 +30,7 @@ from shared.store.clicks import purge_clicks
 from shared.store.conversations import purge_users
 from shared.store.database import Database
 from shared.store.incidents import purge_incidents
+from shared.store.message_reports import purge_reports
 from shared.store.messages import purge_messages
 from shared.store.outbox import OutboxTable
 from shared.store.quarantine import purge_settled

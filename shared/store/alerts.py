@@ -139,6 +139,21 @@ def where_clause(equal: dict[str, Any], since: datetime | None, until: datetime 
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentAlertFacts:
+    """What an incident's summary is recomputed from, for one of its alerts (values as stored)."""
+
+    severity: str
+    url: str
+    account_upn: str | None
+    account_object_id: str | None
+    workload: str
+    first_activity: float
+    last_activity: float
+    details: str  # JSON
+    status: str
+
+
 class AlertStore:
     """Alerts as stored. Writes that belong with others take the caller's transaction (``tx``)."""
 
@@ -162,6 +177,16 @@ class AlertStore:
         await tx.execute(
             "INSERT INTO alert_events (event_key, alert_id, report_id, suppressed, at) VALUES (?, ?, ?, ?, ?)",
             (event_key, alert_id, report_id, suppressed, at),
+        )
+
+    @staticmethod
+    async def fold_events(tx: Executor, alert_id: int, events: int, last_activity: float, at: float) -> None:
+        """Count ``events`` more events into an alert, its last activity moved forward to ``last_activity``."""
+        await tx.execute(
+            "UPDATE alerts SET event_count = event_count + ?, last_activity = "
+            "CASE WHEN last_activity < ? THEN ? ELSE last_activity END, updated_at = ? "
+            "WHERE id = ?",
+            (events, last_activity, last_activity, at, alert_id),
         )
 
     @staticmethod
@@ -234,6 +259,22 @@ class AlertStore:
         )
         return [alert_from_row(r) for r in rows]
 
+    @staticmethod
+    async def ids_of_incident(tx: Executor, incident_id: int) -> list[int]:
+        """The ids of an incident's alerts."""
+        rows = await tx.fetchall("SELECT id FROM alerts WHERE incident_id = ?", (incident_id,))
+        return [int(row["id"]) for row in rows]
+
+    @staticmethod
+    async def facts_of_incident(tx: Executor, incident_id: int) -> list[IncidentAlertFacts]:
+        """What the incident's summary (count, severity, span, title, status) is made of, per alert."""
+        rows = await tx.fetchall(
+            "SELECT severity, url, account_upn, account_object_id, workload, first_activity, last_activity, "
+            "details, status FROM alerts WHERE incident_id = ?",
+            (incident_id,),
+        )
+        return [IncidentAlertFacts(**row) for row in rows]
+
     async def open_of_rules(self, rule_ids: list[str]) -> list[Alert]:
         if not rule_ids:
             return []
@@ -247,6 +288,18 @@ class AlertStore:
     async def set_fields(tx: Executor, alert_id: int, fields: dict[str, Any]) -> None:
         assigns = ", ".join(f"{k} = ?" for k in fields)
         await tx.execute(f"UPDATE alerts SET {assigns} WHERE id = ?", (*fields.values(), alert_id))
+
+    @staticmethod
+    async def set_fields_of_incident(tx: Executor, incident_id: int, fields: dict[str, Any]) -> None:
+        """Set the same ``fields`` on every alert of an incident."""
+        assigns = ", ".join(f"{k} = ?" for k in fields)
+        await tx.execute(f"UPDATE alerts SET {assigns} WHERE incident_id = ?", (*fields.values(), incident_id))
+
+    async def lock(self, tx: Executor, alert_id: int) -> None:
+        """Hold an alert's row until ``tx`` ends, so a concurrent change waits and then sees this one
+        (PostgreSQL; SQLite runs one writing transaction at a time anyway)."""
+        if self.db.dialect == "postgresql":
+            await tx.execute("SELECT id FROM alerts WHERE id = ? FOR UPDATE", (alert_id,))
 
     @staticmethod
     async def record_action(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,6 +23,8 @@ _COLUMNS = (
     "tenant_id, team_id, channel_id, conversation_id, message_id, sender, recipient, user_agent, "
     "policy, verdict, verdict_source"
 )
+# "." sorts just before "/": every subdomain of a reversed host lies in [host + ".", host + "/").
+_SUBDOMAIN_END = "/"
 INSERT_CLICK = f"INSERT INTO clicks ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 
 
@@ -237,6 +239,48 @@ class ClickStore:
         rows = await self._db.fetchall("SELECT id, timestamp FROM clicks WHERE id > ? AND timestamp < ? ORDER BY id",
                                        (after_id, before.timestamp()))
         return [(int(r["id"]), float(r["timestamp"])) for r in rows]
+
+    async def after(self, after_id: int, limit: int) -> builtins.list[tuple[int, Click]]:
+        """(id, click) of the first ``limit`` clicks stored after ``after_id``, in the order they were stored."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM clicks WHERE id > ? ORDER BY id LIMIT {int(limit)}",
+            (after_id,),
+        )
+        return [(int(r["id"]), click_from_row(r)) for r in rows]
+
+    async def count_on_url(self, url: str, after: float, until: float, *, workloads: Set[str] | None = None,
+                           verdicts: Set[str] | None = None, action_types: Set[str] | None = None,
+                           clicked_through: bool | None = None) -> int:
+        """Clicks on exactly ``url`` with a time in (after, until], of the given workloads, verdicts, ActionTypes
+        and click-through (None: any)."""
+        sql, params = "", builtins.list[Any]()
+        for column, values in (("workload", workloads), ("verdict", verdicts), ("action_type", action_types)):
+            if values is not None:
+                ordered = sorted(values)
+                sql += f" AND {column} IN ({', '.join('?' for _ in ordered)})"
+                params += ordered
+        if clicked_through is not None:
+            sql += " AND is_clicked_through = ?"
+            params.append(clicked_through)
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM clicks WHERE url_rhost = ? AND url = ? AND timestamp > ? AND timestamp <= ?"
+            + sql,
+            (url_rhost(url), url, after, until, *params),
+        )
+        return int(row["n"]) if row is not None else 0
+
+    async def on_host(self, host: str, start: float, end: float,
+                      url_matches: Callable[[str], bool]) -> AsyncIterator[Click]:
+        """Clicks on ``host`` or its subdomains with a time in [start, end] whose URL ``url_matches``, oldest
+        first (by the reversed-host index: one or two range scans)."""
+        rhost = reversed_host(host)
+        async for row in self._db.iterate(
+            "SELECT * FROM clicks WHERE ((url_rhost = ?) OR (url_rhost >= ? AND url_rhost < ?)) "
+            "AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp, id",
+            (rhost, rhost + ".", rhost + _SUBDOMAIN_END, start, end),
+        ):
+            if url_matches(row["url"]):
+                yield click_from_row(row)
 
     async def stream(self, flt: ClickFilter) -> AsyncIterator[Click]:
         where, params = flt.where()

@@ -102,6 +102,21 @@ class IncidentStore:
         return int(row["id"])
 
     @staticmethod
+    async def count_alert(tx: Executor, incident_id: int, last_activity: float) -> None:
+        """Count one more alert in an incident, its last activity moved forward to ``last_activity``."""
+        await tx.execute(
+            "UPDATE incidents SET alert_count = alert_count + 1, last_activity = CASE WHEN "
+            "last_activity < ? THEN ? ELSE last_activity END WHERE id = ?",
+            (last_activity, last_activity, incident_id),
+        )
+
+    @staticmethod
+    async def status(tx: Executor, incident_id: int) -> str | None:
+        """An incident's status as stored, or None when there is no such incident."""
+        row = await tx.fetchone("SELECT status FROM incidents WHERE id = ?", (incident_id,))
+        return str(row["status"]) if row else None
+
+    @staticmethod
     async def add_entities(tx: Executor, incident_id: int, entities: list[tuple[str, str]]) -> None:
         for kind, value in entities:
             await tx.execute(

@@ -35,7 +35,7 @@ def change_from_row(r: Row) -> VerdictChanged:
 
 class VerdictChangeTable:
     """Rows of ``verdict_changes``: appended one at a time (in an admin's transaction) or a batch at a time,
-    read after a follower's cursor, and read for the expressions an incident's story is about."""
+    read after a follower's cursor or from a time on, and read for the expressions an incident's story is about."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -80,5 +80,12 @@ class VerdictChangeTable:
             f"SELECT * FROM verdict_changes WHERE expression IN ({', '.join('?' for _ in expressions)}) "
             f"AND changed_at >= ? ORDER BY changed_at, id LIMIT {int(limit)}",
             (*sorted(expressions), since.timestamp()),
+        )
+        return [change_from_row(r) for r in rows]
+
+    async def since(self, since: datetime) -> list[VerdictChanged]:
+        """Every change made from ``since`` on, in the order written."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM verdict_changes WHERE changed_at >= ? ORDER BY id", (since.timestamp(),)
         )
         return [change_from_row(r) for r in rows]
