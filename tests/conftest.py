@@ -107,14 +107,16 @@ def postgres_base_url() -> str:
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> Any:
-    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped after the test."""
+def pg_schemas(request: pytest.FixtureRequest) -> Any:
+    """Make PostgreSQL URLs whose ``search_path`` is a fresh schema (a name may be asked for); all are dropped
+    after the test."""
     import uuid
+    from urllib.parse import quote
 
     import asyncpg
 
     base = request.getfixturevalue("postgres_base_url")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    made: list[str] = []
 
     async def run(sql: str) -> None:
         conn = await asyncpg.connect(base, timeout=5)
@@ -123,10 +125,26 @@ def pg_url(request: pytest.FixtureRequest) -> Any:
         finally:
             await conn.close()
 
-    _in_thread(lambda: run(f"CREATE SCHEMA {schema}"))
-    yield f"{base}?search_path={schema}"
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def make(name: str | None = None) -> str:
+        schema = name or f"t_{uuid.uuid4().hex[:16]}"
+        _in_thread(lambda: run(f"CREATE SCHEMA {ident(schema)}"))
+        made.append(schema)
+        return f"{base}?search_path={quote(ident(schema) if name else schema)}"
+
+    yield make
     # A connection a failed test left open must not hang the run: give up on the drop after a while.
-    _in_thread(lambda: run(f"SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    for schema in made:
+        drop = f"SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {ident(schema)} CASCADE"
+        _in_thread(lambda drop=drop: run(drop))
+
+
+@pytest.fixture
+def pg_url(pg_schemas: Callable[[], str]) -> str:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped after the test."""
+    return pg_schemas()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

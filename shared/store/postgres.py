@@ -25,11 +25,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from shared.store.changes import ChangeSignal, NotifySignal
+from shared.store.changes import CHANNEL, ChangeSignal, NotifySignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from shared.store.leadership import Leadership, check_request
-from shared.store.postgres_sql import APPEND_LOCK_SQL, Statements, affected, is_if_not_exists, is_select
+from shared.store.postgres_sql import (
+    APPEND_LOCK_SQL,
+    CHANNEL_SQL,
+    LOCK_KEY_SQL,
+    NOTIFY_SQL,
+    Statements,
+    affected,
+    is_if_not_exists,
+    is_select,
+)
 from shared.tasks import stop_tasks
 
 T = TypeVar("T")
@@ -127,9 +136,10 @@ class _Tx:
             return [dict(r) for r in await self._conn.fetch(await self._prepare(sql), *params)]
 
     async def notify(self, channel: str, payload: str) -> None:
-        """``NOTIFY`` listeners when this transaction commits (nothing is sent if it rolls back)."""
+        """``NOTIFY`` listeners of ``channel`` in this schema when this transaction commits (nothing is sent if
+        it rolls back)."""
         with _translated():
-            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+            await self._conn.execute(NOTIFY_SQL, channel, payload)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         with _translated():
@@ -336,7 +346,7 @@ class PostgresDatabase:
 
     def change_signal(self) -> ChangeSignal:
         """``LISTEN`` on a connection of its own, polling while it is down (see ``shared.store.changes``)."""
-        return NotifySignal(self.connect)
+        return NotifySignal(self.connect, change_channel)
 
     def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Leadership]:
         """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
@@ -365,8 +375,14 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
 async def lock_key(conn: asyncpg.Connection, name: str) -> int:
     """A 64-bit advisory lock key for ``name``, distinct per schema so deployments sharing a database do not meet."""
     with _translated():
-        key = await conn.fetchval("SELECT hashtextextended(current_schema() || ':' || $1, 0)", name)
+        key = await conn.fetchval(LOCK_KEY_SQL, name)
     return int(key)
+
+
+async def change_channel(conn: asyncpg.Connection) -> str:
+    """The channel the store's change signal uses in ``conn``'s schema (``Tx.notify`` sends on the same)."""
+    with _translated():
+        return str(await conn.fetchval(CHANNEL_SQL, CHANNEL))
 
 
 @asynccontextmanager
