@@ -27,6 +27,7 @@ from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.model import Verdict
 from tests.conftest import BROWSER_UA, TEST_KEYS
 from tests.processes import Replica, Replicas
+from tests.waiting import eventually
 
 SIGNER = LinkSigner(Keyring.parse(TEST_KEYS, "k1"), "http://127.0.0.1:3978")
 ROUNDS = 5
@@ -167,12 +168,20 @@ async def test_postgresql_signal_polls_while_it_cannot_listen() -> None:
     async def refused() -> object:
         raise OSError("connection refused")
 
-    signal = NotifySignal(refused, fallback_every=0.2)
+    async def never_asked(_conn: object) -> str:
+        raise AssertionError("no connection, so no channel to ask for")
+
+    signal = NotifySignal(refused, never_asked, fallback_every=0.2)
     await asyncio.wait_for(signal.start(), 10)
     try:
         assert signal.poll() is True  # the first round
         assert signal.poll() is False  # not again until the next round
-        await asyncio.sleep(0.25)
-        assert signal.poll() is True
+        started = time.monotonic()
+
+        async def next_round() -> bool:
+            return signal.poll()
+
+        await eventually(next_round, timeout=2)
+        assert time.monotonic() - started >= 0.2 * 0.9  # not before the round is up
     finally:
         await signal.close()
