@@ -41,13 +41,19 @@ def _root_logging_restored() -> Iterator[None]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    # A test (or a module, by ``pytestmark``) that uses ``both_backends`` gets its store on each backend in turn.
+    store = {}
+    if "both_backends" in request.fixturenames:
+        store["database_url"] = request.getfixturevalue("both_backends")
+
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "var",
             "signing_keys": TEST_KEYS,
             "signing_key_id": "k1",
             "public_url": "http://127.0.0.1:3978",
+            **store,
         }
         values.update(overrides)
         return load_settings(**values)
@@ -153,6 +159,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def both_backends(db_url: str) -> str:
+    """The store of ``make_settings`` on SQLite, then on PostgreSQL: for tests that go through the store, by
+    ``@pytest.mark.usefixtures("both_backends")`` (or a module's ``pytestmark``)."""
+    return db_url
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

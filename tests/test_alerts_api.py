@@ -27,7 +27,7 @@ def _click(n: int, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(make_settings: Callable[..., Settings], aiohttp_client: Any) -> TestClient:
+async def client(both_backends: str, make_settings: Callable[..., Settings], aiohttp_client: Any) -> TestClient:
     settings = make_settings(api_tokens=TOKEN, api_delegated_tokens=CONSOLE_TOKEN)
     return await aiohttp_client(create_app(settings, role="all", clock=FakeClock()))
 

@@ -55,8 +55,8 @@ def mail() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def seed_settings(make_settings: Callable[..., Settings], standin: TeamsStandIn, mail: tuple[Mailbox, int],
-                  tmp_path: Path) -> Settings:
+def seed_settings(both_backends: str, make_settings: Callable[..., Settings], standin: TeamsStandIn,
+                  mail: tuple[Mailbox, int], tmp_path: Path) -> Settings:
     policy = tmp_path / "policies.yaml"
     policy.write_text(POLICIES, encoding="utf-8")
     return make_settings(policy_file=policy, admins=SOC["aadObjectId"], api_tokens=TOKEN,
