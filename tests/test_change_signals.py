@@ -126,8 +126,12 @@ async def test_policy_file_edit_reaches_a_running_proxy(tmp_path: Path) -> None:
             lags.append(await lag_of(http, proxy, path, partial(edit, TEAMS_ON.replace("true", "false")),
                                      "redirect"))
             await edit("policies: [this is not a policy")
-            await asyncio.sleep(0.5)
-            assert await answer(http, proxy, path) == "redirect"  # the last good file still applies
+
+            async def refused() -> bool:
+                return "changed but cannot be used" in proxy.output()
+
+            await eventually(refused)  # the proxy has read the broken file…
+            assert await answer(http, proxy, path) == "redirect"  # …and the last good file still applies
             lags.append(await lag_of(http, proxy, path, partial(edit, TEAMS_ON), "warning"))
         assert max(lags) <= 0.25, lags
         assert "cannot be used" in proxy.output()
