@@ -278,11 +278,17 @@ async def test_coverage_is_off_by_default(make_settings: Callable[..., Settings]
 
     from safelinks.coverage import COVERAGE
     from safelinks.server import create_app
+    from shared.services import SERVICES
 
     client = TestClient(TestServer(create_app(make_settings(**graph_settings(graph)), role="worker"), host="127.0.0.1"))
     await client.start_server()
     try:
-        await asyncio.sleep(0.5)
+        db = client.server.app[SERVICES].db
+
+        async def jobs_ran() -> bool:  # the worker's scheduled jobs have had their first round
+            return await db.fetchone("SELECT outcome FROM job_runs WHERE name = 'retention'") is not None
+
+        await eventually(jobs_ran)
         assert client.server.app.get(COVERAGE) is None and graph.calls == []
     finally:
         await client.close()
