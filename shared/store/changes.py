@@ -126,7 +126,8 @@ class NotifySignal:
         self._task = asyncio.create_task(self._listen(), name="change-signal")
         # A serving process starts listening before it answers; a server that is down leaves it polling.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._up.wait(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self._up.wait()
 
     def _notified(self, *_: Any) -> None:
         self._changed = True

@@ -359,15 +359,19 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         try:
-            await asyncio.wait_for(self._pool.close(), timeout=10)
+            async with asyncio.timeout(10):
+                await self._pool.close()
         except _DRIVER_ERRORS:
             self._pool.terminate()
 
 
 async def close_quietly(conn: asyncpg.Connection) -> None:
     """Close a connection of our own; a dead one is just dropped."""
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the
+    # close completes, and a leader's owner cancelled at that moment would run on.
     try:
-        await asyncio.wait_for(conn.close(), timeout=5)
+        async with asyncio.timeout(5):
+            await conn.close()
     except _DRIVER_ERRORS:
         conn.terminate()
 
@@ -419,7 +423,8 @@ async def _ping(conn: asyncpg.Connection, lead: Leadership, every: float) -> Non
     while not lead.lost.is_set():
         await asyncio.sleep(every)
         try:
-            await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=every)
+            async with asyncio.timeout(every):
+                await conn.fetchval("SELECT 1")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
