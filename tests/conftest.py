@@ -41,13 +41,19 @@ def _root_logging_restored() -> Iterator[None]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    # A test (or a module, by ``pytestmark``) that uses ``both_backends`` gets its store on each backend in turn.
+    store = {}
+    if "both_backends" in request.fixturenames:
+        store["database_url"] = request.getfixturevalue("both_backends")
+
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "var",
             "signing_keys": TEST_KEYS,
             "signing_key_id": "k1",
             "public_url": "http://127.0.0.1:3978",
+            **store,
         }
         values.update(overrides)
         return load_settings(**values)
@@ -107,14 +113,16 @@ def postgres_base_url() -> str:
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> Any:
-    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped after the test."""
+def pg_schemas(request: pytest.FixtureRequest) -> Any:
+    """Make PostgreSQL URLs whose ``search_path`` is a fresh schema (a name may be asked for); all are dropped
+    after the test."""
     import uuid
+    from urllib.parse import quote
 
     import asyncpg
 
     base = request.getfixturevalue("postgres_base_url")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    made: list[str] = []
 
     async def run(sql: str) -> None:
         conn = await asyncpg.connect(base, timeout=5)
@@ -123,10 +131,26 @@ def pg_url(request: pytest.FixtureRequest) -> Any:
         finally:
             await conn.close()
 
-    _in_thread(lambda: run(f"CREATE SCHEMA {schema}"))
-    yield f"{base}?search_path={schema}"
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def make(name: str | None = None) -> str:
+        schema = name or f"t_{uuid.uuid4().hex[:16]}"
+        _in_thread(lambda: run(f"CREATE SCHEMA {ident(schema)}"))
+        made.append(schema)
+        return f"{base}?search_path={quote(ident(schema) if name else schema)}"
+
+    yield make
     # A connection a failed test left open must not hang the run: give up on the drop after a while.
-    _in_thread(lambda: run(f"SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    for schema in made:
+        drop = f"SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {ident(schema)} CASCADE"
+        _in_thread(lambda drop=drop: run(drop))
+
+
+@pytest.fixture
+def pg_url(pg_schemas: Callable[[], str]) -> str:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped after the test."""
+    return pg_schemas()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -135,6 +159,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def both_backends(db_url: str) -> str:
+    """The store of ``make_settings`` on SQLite, then on PostgreSQL: for tests that go through the store, by
+    ``@pytest.mark.usefixtures("both_backends")`` (or a module's ``pytestmark``)."""
+    return db_url
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

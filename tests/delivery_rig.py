@@ -44,6 +44,7 @@ class StormyTeams(TeamsStandIn):
     storm_500_until: float = 0.0
     hold_updates: threading.Event = field(default_factory=threading.Event)
     held: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # held updates answered since, one way or the other
 
     def storm(self, throttled: float, failing: float) -> None:
         now = time.monotonic()
@@ -59,14 +60,18 @@ class StormyTeams(TeamsStandIn):
         return super()._take_failure(path)
 
     async def _put(self, request: web.Request) -> web.Response:
-        if self.hold_updates.is_set():
-            self.held.append(request.path)
+        if not self.hold_updates.is_set():
+            return await super()._put(request)
+        self.held.append(request.path)
+        try:
             while self.hold_updates.is_set():
                 await asyncio.sleep(0.02)
             if request.transport is None or request.transport.is_closing():
                 # The caller died while we held it: like a request lost on the way, it changes nothing.
                 return web.Response(status=499)
-        return await super()._put(request)
+            return await super()._put(request)
+        finally:
+            self.released.append(request.path)
 
     # What arrived, from the security channel's point of view.
 

@@ -34,6 +34,7 @@ from tests.teams_standin import (
     sender_of,
     user,
 )
+from tests.waiting import eventually
 
 SOC = user(7, name="Sam Analyst")
 MALLORY = user(6, name="Mallory [Click here to verify](https://evil.example/phish)")
@@ -98,7 +99,8 @@ def teams() -> Iterator[TeamsStandIn]:
 
 
 @pytest.fixture
-async def world(teams: TeamsStandIn, make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[World]:
+async def world(both_backends: str, teams: TeamsStandIn, make_settings: Callable[..., Settings], tmp_path: Path
+                ) -> AsyncIterator[World]:
     """The security channel is set; Mallory's message with a phishing link has been clicked: one alert card."""
     policy = tmp_path / "policies.yaml"
     policy.write_text(POLICIES, encoding="utf-8")
@@ -159,12 +161,13 @@ async def press(world: World, verb: str, data: dict[str, Any], *, on: dict[str, 
 
 
 async def alert_card_rows(world: World, count: int) -> list[dict[str, Any]]:
-    for _ in range(200):
+    """The posted alert cards (teams_cards rows), once there are at least ``count``."""
+    async def posted() -> list[dict[str, Any]] | None:
         rows = [r for r in await world.bot.rows("teams_cards") if r["card_key"].startswith("incident:")]
-        if len(rows) >= count:
-            return sorted(rows, key=lambda r: r["card_key"])
-        await world.teams.wait_for(lambda t: True, timeout=0.05)
-    raise AssertionError(f"expected {count} alert cards")
+        return sorted(rows, key=lambda r: r["card_key"]) if len(rows) >= count else None
+
+    found: list[dict[str, Any]] = await eventually(posted)
+    return found
 
 
 async def second_incident(world: World, url: str) -> dict[str, Any]:

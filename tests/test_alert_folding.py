@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from shared.alerts.engine import CLICKS
 from shared.clicks import Workload
 from shared.config import Settings
@@ -16,6 +18,8 @@ from shared.verdicts.model import Verdict
 from tests.alerts_harness import alerting, click, hours
 from tests.conftest import BROWSER_UA, FakeClock
 from tests.teams_standin import BotHarness, running_bot
+
+pytestmark = pytest.mark.usefixtures("both_backends")  # every test here goes through the store
 
 TOKEN = "folding-token-0123456789abcdefghij"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

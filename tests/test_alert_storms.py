@@ -31,6 +31,8 @@ from tests.test_alerts_notify import _drain, _rules
 from tests.test_alerts_seed import make_security_channel
 from tests.waiting import delivered
 
+pytestmark = pytest.mark.usefixtures("both_backends")  # every test here goes through the store
+
 SOC = user(7, name="Sam Analyst")
 TOKEN = "storm-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

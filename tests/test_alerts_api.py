@@ -28,6 +28,7 @@ def _click(n: int, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def client(make_settings: Callable[..., Settings], aiohttp_client: Any) -> TestClient:
+    # On both backends for the tests marked so; request validation and auth are checked on SQLite alone.
     settings = make_settings(api_tokens=TOKEN, api_delegated_tokens=CONSOLE_TOKEN)
     return await aiohttp_client(create_app(settings, role="all", clock=FakeClock()))
 
@@ -53,6 +54,7 @@ async def test_api_wants_a_token(client: TestClient, headers: dict[str, str]) ->
             assert (await r.json())["error"]["code"] == "Unauthorized"
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_ingested_email_clicks_raise_alerts_listed_and_paged(client: TestClient) -> None:
     """Clicks posted by a gateway raise alerts; listings filter and page with @odata.nextLink."""
     async with client.post("/api/v1/clicks", json={"value": [_click(1), _click(2), _click(3)]}, headers=AUTH) as r:
@@ -75,6 +77,7 @@ async def test_ingested_email_clicks_raise_alerts_listed_and_paged(client: TestC
             assert (await r.json())["@odata.count"] == count, params
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_patch_alert_and_incident(client: TestClient) -> None:
     """PATCH changes status, classification and assignee; resolving an incident resolves its alerts."""
     async with client.post("/api/v1/clicks", json=[_click(1), _click(2, Url="https://login.contoso-phish.com/p/1")],
@@ -116,6 +119,7 @@ async def test_patch_alert_and_incident(client: TestClient) -> None:
         ("GET", "/api/v1/alerts?since=yesterday", None, 400, "since: 'yesterday': use a number"),
     ],
 )
+@pytest.mark.usefixtures("both_backends")
 async def test_bad_input_gets_a_clear_error(client: TestClient, method: str, path: str, body: Any, status: int,
                                             says: str) -> None:
     """Bad requests are answered 400/404 with a JSON error that says what is wrong."""
@@ -163,6 +167,7 @@ async def test_out_of_range_and_hostile_input_is_400(client: TestClient, method:
         assert says in (await r.json())["error"]["message"]
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_next_link_comes_from_the_public_url_not_the_host_header(client: TestClient) -> None:
     """@odata.nextLink is built on SAFELINKS_PUBLIC_URL; a forged Host header does not steer it."""
     async with client.post("/api/v1/clicks", json=[_click(1), _click(2)], headers=AUTH):
@@ -174,6 +179,7 @@ async def test_next_link_comes_from_the_public_url_not_the_host_header(client: T
     assert "%24skip=1" in link or "$skip=1" in link
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_only_delegated_tokens_name_the_actor(client: TestClient) -> None:
     """X-SafeLinks-User is refused (403) from a plain token and recorded from a delegated one."""
     async with client.post("/api/v1/clicks", json=_click(1), headers=AUTH):

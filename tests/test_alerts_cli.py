@@ -19,8 +19,9 @@ from tests.conftest import TEST_KEYS
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key, value in {"SAFELINKS_DATA_DIR": str(tmp_path), "SAFELINKS_SIGNING_KEYS": TEST_KEYS,
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_backends: str) -> Path:
+    for key, value in {"SAFELINKS_DATA_DIR": str(tmp_path), "SAFELINKS_DATABASE_URL": both_backends,
+                       "SAFELINKS_SIGNING_KEYS": TEST_KEYS,
                        "SAFELINKS_SIGNING_KEY_ID": "k1", "SAFELINKS_ALERT_EMAIL_TO": "soc@contoso.com"}.items():
         monkeypatch.setenv(key, value)
     return tmp_path

@@ -15,6 +15,8 @@ from shared.store.alerts import AlertFilter
 from tests.alerts_harness import SECURITY_CHANNEL, CardRecorder, alerting, click, hours
 from tests.conftest import FakeClock
 
+pytestmark = pytest.mark.usefixtures("both_backends")  # every test here goes through the store
+
 
 @pytest.mark.parametrize(
     ("kwargs", "expected"),

@@ -34,6 +34,7 @@ from tests.conftest import FakeClock
           "sender": "x@fabrikam.com"}, False),  # nothing shared
     ],
 )
+@pytest.mark.usefixtures("both_backends")
 async def test_alerts_sharing_an_entity_share_an_incident(settings: Settings, second: dict[str, str],
                                                           same_incident: bool) -> None:
     """An alert joins the open incident it shares a URL, domain, user, message or sender with."""
@@ -46,6 +47,7 @@ async def test_alerts_sharing_an_entity_share_an_incident(settings: Settings, se
         assert (len({a.incident_id for a in alerts}) == 1) is same_incident
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_outside_the_window_opens_a_new_incident(make_settings: Callable[..., Settings]) -> None:
     """Alerts more than the correlation window apart open separate incidents."""
     clock = FakeClock()
@@ -58,6 +60,7 @@ async def test_outside_the_window_opens_a_new_incident(make_settings: Callable[.
         assert total == 2
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_a_full_incident_hands_over_to_a_new_one(make_settings: Callable[..., Settings]) -> None:
     """At the alert cap a new incident takes over, and later alerts join the new one."""
     clock = FakeClock()
@@ -69,6 +72,7 @@ async def test_a_full_incident_hands_over_to_a_new_one(make_settings: Callable[.
         assert sorted(i.alert_count for i in incidents) == [2, 4, 4]  # ten alerts: two per click
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_incident_title_severity_and_mixed_workloads(settings: Settings, tmp_path: Path) -> None:
     """Severity is the highest alert's; e-mail and Teams clicks on one URL correlate; the title says so."""
     rules_file = tmp_path / "rules.yaml"
@@ -117,6 +121,7 @@ def _graph_schema() -> dict[str, object]:
     return enums
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_graph_shapes(settings: Settings) -> None:
     """Alerts and incidents export with Graph's field names, enums and evidence types."""
     clock = FakeClock()

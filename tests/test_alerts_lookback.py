@@ -14,6 +14,8 @@ from shared.verdicts import Verdict
 from tests.alerts_harness import SECURITY_CHANNEL, CardRecorder, alerting, click, hours
 from tests.conftest import FakeClock
 
+pytestmark = pytest.mark.usefixtures("both_backends")  # every test here goes through the store
+
 RULE = "malicious-url-click"
 
 

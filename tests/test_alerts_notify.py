@@ -42,6 +42,7 @@ async def _drain(outbox: Any, clock: FakeClock, rounds: int = 6) -> None:
         clock.now += timedelta(minutes=10)  # past any backoff
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_alert_email_reaches_the_smtp_server(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     """An alert's e-mail arrives at the SMTP server with text and HTML parts, to the rule's recipients."""
     with smtp_server() as (mailbox, port):
@@ -64,6 +65,7 @@ async def test_alert_email_reaches_the_smtp_server(make_settings: Callable[..., 
     assert b"adele@contoso.com" in text and b"hxxps[:]//login[.]contoso-phish[.]com/signin" in text
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_daily_limit_holds_email_for_a_summary_and_says_so(make_settings: Callable[..., Settings],
                                                                  tmp_path: Path) -> None:
     """Past the rule's daily e-mail limit, alerts are still raised, say their e-mail was held, and arrive
@@ -87,6 +89,7 @@ async def test_daily_limit_holds_email_for_a_summary_and_says_so(make_settings: 
     assert b"u2@contoso.com" in text and b"daily limit of 2" in text
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_smtp_refusal_is_retried_until_delivered(make_settings: Callable[..., Settings],
                                                        tmp_path: Path) -> None:
     """A temporary SMTP failure leaves the e-mail waiting (with the reason) and a later try delivers it."""
@@ -106,6 +109,7 @@ async def test_smtp_refusal_is_retried_until_delivered(make_settings: Callable[.
     assert len(mailbox.messages) == 1
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_webhook_is_signed_alert_json_and_retried(make_settings: Callable[..., Settings], tmp_path: Path,
                                                         aiohttp_server: AiohttpServer) -> None:
     """Webhooks POST the Graph alert JSON signed over timestamp, event and body; a 503 is retried until a 200."""
@@ -156,6 +160,7 @@ def test_signature_scheme_as_documented() -> None:
         assert not verify_signature("s3cret", body, header, event="alert.created", now=1700000100), header
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_webhook_does_not_follow_redirects(make_settings: Callable[..., Settings], tmp_path: Path,
                                                  aiohttp_server: AiohttpServer) -> None:
     """A receiver answering with a redirect gets no second request; the delivery is kept as failed, saying why."""
@@ -182,6 +187,7 @@ async def test_webhook_does_not_follow_redirects(make_settings: Callable[..., Se
     assert [i.status for i in items] == ["failed"] and "redirect" in (items[0].last_error or "")
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_webhook_without_secret_warns_at_start_and_says_unsigned(
         make_settings: Callable[..., Settings], tmp_path: Path, aiohttp_server: AiohttpServer,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -210,6 +216,7 @@ async def test_webhook_without_secret_warns_at_start_and_says_unsigned(
     assert [h[SIGNATURE_HEADER] for h in headers] == ["unsigned"]
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_secrets_left_in_queued_deliveries_are_removed(make_settings: Callable[..., Settings]) -> None:
     """A webhook secret an older version copied into a queued delivery is removed at start; the rest stays."""
     settings = make_settings()
@@ -222,6 +229,7 @@ async def test_secrets_left_in_queued_deliveries_are_removed(make_settings: Call
                                           "document": {"id": "1"}}
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_webhook_refused_for_good_is_kept_as_failed(make_settings: Callable[..., Settings], tmp_path: Path,
                                                           aiohttp_server: AiohttpServer) -> None:
     """A 4xx other than 408/425/429 marks the delivery failed (shown in the outbox), not retried forever."""
@@ -240,6 +248,7 @@ async def test_webhook_refused_for_good_is_kept_as_failed(make_settings: Callabl
     assert [(i.status, i.last_error) for i in items] == [("failed", "HTTP 410: gone")]
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_webhook_hears_of_changes_after_creation(make_settings: Callable[..., Settings], tmp_path: Path,
                                                        aiohttp_server: AiohttpServer) -> None:
     """Resolving or classifying an alert sends alert.updated with the new state, after alert.created."""

@@ -75,6 +75,7 @@ def test_durations(value: str | int, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_aggregation_folds_and_suppression_drops(settings: Settings, tmp_path: Path) -> None:
     """Aggregation adds later events to the open alert; suppression drops them; both per group and window."""
     path = tmp_path / "rules.yaml"

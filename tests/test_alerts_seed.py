@@ -7,7 +7,6 @@ the REST API) is an HTTP request to the one application.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from shared.alerts.engine import CHANGES
 from shared.clicks import Workload
 from shared.config import Settings
 from shared.signing import LinkContext
@@ -55,8 +55,8 @@ def mail() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def seed_settings(make_settings: Callable[..., Settings], standin: TeamsStandIn, mail: tuple[Mailbox, int],
-                  tmp_path: Path) -> Settings:
+def seed_settings(both_backends: str, make_settings: Callable[..., Settings], standin: TeamsStandIn,
+                  mail: tuple[Mailbox, int], tmp_path: Path) -> Settings:
     policy = tmp_path / "policies.yaml"
     policy.write_text(POLICIES, encoding="utf-8")
     return make_settings(policy_file=policy, admins=SOC["aadObjectId"], api_tokens=TOKEN,
@@ -225,7 +225,11 @@ async def test_verdict_change_alerts_clicks_of_the_last_48_hours_only(
     assert change is not None
     bot.services.bus.publish(change)
     body = await eventually(lambda: _count(bot, 1))
-    await asyncio.sleep(0.3)
+
+    async def change_done() -> bool:  # the engine moves its cursor past a change once all its alerts are stored
+        return any(r["name"] == CHANGES and r["position"] >= change.change_id for r in await bot.rows("alert_cursors"))
+
+    await eventually(change_done)
     body = await alerts(bot)
     assert body["@odata.count"] == 1
     (alert,) = body["value"]

@@ -40,6 +40,7 @@ def _message(standin: TeamsStandIn) -> dict[str, Any]:
     return personal_message(standin.service_url, sender_of(ALICE), "look at https://example.com/offer")
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_valid_token_is_accepted_and_the_reply_carries_the_bots_own_token(
         bot: BotHarness, standin: TeamsStandIn) -> None:
     """A token signed by the channel's endorsed key passes, and the bot answers with a token from the login URL."""

@@ -36,7 +36,7 @@ def standin() -> Iterator[TeamsStandIn]:
 
 
 @pytest.fixture
-def bot_settings(standin: TeamsStandIn, make_settings: Callable[..., Settings]) -> Settings:
+def bot_settings(both_backends: str, standin: TeamsStandIn, make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(admins=ADMIN["aadObjectId"], **standin.bot_settings())
 
 

@@ -30,6 +30,8 @@ from tests.teams_standin import (
 )
 from tests.test_bot_messages import card_of, open_urls, send
 
+pytestmark = pytest.mark.usefixtures("both_backends")  # every test here goes through the store
+
 ALICE, BOB, CAROL = user(1, name="Alice Example"), user(2, name="Bob Builder"), user(3, name="Carol Loud")
 EVE = user(9, name="Eve Outside", tenant="0badc0de-0000-4000-8000-000000000009")
 MALICIOUS = "see https://login.evil.example/reset"

@@ -23,6 +23,7 @@ from tests.teams_standin import (
     sender_of,
     user,
 )
+from tests.waiting import eventually
 
 ADMIN = user(7, name="Ada Admin")
 
@@ -35,7 +36,7 @@ def standin() -> Iterator[TeamsStandIn]:
 
 
 @pytest.fixture
-def bot_settings(standin: TeamsStandIn, make_settings: Callable[..., Settings]) -> Settings:
+def bot_settings(both_backends: str, standin: TeamsStandIn, make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(admins=ADMIN["aadObjectId"], **standin.bot_settings())
 
 
@@ -125,9 +126,13 @@ async def test_post_card_starts_a_thread_in_the_security_channel_and_updates_it_
     """post_card opens a new channel thread (bot_app_id given); the same card_key again edits that message."""
     outbox = bot.app[TEAMS_OUTBOX]
     await post_card(outbox, SECURITY, {"type": "AdaptiveCard", "version": "1.5", "body": []}, card_key="alert:1")
-    await asyncio.sleep(0.3)
+
+    async def tried() -> dict[str, Any] | None:  # the attempt is over once its outcome is recorded
+        item = await outbox_item(bot)
+        return item if item["last_error"] else None
+
+    item = await eventually(tried)
     assert standin.delivered() == []
-    item = await outbox_item(bot)
     assert item["status"] == "pending" and "alerts here" in (item["last_error"] or "")
     response = await bot.post(channel_post(standin.service_url, sender_of(ADMIN), "alerts here", mention=True),
                               standin.token())

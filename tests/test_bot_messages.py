@@ -61,7 +61,7 @@ def standin() -> Iterator[TeamsStandIn]:
 
 
 @pytest.fixture
-async def bot(standin: TeamsStandIn, make_settings: Callable[..., Settings], tmp_path: Path
+async def bot(both_backends: str, standin: TeamsStandIn, make_settings: Callable[..., Settings], tmp_path: Path
               ) -> AsyncIterator[BotHarness]:
     policy = tmp_path / "policies.yaml"
     policy.write_text(POLICIES, encoding="utf-8")

@@ -83,6 +83,7 @@ def test_serve_exits_with_the_reason(capsys: pytest.CaptureFixture[str], monkeyp
     assert "SAFELINKS_ALLOW_UNAUTHENTICATED_BOT=true" in err and "listening" not in out
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_allowed_open_mode_says_so_and_grants_nothing(
         standin: TeamsStandIn, make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture) -> None:
     """With the explicit flag the bot starts, warns, and a forged admin neither moves the channel nor acts on cards."""
@@ -96,6 +97,7 @@ async def test_allowed_open_mode_says_so_and_grants_nothing(
         assert standin.calls == []
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_card_actions_are_refused_when_nothing_is_verified(
         make_settings: Callable[..., Settings]) -> None:
     """In open mode a card button (here: allow a URL tenant-wide) answers 403 and changes nothing."""
@@ -111,6 +113,7 @@ async def test_card_actions_are_refused_when_nothing_is_verified(
         assert await bot.rows("alert_actions") == []
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_forged_admin_command_is_refused_in_open_mode(make_settings: Callable[..., Settings]) -> None:
     """In open mode an admin's aadObjectId in an activity is not believed: ``alerts here`` changes nothing."""
     settings = _open_settings(make_settings, bot_service_urls="https://smba.trafficmanager.net/")
@@ -123,6 +126,7 @@ async def test_forged_admin_command_is_refused_in_open_mode(make_settings: Calla
         assert any("Only Safe Links admins" in json.dumps(p) for p in replies)
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_admin_command_works_when_teams_vouches(
         standin: TeamsStandIn, make_settings: Callable[..., Settings]) -> None:
     """With a verified token the configured admin's ``alerts here`` does set the security channel."""
@@ -156,6 +160,7 @@ async def test_local_mode_calls_only_teams_or_loopback(
         assert await bot.rows("outbox") == []
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_authenticated_bot_calls_only_configured_connectors(
         standin: TeamsStandIn, victim: TeamsStandIn, make_settings: Callable[..., Settings]) -> None:
     """A validly signed activity naming an unlisted loopback service is refused; that service sees nothing."""
@@ -178,6 +183,7 @@ async def test_every_outgoing_call_is_checked_again(
     assert victim.calls == [] and standin.tokens_issued == []
 
 
+@pytest.mark.usefixtures("both_backends")
 async def test_other_tenants_get_403_and_a_log_line(
         standin: TeamsStandIn, make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture) -> None:
     """Only configured tenants are processed (default: MicrosoftAppTenantId); others are refused and logged."""

@@ -27,6 +27,7 @@ from shared.verdicts.admin import AdminVerdicts
 from shared.verdicts.model import Verdict
 from tests.conftest import BROWSER_UA, TEST_KEYS
 from tests.processes import Replica, Replicas
+from tests.waiting import eventually
 
 SIGNER = LinkSigner(Keyring.parse(TEST_KEYS, "k1"), "http://127.0.0.1:3978")
 ROUNDS = 5
@@ -125,8 +126,12 @@ async def test_policy_file_edit_reaches_a_running_proxy(tmp_path: Path) -> None:
             lags.append(await lag_of(http, proxy, path, partial(edit, TEAMS_ON.replace("true", "false")),
                                      "redirect"))
             await edit("policies: [this is not a policy")
-            await asyncio.sleep(0.5)
-            assert await answer(http, proxy, path) == "redirect"  # the last good file still applies
+
+            async def refused() -> bool:
+                return "changed but cannot be used" in proxy.output()
+
+            await eventually(refused)  # the proxy has read the broken file…
+            assert await answer(http, proxy, path) == "redirect"  # …and the last good file still applies
             lags.append(await lag_of(http, proxy, path, partial(edit, TEAMS_ON), "warning"))
         assert max(lags) <= 0.25, lags
         assert "cannot be used" in proxy.output()
@@ -167,12 +172,20 @@ async def test_postgresql_signal_polls_while_it_cannot_listen() -> None:
     async def refused() -> object:
         raise OSError("connection refused")
 
-    signal = NotifySignal(refused, fallback_every=0.2)
+    async def never_asked(_conn: object) -> str:
+        raise AssertionError("no connection, so no channel to ask for")
+
+    signal = NotifySignal(refused, never_asked, fallback_every=0.2)
     await asyncio.wait_for(signal.start(), 10)
     try:
         assert signal.poll() is True  # the first round
         assert signal.poll() is False  # not again until the next round
-        await asyncio.sleep(0.25)
-        assert signal.poll() is True
+        started = time.monotonic()
+
+        async def next_round() -> bool:
+            return signal.poll()
+
+        await eventually(next_round, timeout=2)
+        assert time.monotonic() - started >= 0.2 * 0.9  # not before the round is up
     finally:
         await signal.close()

@@ -23,6 +23,7 @@ from shared.store.coverage import CoverageStore
 from tests.conftest import run_cli
 from tests.graph_standin import GRAPH_TENANT, GraphStandIn, graph_standin
 from tests.graph_teamwork import APP_ID, CATALOG_ID, Teamwork
+from tests.waiting import delivered, eventually
 
 TEAMS = {f"team-{n}": f"Team {n}" for n in range(1, 6)}  # five teams: three pages of two
 ALICE, BOB, CAROL = "u-alice", "u-bob", "u-carol"
@@ -257,11 +258,17 @@ async def test_two_workers_install_each_target_once(make_settings: Callable[...,
             if len(posts(graph)) >= 7:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # time for a second install, were one to come
-        assert len(posts(graph)) == len(set(posts(graph))) == 7
         db = clients[0].server.app[SERVICES].db
-        row = await db.fetchone("SELECT outcome FROM job_runs WHERE name = 'coverage'")
-        assert row is not None and row["outcome"] == "ok"
+
+        async def round_done() -> bool:
+            row = await db.fetchone("SELECT outcome FROM job_runs WHERE name = 'coverage'")
+            return row is not None and row["outcome"] == "ok"
+
+        # The round has enqueued every install it would, and the outbox has sent them all: a second install,
+        # were one to come, would be there now.
+        await eventually(round_done)
+        await delivered(db)
+        assert len(posts(graph)) == len(set(posts(graph))) == 7
     finally:
         for client in clients:
             await client.close()
@@ -273,11 +280,17 @@ async def test_coverage_is_off_by_default(make_settings: Callable[..., Settings]
 
     from safelinks.coverage import COVERAGE
     from safelinks.server import create_app
+    from shared.services import SERVICES
 
     client = TestClient(TestServer(create_app(make_settings(**graph_settings(graph)), role="worker"), host="127.0.0.1"))
     await client.start_server()
     try:
-        await asyncio.sleep(0.5)
+        db = client.server.app[SERVICES].db
+
+        async def jobs_ran() -> bool:  # the worker's scheduled jobs have had their first round
+            return await db.fetchone("SELECT outcome FROM job_runs WHERE name = 'retention'") is not None
+
+        await eventually(jobs_ran)
         assert client.server.app.get(COVERAGE) is None and graph.calls == []
     finally:
         await client.close()

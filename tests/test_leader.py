@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -56,10 +59,11 @@ async def test_sqlite_lease_of_a_dead_holder_lapses(tmp_path: object) -> None:
     db = await open_database(f"sqlite:///{tmp_path}/db.sqlite")
     now = time.time()
     await db.execute("INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
-                     ("feeds:x", "dead-process", now - 60, now + 0.5))
+                     ("feeds:x", "dead-process", now - 60, now + 60))
     async with db.leader("feeds:x") as lead:
         assert not lead
-    await asyncio.sleep(0.6)
+    # Its expiry passes (the row says so, rather than the test sleeping until it does).
+    await db.execute("UPDATE leases SET expires_at = ? WHERE name = ?", (time.time() - 0.001, "feeds:x"))
     async with db.leader("feeds:x") as lead:
         assert lead
         row = await db.fetchone("SELECT holder FROM leases WHERE name = ?", ("feeds:x",))
@@ -125,9 +129,11 @@ async def test_bad_leader_requests_are_refused(tmp_path: object, name: str, ttl:
     await db.close()
 
 
-async def test_lead_forever_runs_one_loop_and_hands_over(db_url: str) -> None:
+async def test_lead_forever_runs_one_loop_and_hands_over(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """Two replicas run a singleton loop: only one works at a time; when it stops, the standby takes over."""
     from shared.store.leader import lead_forever
+
+    caplog.set_level(logging.DEBUG, logger="shared.store.leader")
 
     dbs = [await open_database(db_url) for _ in range(2)]
     working: list[str] = []
@@ -146,18 +152,18 @@ async def test_lead_forever_runs_one_loop_and_hands_over(db_url: str) -> None:
 
         return work
 
+    async def standing_by() -> bool:
+        return sum("led elsewhere" in r.getMessage() for r in caplog.records) >= 3
+
     a = asyncio.create_task(lead_forever(dbs[0], "alerts:engine", loop_of("a"), retry=0.1))
-    await asyncio.sleep(0.3)
+    await eventually(partial(_true, lambda: beats["a"] > 0))
     b = asyncio.create_task(lead_forever(dbs[1], "alerts:engine", loop_of("b"), retry=0.1))
-    await asyncio.sleep(0.5)
+    await eventually(standing_by)  # b has asked three times, and been told no each time
     assert beats["a"] > 0 and beats["b"] == 0 and working == ["a"]
     a.cancel()
     with pytest.raises(asyncio.CancelledError):
         await a
-    for _ in range(50):
-        if beats["b"]:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(partial(_true, lambda: beats["b"] > 0))
     assert beats["b"] > 0 and working == ["b"]
     b.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -184,3 +190,7 @@ async def test_sqlite_lease_of_a_killed_local_process_is_taken_at_once(tmp_path:
     async with db.leader("alerts:engine") as lead:
         assert not lead  # another host's holder may be alive: its lease is respected
     await db.close()
+
+
+async def _true(check: Callable[[], bool]) -> bool:
+    return check()

@@ -18,6 +18,7 @@ from shared.store.postgres_sql import number_placeholders
 from shared.verdicts import Verdict
 from tests.conftest import FakeClock
 from tests.proxy_fixtures import Proxy
+from tests.waiting import eventually
 
 
 @pytest.mark.parametrize(
@@ -138,10 +139,15 @@ async def test_pool_recovers_after_its_connections_are_killed(pg_url: str, postg
         try:
             killed = await admin.fetchval(
                 "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app)
+
+            async def gone() -> bool:  # terminating is asynchronous: wait until the server has ended them
+                return await admin.fetchval(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1", app) == 0
+
+            await eventually(gone)
         finally:
             await admin.close()
         assert killed >= 1
-        await asyncio.sleep(0.1)
         assert await asyncio.gather(*(db.fetchone("SELECT 1 AS ok") for _ in range(3))) == [{"ok": 1}] * 3
         async with db.transaction() as tx:
             assert await tx.fetchone("SELECT 2 AS ok") == {"ok": 2}

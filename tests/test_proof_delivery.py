@@ -147,7 +147,8 @@ async def test_teams_storm_then_every_card_in_order(seeded: str, teams: StormyTe
         async with aiohttp.ClientSession() as http:
             for n in range(6):
                 assert await click(http, proxy, n, phish_url(n)) == 200
-                await asyncio.sleep(0.4)  # one alert after another: their cards queue in this order
+                # One alert after another: their cards queue in this order.
+                await eventually(lambda n=n: _equals(count_alerts(seeded), n + 1), timeout=30)
         await eventually(lambda: _true(len(teams.threads()) >= 6), timeout=40)
         await settle(seeded)
         # Counted after the storm is over: the failing phase starts only once the throttled one ends.
@@ -203,7 +204,7 @@ async def test_bot_killed_while_updating_a_card_updates_it_once_in_place(
         await eventually(lambda: _true(bool(teams.held)), timeout=20)
         first.kill()
         teams.hold_updates.clear()
-        await asyncio.sleep(0.2)
+        await eventually(lambda: _true(len(teams.released) == len(teams.held)), timeout=20)  # answered
         assert teams.updates() == [], "the held update died with its bot"
         await cluster.start("bot")
         await eventually(lambda: _true(len(teams.updates()) >= 1), timeout=30)

@@ -13,6 +13,7 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +24,7 @@ from shared.signing import Keyring, LinkContext, LinkSigner
 from shared.store import open_database
 from tests.conftest import BROWSER_UA, TEST_KEYS
 from tests.processes import Replica, Replicas, ThrowawayPostgres, postgres_binaries
+from tests.waiting import eventually
 
 SIGNER = LinkSigner(Keyring.parse(TEST_KEYS, "k1"), "http://127.0.0.1:3978")
 
@@ -92,27 +94,33 @@ async def test_postgres_restart_under_load(own_postgres: ThrowawayPostgres, tmp_
         proxy = await cluster.start("proxy")
         outcomes: list[tuple[float, int, int]] = []  # (when, n, status)
         counter = itertools.count()
-        stop_at = time.monotonic() + 7.0
+        stop = asyncio.Event()
 
         async def client(http: aiohttp.ClientSession) -> None:
-            while time.monotonic() < stop_at:
+            while not stop.is_set():
                 n = next(counter)
                 async with http.get(proxy.base + link_path(n), allow_redirects=False,
                                     headers={"User-Agent": BROWSER_UA}) as r:
                     outcomes.append((time.monotonic(), n, r.status))
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # pacing of each client's clicks
+
+        async def answered(after: float, count: int) -> bool:
+            return sum(when > after for when, _, _ in outcomes) >= count
 
         async def outage() -> tuple[float, float]:
-            await asyncio.sleep(1.5)
+            await eventually(partial(answered, 0.0, 100), timeout=30)  # clicks are being served before it
             down = time.monotonic()
             await asyncio.to_thread(own_postgres.stop, "fast")
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(2.0)  # the outage itself: how long the server stays down
             await asyncio.to_thread(own_postgres.start)
             return down, time.monotonic()
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             clients = [asyncio.create_task(client(http)) for _ in range(8)]
             _, up = await outage()
+            # Clicks well after the restart (2 s to recover), to show the proxy recovered by itself.
+            await eventually(partial(answered, up + 2.0, 100), timeout=30)
+            stop.set()
             await asyncio.gather(*clients)
         statuses = Counter(status for _, _, status in outcomes)
         assert set(statuses) <= {302, 503}, statuses

@@ -10,8 +10,10 @@ process instead of at the next timed refresh:
   moved, the counters themselves are read on the same connection (one tiny table), so the click log's
   own commits, which move data_version all the time, cost no reload.
 * PostgreSQL: ``LISTEN``; ``counters.bump`` sends ``NOTIFY`` in the writing transaction, delivered at
-  its commit. While the listening connection is down (a restart, a fail-over) the signal says
-  "changed" once per ``fallback_every`` seconds, so readers poll until it is back.
+  its commit. The channel is ``CHANNEL`` scoped to the current schema (``shared.store.postgres_sql``), so
+  stores in other schemas of the same database are not heard. While the listening connection is down
+  (a restart, a fail-over) the signal says "changed" once per ``fallback_every`` seconds, so readers
+  poll until it is back.
 
 ``poll()`` is synchronous and cheap; it says True once per change (or once per fallback round).
 """
@@ -23,6 +25,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from shared.tasks import stop_tasks
@@ -106,10 +109,12 @@ class DataVersionSignal:
 
 
 class NotifySignal:
-    """PostgreSQL: a connection of its own listening on ``CHANNEL``, reconnecting when it is lost."""
+    """PostgreSQL: a connection of its own listening on the store's channel, reconnecting when it is lost."""
 
-    def __init__(self, connect: Any, *, fallback_every: float = FALLBACK_EVERY) -> None:
-        self._connect = connect  # () -> awaitable asyncpg connection
+    def __init__(self, connect: Callable[[], Awaitable[Any]], channel_of: Callable[[Any], Awaitable[str]], *,
+                 fallback_every: float = FALLBACK_EVERY) -> None:
+        self._connect = connect  # () -> an asyncpg connection of its own
+        self._channel_of = channel_of  # connection -> the channel to listen on (it depends on the schema)
         self._fallback_every = fallback_every
         self._next = 0.0
         self._changed = False
@@ -121,7 +126,8 @@ class NotifySignal:
         self._task = asyncio.create_task(self._listen(), name="change-signal")
         # A serving process starts listening before it answers; a server that is down leaves it polling.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._up.wait(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self._up.wait()
 
     def _notified(self, *_: Any) -> None:
         self._changed = True
@@ -134,7 +140,7 @@ class NotifySignal:
                 conn = await self._connect()
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._notified)
+                await conn.add_listener(await self._channel_of(conn), self._notified)
                 self._listening = True
                 self._changed = True  # whatever happened while nobody listened
                 self._up.set()

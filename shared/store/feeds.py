@@ -214,8 +214,10 @@ class FeedRegistry:
         """Take (or renew) the right to update `name` for `lease` seconds; False if another holds it."""
         async with self._db.transaction() as tx:
             if self._db.dialect == "postgresql":
-                row = await tx.fetchone("SELECT pg_try_advisory_xact_lock(hashtext(?)) AS got",
-                                        (f"safelinks-feed:{name}",))
+                # Keyed per schema, like every advisory lock of the store (see shared.store.postgres_sql).
+                row = await tx.fetchone(
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended(coalesce(current_schema(), '') || ':' || ?, 0))"
+                    " AS got", (f"safelinks-feed:{name}",))
                 if not row or not row["got"]:
                     return False
             changed = await tx.execute(

@@ -46,6 +46,8 @@ async def lead_forever(db: Database, name: str, work: Callable[[], Awaitable[Non
                 if lead:
                     log.info("leading %s", name)
                     await _work_while_leading(lead, work)
+                else:
+                    log.debug("%s is led elsewhere; standing by", name)
         except StoreError as exc:  # the database is away: stand by and ask again
             log.warning("cannot ask to lead %s: %s", name, exc)
         await asyncio.sleep(retry)

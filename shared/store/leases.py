@@ -73,9 +73,11 @@ async def lease(db: Executor, name: str, ttl: float) -> AsyncIterator[Leadership
     try:
         yield lead
     finally:
-        await stop_tasks([renewer])
-        with contextlib.suppress(Exception):
-            await db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+        try:
+            await stop_tasks([renewer])
+        finally:  # given up even when the holder is cancelled meanwhile: the next one need not wait out ttl
+            with contextlib.suppress(Exception):
+                await db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
 
 async def _renew(db: Executor, lead: Leadership, ttl: float) -> None:

@@ -25,11 +25,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from shared.store.changes import ChangeSignal, NotifySignal
+from shared.store.changes import CHANNEL, ChangeSignal, NotifySignal
 from shared.store.database import Dialect, Params, Row
 from shared.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from shared.store.leadership import Leadership, check_request
-from shared.store.postgres_sql import APPEND_LOCK_SQL, Statements, affected, is_if_not_exists, is_select
+from shared.store.postgres_sql import (
+    APPEND_LOCK_SQL,
+    CHANNEL_SQL,
+    LOCK_KEY_SQL,
+    NOTIFY_SQL,
+    Statements,
+    affected,
+    is_if_not_exists,
+    is_select,
+)
 from shared.tasks import stop_tasks
 
 T = TypeVar("T")
@@ -127,9 +136,10 @@ class _Tx:
             return [dict(r) for r in await self._conn.fetch(await self._prepare(sql), *params)]
 
     async def notify(self, channel: str, payload: str) -> None:
-        """``NOTIFY`` listeners when this transaction commits (nothing is sent if it rolls back)."""
+        """``NOTIFY`` listeners of ``channel`` in this schema when this transaction commits (nothing is sent if
+        it rolls back)."""
         with _translated():
-            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+            await self._conn.execute(NOTIFY_SQL, channel, payload)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         with _translated():
@@ -336,7 +346,7 @@ class PostgresDatabase:
 
     def change_signal(self) -> ChangeSignal:
         """``LISTEN`` on a connection of its own, polling while it is down (see ``shared.store.changes``)."""
-        return NotifySignal(self.connect)
+        return NotifySignal(self.connect, change_channel)
 
     def leader(self, name: str, *, ttl: float = 30.0) -> AbstractAsyncContextManager[Leadership]:
         """``async with db.leader("feeds:urlhaus") as lead:`` — see ``shared.store.leader``."""
@@ -349,15 +359,19 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         try:
-            await asyncio.wait_for(self._pool.close(), timeout=10)
+            async with asyncio.timeout(10):
+                await self._pool.close()
         except _DRIVER_ERRORS:
             self._pool.terminate()
 
 
 async def close_quietly(conn: asyncpg.Connection) -> None:
     """Close a connection of our own; a dead one is just dropped."""
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the
+    # close completes, and a leader's owner cancelled at that moment would run on.
     try:
-        await asyncio.wait_for(conn.close(), timeout=5)
+        async with asyncio.timeout(5):
+            await conn.close()
     except _DRIVER_ERRORS:
         conn.terminate()
 
@@ -365,8 +379,14 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
 async def lock_key(conn: asyncpg.Connection, name: str) -> int:
     """A 64-bit advisory lock key for ``name``, distinct per schema so deployments sharing a database do not meet."""
     with _translated():
-        key = await conn.fetchval("SELECT hashtextextended(current_schema() || ':' || $1, 0)", name)
+        key = await conn.fetchval(LOCK_KEY_SQL, name)
     return int(key)
+
+
+async def change_channel(conn: asyncpg.Connection) -> str:
+    """The channel the store's change signal uses in ``conn``'s schema (``Tx.notify`` sends on the same)."""
+    with _translated():
+        return str(await conn.fetchval(CHANNEL_SQL, CHANNEL))
 
 
 @asynccontextmanager
@@ -403,7 +423,8 @@ async def _ping(conn: asyncpg.Connection, lead: Leadership, every: float) -> Non
     while not lead.lost.is_set():
         await asyncio.sleep(every)
         try:
-            await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=every)
+            async with asyncio.timeout(every):
+                await conn.fetchval("SELECT 1")
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -89,5 +89,21 @@ def is_if_not_exists(sql: str) -> bool:
     return head.startswith("CREATE") and "IF NOT EXISTS" in head
 
 
-# Held until the transaction ends; keyed per schema like every lock of ours.
-APPEND_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':append:' || $1, 0))"
+# Every advisory lock and notification channel of ours is scoped to the current schema (the first of the
+# URL's search_path that exists): deployments, and tests, that share a database in schemas of their own
+# never wait on each other's locks nor hear each other's signals. A lock key computed from NULL would
+# be NULL, which takes no lock at all, hence coalesce.
+_SCHEMA = "coalesce(current_schema(), '')"
+
+# The 64-bit key of a session-level advisory lock named $1.
+LOCK_KEY_SQL = f"SELECT hashtextextended({_SCHEMA} || ':' || $1::text, 0)"
+
+# Held until the transaction ends.
+APPEND_LOCK_SQL = f"SELECT pg_advisory_xact_lock(hashtextextended({_SCHEMA} || ':append:' || $1::text, 0))"
+
+# The channel named $1 in this schema: "name:schema", or "name:<hash of the schema>" where that would pass
+# the 63 bytes of an identifier (LISTEN would cut it short, pg_notify would refuse it).
+_CHANNEL = (f"CASE WHEN octet_length($1::text || ':' || {_SCHEMA}) < 64 THEN $1::text || ':' || {_SCHEMA} "
+            f"ELSE $1::text || ':' || to_hex(hashtextextended({_SCHEMA}, 0)) END")
+CHANNEL_SQL = f"SELECT {_CHANNEL}"
+NOTIFY_SQL = f"SELECT pg_notify({_CHANNEL}, $2::text)"
