@@ -176,7 +176,10 @@ class Outbox:
             if tried:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation that
+                # arrives as the wake-up does, and a worker being stopped would run on.
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
 
     async def _deliver(self, item: OutboxItem) -> None:
         route = self._routes[item.kind]

@@ -116,7 +116,8 @@ async def _reloaded(task: asyncio.Task[None]) -> None:
     # Shielded: a click whose client went away must not cancel the reload others wait for. Bounded: a
     # store that answers slowly delays a click by at most RELOAD_WAIT; the reload goes on behind it.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(task), RELOAD_WAIT)
+        async with asyncio.timeout(RELOAD_WAIT):
+            await asyncio.shield(task)
 
 
 async def keys_from(settings: Settings, db: Database) -> LoadedKeys:

@@ -99,7 +99,8 @@ class AlertEngine:
             except Exception:  # the store may be away for a moment; the cursor keeps our place
                 log.exception("alert engine round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await wake.wait()
 
     async def process_clicks(self) -> int:
         """Run the click rules over every click after the cursor; return how many alerts were stored."""

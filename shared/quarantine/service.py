@@ -296,7 +296,8 @@ class Quarantine:
             except Exception:  # the store may be away; the cursor keeps our place
                 log.exception("quarantine round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
 
     async def process_alerts(self, batch: int = 500) -> int:
         """Alerts raised on a message after it was quarantined (a click on the reply card's link, a report)
