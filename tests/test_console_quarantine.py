@@ -7,7 +7,6 @@ import asyncio
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +23,7 @@ from tests.test_report_message import (
     eventually,
     graph,
     post,
+    quarantined,
     report_invoke,
     reported,
     security_channel,
@@ -32,10 +32,6 @@ from tests.test_report_message import (
 )
 
 __all__ = ["graph", "settings_for", "teams"]  # fixtures shared with the message report tests
-
-
-async def quarantined(bot: BotHarness, state: str) -> list[dict[str, Any]]:
-    return [r for r in await bot.rows("quarantined_messages") if r["state"] == state]
 
 
 async def audited(bot: BotHarness, prefix: str) -> list[tuple[str, str, str, str]]:

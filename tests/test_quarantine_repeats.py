@@ -27,6 +27,7 @@ from tests.test_report_message import (
     graph,
     post,
     press,
+    quarantined,
     report_invoke,
     reported,
     security_channel,
@@ -36,10 +37,6 @@ from tests.test_report_message import (
 from tests.waiting import delivered
 
 __all__ = ["graph", "settings_for", "teams"]  # fixtures shared with the message report tests
-
-
-async def quarantined(bot: BotHarness, state: str) -> list[dict[str, Any]]:
-    return [r for r in await bot.rows("quarantined_messages") if r["state"] == state]
 
 
 async def audited(bot: BotHarness, action: str) -> list[dict[str, Any]]:

@@ -98,6 +98,10 @@ async def reported(bot: BotHarness) -> list[dict[str, Any]]:
         return [a for a in (await r.json())["value"] if a["title"] == TITLE]
 
 
+async def quarantined(bot: BotHarness, state: str) -> list[dict[str, Any]]:
+    return [r for r in await bot.rows("quarantined_messages") if r["state"] == state]
+
+
 async def security_channel(bot: BotHarness, teams: TeamsStandIn) -> None:
     before = len(teams.delivered())
     response = await post(bot, teams, channel_post(teams.service_url, sender_of(SOC), "alerts here", mention=True,
