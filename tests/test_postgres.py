@@ -137,12 +137,16 @@ async def test_pool_recovers_after_its_connections_are_killed(pg_url: str, postg
         await asyncio.gather(*(db.fetchone("SELECT pg_sleep(0.05)") for _ in range(3)))
         admin = await asyncpg.connect(postgres_base_url)
         try:
-            killed = await admin.fetchval(
-                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app)
+            pids = [r["pid"] for r in await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)]
+            killed = await admin.fetchval("SELECT COUNT(pg_terminate_backend(pid)) FROM unnest($1::int[]) AS pid", pids)
 
-            async def gone() -> bool:  # terminating is asynchronous: wait until the server has ended them
+            # Terminating is asynchronous: wait until the server has ended those very backends (the store's
+            # listening connection reconnects at once under the same application name, so a count by name
+            # may never reach zero).
+            async def gone() -> bool:
                 return await admin.fetchval(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1", app) == 0
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids) == 0
 
             await eventually(gone)
         finally:
