@@ -10,6 +10,8 @@ from aiohttp import web
 
 from bot.alert_buttons import card_verbs
 from bot.alert_ports import BotEvidence, bot_channel, card_poster
+from bot.app import CARD_ACTIONS, TEAMS_OUTBOX
+from safelinks.api import ALERTING, setup_api
 from shared.alerts import webhooks
 from shared.alerts.system import Alerting, build_alerting
 from shared.outbox import Outbox
@@ -36,9 +38,6 @@ ALERT_OUTBOX: web.AppKey[Outbox] = web.AppKey("alert_outbox", Outbox)
 
 def setup_alerting(app: web.Application, *, role: str, poll_interval: float = 0.5) -> None:
     """Mount the REST API and, for roles all and worker, run the alert engine and its deliveries."""
-    from bot.app import CARD_ACTIONS, TEAMS_OUTBOX
-    from safelinks.api import ALERTING, setup_api
-
     setup_api(app)
     registry = app.get(CARD_ACTIONS)
     if registry is not None:

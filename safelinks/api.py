@@ -53,7 +53,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def _guarded(handler: Handler) -> Handler:
+def guarded(handler: Handler) -> Handler:
     """The token check and the error answers, wrapped around each API handler.
 
     A wrapper rather than a middleware: any middleware, even on a sub-application, makes aiohttp run
@@ -197,7 +197,8 @@ async def _changes(request: web.Request) -> Changes:
     )
 
 
-def _actor(request: web.Request) -> Actor:
+def actor_of(request: web.Request) -> Actor:
+    """Who an API request acts as: the token, or the person a delegated token names in its header."""
     named = request.headers.get(_ACTOR_HEADER)
     if named is None:
         return Actor("api", via="api")
@@ -227,7 +228,7 @@ async def get_alert(request: web.Request) -> web.Response:
 
 async def patch_alert(request: web.Request) -> web.Response:
     system, services = request.config_dict[ALERTING], request.config_dict[SERVICES]
-    alert = await system.actions.update_alert(_id(request), await _changes(request), _actor(request))
+    alert = await system.actions.update_alert(_id(request), await _changes(request), actor_of(request))
     return web.json_response(alert_json(alert, public_url=services.settings.public_url))
 
 
@@ -255,7 +256,7 @@ async def get_incident(request: web.Request) -> web.Response:
 async def patch_incident(request: web.Request) -> web.Response:
     system = request.config_dict[ALERTING]
     incident_id = _id(request)
-    await system.actions.update_incident(incident_id, await _changes(request), _actor(request))
+    await system.actions.update_incident(incident_id, await _changes(request), actor_of(request))
     return await get_incident(request)
 
 
@@ -284,11 +285,11 @@ async def post_clicks(request: web.Request) -> web.Response:
 def setup_api(app: web.Application) -> None:
     """Mount ``/api/v1``; the alerting system must be set under ``ALERTING`` before start."""
     api = web.Application()
-    api.router.add_get("/alerts", _guarded(list_alerts))
-    api.router.add_get("/alerts/{id}", _guarded(get_alert))
-    api.router.add_patch("/alerts/{id}", _guarded(patch_alert))
-    api.router.add_get("/incidents", _guarded(list_incidents))
-    api.router.add_get("/incidents/{id}", _guarded(get_incident))
-    api.router.add_patch("/incidents/{id}", _guarded(patch_incident))
-    api.router.add_post("/clicks", _guarded(post_clicks))
+    api.router.add_get("/alerts", guarded(list_alerts))
+    api.router.add_get("/alerts/{id}", guarded(get_alert))
+    api.router.add_patch("/alerts/{id}", guarded(patch_alert))
+    api.router.add_get("/incidents", guarded(list_incidents))
+    api.router.add_get("/incidents/{id}", guarded(get_incident))
+    api.router.add_patch("/incidents/{id}", guarded(patch_incident))
+    api.router.add_post("/clicks", guarded(post_clicks))
     app.add_subapp("/api/v1/", api)

@@ -17,7 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.activity import CardAction
+from bot.app import CARD_ACTIONS, HANDLING, TEAMS_OUTBOX
 from bot.errors import BotError
+from safelinks.alerting import ALERT_OUTBOX, alerting_for
+from safelinks.api import ALERTING
 from shared.alerts.actions import Actor, Changes
 from shared.alerts.errors import AlertError
 from shared.alerts.model import Alert
@@ -173,11 +176,6 @@ def card_verbs(get_quarantine: Callable[[], Quarantine], get_alerting: Callable[
 
 def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 0.5) -> None:
     """Quarantine for ``role``: Graph deliveries and the look-back for all/worker, reports for all/bot."""
-    from bot.app import CARD_ACTIONS, HANDLING, TEAMS_OUTBOX
-    from safelinks.alerting import ALERT_OUTBOX, alerting_for
-    from safelinks.api import ALERTING
-    from safelinks.quarantine_http import setup_routes
-
     background = role in ("all", "worker")
     own_alerting: list[Alerting] = []
 
@@ -189,7 +187,6 @@ def setup_quarantine(app: web.Application, *, role: str, poll_interval: float = 
     if registry is not None:
         for verb, handler in card_verbs(lambda: app[QUARANTINE], alerting).items():
             registry.register_verb(verb, handler)
-    setup_routes(app, role=role)
 
     async def running(app: web.Application) -> AsyncIterator[None]:
         services: Services = app[SERVICES]

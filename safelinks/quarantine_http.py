@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from safelinks.api import actor_of, guarded
+from safelinks.quarantine import QUARANTINE
 from shared.alerts.actions import Actor
 from shared.alerts.errors import InvalidChange, NotFound
 from shared.quarantine import State
 from shared.quarantine.model import QuarantineRecord
+from shared.quarantine.service import Quarantine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PAGE_HEADERS = {
@@ -28,9 +31,7 @@ _PAGE_HEADERS = {
 }
 
 
-def _quarantine(request: web.Request):  # type: ignore[no-untyped-def]
-    from safelinks.quarantine import QUARANTINE
-
+def _quarantine(request: web.Request) -> Quarantine:
     return request.config_dict[QUARANTINE]
 
 
@@ -59,9 +60,7 @@ async def get_record(request: web.Request) -> web.Response:
 async def release_record(request: web.Request) -> web.Response:
     """Release a message; the token (or its delegated ``X-SafeLinks-User``) is who the audit log records, and
     a body's ``by`` the name shown on the alert. Asked again, it answers 200 and records nothing."""
-    from safelinks.api import _actor
-
-    actor = _actor(request)
+    actor = actor_of(request)
     by = actor.id
     if request.can_read_body:
         try:
@@ -108,11 +107,10 @@ async def page(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application, *, role: str) -> None:
-    from safelinks.api import _guarded
-
+    """The quarantine's routes for ``role``: the notice page for all/proxy, the API for all/proxy/worker."""
     if role in ("all", "proxy"):
         app.router.add_get("/v1/quarantine/{token}", page)
     if role in ("all", "proxy", "worker"):
-        app.router.add_get("/api/v1/quarantine", _guarded(list_records))
-        app.router.add_get("/api/v1/quarantine/{id}", _guarded(get_record))
-        app.router.add_post("/api/v1/quarantine/{id}/release", _guarded(release_record))
+        app.router.add_get("/api/v1/quarantine", guarded(list_records))
+        app.router.add_get("/api/v1/quarantine/{id}", guarded(get_record))
+        app.router.add_post("/api/v1/quarantine/{id}/release", guarded(release_record))

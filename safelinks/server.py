@@ -69,8 +69,10 @@ def create_app(
 
         setup_alerting(app, role=role)
     from safelinks.quarantine import setup_quarantine
+    from safelinks.quarantine_http import setup_routes as setup_quarantine_routes
 
     setup_quarantine(app, role=role)
+    setup_quarantine_routes(app, role=role)
     if role in ("all", "worker"):
         from safelinks.coverage import setup_coverage
         from safelinks.jobs import setup_jobs

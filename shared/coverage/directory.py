@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from shared.coverage.model import CoverageError, Kind
-from shared.graph import GraphClient, GraphUnavailable, segment
+from shared.graph import GraphClient, GraphRefused, GraphUnavailable, segment
 
 T = TypeVar("T")
 ATTEMPTS = 5
@@ -117,8 +117,6 @@ class Directory:
 
     async def user(self, id_or_upn: str) -> Found | None:
         """One user by object id or UPN (``SAFELINKS_COVERAGE_USERS``); None when Graph knows none."""
-        from shared.graph import GraphRefused
-
         try:
             u = await self._retried(lambda: self.graph.get(f"/users/{segment(id_or_upn)}", {"$select": _USER_FIELDS}))
         except GraphRefused as exc:

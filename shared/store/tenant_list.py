@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from shared.store import audit, counters
+from shared.store.alerts import with_contains
 from shared.store.database import Database, Row
 from shared.store.errors import DuplicateKey
 from shared.urllists.tenant_list import TablAction, TablError, default_expiry, validate_expiry
@@ -138,8 +139,6 @@ class TenantList:
     async def page(self, *, action: TablAction | None = None, contains: str | None = None, top: int = 50,
                    skip: int = 0) -> tuple[list[tuple[TablEntry, str | None]], bool]:
         """A page of entries (each with who created it), newest first, and whether more follow."""
-        from shared.store.alerts import with_contains
-
         where, params = ("", []) if action is None else (" WHERE action = ?", [action.value])
         where, params = with_contains(where, params, {"value": contains})
         rows = await self._db.fetchall(
