@@ -15,12 +15,12 @@ from yarl import URL
 from proxy import tokens
 from proxy.agents import is_automated, sends_fetch_metadata
 from proxy.decision import Outcome, Page, decide
-from proxy.linkparams import BadLink, check_target
 from proxy.pages import SECURITY_HEADERS, Branding, Pages, csp_continuing_to, redirect
 from proxy.verified import VerifiedLinks
 from proxy.why import why
 from shared.clicks import ActionType, Click, ReportIds, anonymize_ip
 from shared.events import ClickRecorded
+from shared.linkparams import BadLink, check_target
 from shared.metrics import Counter, Histogram, Labels
 from shared.netguard import is_loopback_host
 from shared.policy import SafeLinksPolicy

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.linkparams import BadLink, parse_link_query
+from shared.linkparams import BadLink, parse_link_query
 from shared.signing import LinkContext, LinkSigner, LinkStatus
 from shared.urls import WebURL
 

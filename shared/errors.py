@@ -35,7 +35,8 @@ SafeLinksError
 ├── RetryLater, PermanentFailure   a delivery's outcome, raised by outbox handlers (shared/outbox.py)
 ├── BotError → BadActivity, ChannelError, UnknownConversation, AuthenticationFailed, ActionRefused,
 │              ActionError, QuarantineRefused, CardActionRefused    (bot/errors.py and users)
-├── TokenError, BadLink       a click-through token, a wrapped link (proxy/)
+├── TokenError                a click-through token (proxy/tokens.py)
+├── BadLink                   a wrapped link the proxy cannot read (shared/linkparams.py)
 ├── FilterError               a console listing's filter value (also a ValueError; console/filters.py)
 ├── OidcError                 a console sign-in with OpenID Connect; safe to show (console/oidc.py)
 ├── Forbidden                 an API token that may not do what it asks (safelinks/statuses.py)

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from shared.clicks import Workload
 from shared.errors import ConfigError, SafeLinksError
+from shared.linkparams import BadLink, parse_link_query
+from shared.urls import URLError, parse
 
 WRAP_PATH = "/v1/url"
 _MIN_KEY_BYTES = 16
@@ -249,15 +250,17 @@ class LinkSigner:
         return DecodedLink(LinkStatus.VALID, url, context)
 
     def decode(self, link: str) -> DecodedLink:
-        """Take a whole wrapped link apart (for ``safelinks decode``)."""
-        parts = urlsplit(link.strip())
-        if parts.path.rstrip("/") != WRAP_PATH:
+        """Take a whole wrapped link apart (for ``safelinks decode``): its path and query as a browser sends
+        them (the URL model), its parameters as the proxy reads them (``parse_link_query``), so what it
+        reports is what a click on it would be judged by."""
+        try:
+            sent = parse(link)
+        except URLError as exc:
+            return DecodedLink(LinkStatus.NOT_OURS, None, None, f"not a web address: {exc}")
+        if sent.path.rstrip("/") != WRAP_PATH:
             return DecodedLink(LinkStatus.NOT_OURS, None, None, f"path is not {WRAP_PATH}")
         try:
-            fields = dict(parse_qsl(parts.query, strict_parsing=True, errors="strict"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            return DecodedLink(LinkStatus.MALFORMED, None, None, f"query string: {exc}")
-        missing = [k for k in ("url", "data", "sig") if not fields.get(k)]
-        if missing:
-            return DecodedLink(LinkStatus.MALFORMED, fields.get("url"), None, f"missing {', '.join(missing)}")
-        return self.verify(fields["url"], fields["data"], fields["sig"])
+            params = parse_link_query(sent.query or "")
+        except BadLink as exc:
+            return DecodedLink(LinkStatus.MALFORMED, exc.url, None, exc.message)
+        return self.verify(params.url, params.data, params.sig)

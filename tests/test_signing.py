@@ -67,6 +67,27 @@ def test_tampering_is_detected(mutate, status) -> None:  # type: ignore[no-untyp
     assert s.decode(mutate(s.wrap("https://example.com/x", ctx()))).status is status
 
 
+@pytest.mark.parametrize(
+    ("mutate", "status", "url"),
+    [
+        # A browser sends "/v1/./url" and "\\v1\\url" as /v1/url: the proxy answers them, so they are ours.
+        (lambda link: link.replace("/v1/url", "/v1/./url"), LinkStatus.VALID, "https://example.com/x"),
+        (lambda link: link.replace("/v1/url", "\\v1\\url"), LinkStatus.VALID, "https://example.com/x"),
+        # The proxy refuses a second url= outright; reading the last one would call a link valid that no
+        # click can follow.
+        (lambda link: link.replace("?url=", "?url=https%3A%2F%2Fevil.example%2F&url="), LinkStatus.MALFORMED, None),
+        (lambda link: link + "&url=https%3A%2F%2Fevil.example%2F", LinkStatus.MALFORMED, None),
+        (lambda link: link.replace("&data=", "&data=%FF"), LinkStatus.MALFORMED, None),
+        (lambda link: "javascript:alert(1)", LinkStatus.NOT_OURS, None),
+    ],
+)
+def test_decode_reads_the_link_as_the_proxy_does(mutate, status, url) -> None:  # type: ignore[no-untyped-def]
+    """decode reads a wrapped link's path as a browser sends it and its parameters as the proxy reads them."""
+    s = signer()
+    result = s.decode(mutate(s.wrap("https://example.com/x", ctx())))
+    assert result.status is status and result.url == url
+
+
 def test_context_tampering_is_detected() -> None:
     """Changing the recipient in data (re-encoded validly) is caught by the MAC."""
     s = signer()

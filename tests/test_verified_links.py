@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from proxy.linkparams import BadLink
 from proxy.verified import VerifiedLinks
 from safelinks.api import setup_api
 from shared.clicks import Workload
+from shared.linkparams import BadLink
 from shared.signing import Keyring, LinkContext, LinkSigner
 
 BASE = "https://links.example.org"

@@ -45,7 +45,7 @@ def _signer(args: argparse.Namespace) -> LinkSigner:
 
 
 def wrap(args: argparse.Namespace) -> int:
-    from proxy.linkparams import BadLink, check_target
+    from shared.linkparams import BadLink, check_target
 
     try:
         check_target(args.url)
