@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.clicks import ActionType, Click, Workload, reversed_host
 from shared.store.batch import BatchWriter
@@ -44,14 +43,9 @@ def url_rhost(url: str) -> str:
         value = parse(url) if url.startswith(("https://", "http://")) else parse_typed(url)
         return reversed_host(canonical_host(value))
     except InvalidURL:
-        pass
-    # The fallback, for text the URL model refuses (only rows stored before clicks were checked): no
-    # expression covers such a URL, so the look-back never wants it; exact-URL lookups compute the key
-    # from the same text. urllib's reading is what those rows were always indexed by, or "" where
-    # urllib cannot read a host at all ("http://[::1/").
-    try:
-        return reversed_host(urlsplit(url).hostname or "")
-    except ValueError:
+        # Text the URL model refuses (only rows stored before clicks were checked) names no host a browser
+        # opens, so it is indexed by none: no expression covers it, and exact-URL lookups compute the key
+        # from the same text.
         return ""
 
 
