@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from shared.durations import DurationError, parse_duration
 from shared.errors import ConfigError
+from shared.urls import URLError, base_url
 from shared.verdicts.heuristics import HeuristicsConfig
 
 Role = Literal["all", "bot", "proxy", "worker", "console"]
@@ -307,11 +308,17 @@ class Settings(BaseSettings):
                      "console_oidc_metadata_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        # A base that paths are appended to: http(s), and no trailing slash to double.
+        # A base that paths are appended to: http(s), no trailing slash to double, and written as a browser
+        # reads it, so the links and the manifest built on it name what a browser opens.
         value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
+        if not value:
+            return value
+        if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value
+        try:
+            return base_url(value)
+        except URLError as exc:
+            raise ValueError(f"is not an address a browser opens: {exc}") from None
 
     @field_validator("safebrowsing_api_key")
     @classmethod

@@ -503,3 +503,14 @@ def test_cli_without_schema_explains(
 def test_cli_missing_required_argument() -> None:
     """argparse itself rejects a build without --app-id with exit code 2."""
     assert run_cli(["manifest", "build", "--public-url", PUBLIC_URL]) == 2
+
+
+def test_cli_build_names_the_public_url_a_browser_opens(tmp_path: Path) -> None:
+    """`manifest build --public-url` reads the URL as a browser does: the package names the host it opens."""
+    out = tmp_path / "pkg.zip"
+    assert run_cli(["manifest", "build", "--app-id", APP_ID, "--public-url", "https://Links.Example.com\\safe\\",
+                    "--out", str(out), "--skip-schema"]) == 0
+    with zipfile.ZipFile(out) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert "links.example.com" in manifest["validDomains"]
+    assert "\\" not in json.dumps(manifest) and "Links.Example" not in json.dumps(manifest)

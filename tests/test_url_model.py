@@ -12,12 +12,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from shared.config import load_settings
+from shared.errors import ConfigError
 from shared.urllists.do_not_rewrite import RewriteExemptions
 from shared.urllists.tenant_list import TablAction
 from shared.urllists.tenant_list_entries import TablEntry, TablIndex
 from shared.urls import (
     InvalidURL,
     NotWebURL,
+    base_url,
     canonical_parts,
     canonicalize,
     expressions,
@@ -373,3 +376,27 @@ def test_list_matching_of_an_8kb_path_takes_linear_time(path: str) -> None:
     started = time.perf_counter()
     index.match("http://example.org/" + path, NOW)
     assert time.perf_counter() - started < 0.1
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("https://links.example.com", "https://links.example.com"),
+        ("https://Links.Example.com/", "https://links.example.com"),
+        ("https://links.example.com\\safe\\", "https://links.example.com/safe"),
+        ("https://links.example.com/a/../safe/", "https://links.example.com/safe"),
+        ("https://0x7f.1:8443", "https://127.0.0.1:8443"),
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+        (" http://127.0.0.1:3978/ ", "http://127.0.0.1:3978"),
+    ],
+)
+def test_a_base_url_is_written_as_browsers_read_it(given: str, read: str) -> None:
+    """Our own public URL (and every service base) is kept as the address a browser opens, without a final /."""
+    assert base_url(given) == read
+    assert load_settings(public_url=given).public_url == read
+
+
+def test_a_base_url_no_browser_opens_is_refused() -> None:
+    """A public URL a browser refuses stops the configuration, naming the setting."""
+    with pytest.raises(ConfigError, match=r"SAFELINKS_PUBLIC_URL: .*not an address a browser opens"):
+        load_settings(public_url="https://exa mple.com")

@@ -22,6 +22,7 @@ from manifest import (
 )
 from safelinks.cli.exits import EXIT_FAILED
 from safelinks.cli.table import print_json
+from shared.urls import URLError, base_url
 
 DEFAULT_OUT = Path("var") / "teams-safelinks.zip"
 EXIT_OK = 0
@@ -41,11 +42,21 @@ def _verdict(problems: tuple[ManifestProblem, ...] | list[ManifestProblem], skip
     return f"valid{suffix}" if not problems else f"valid with {len(problems)} warning(s){suffix}"
 
 
+def _as_browsers_read(public_url: str) -> str:
+    """``--public-url`` as a browser reads it (the manifest package parses it on its own, and must see what a
+    browser opens: ``https://links.example.com\\safe`` is ``https://links.example.com/safe``). An address no
+    browser opens is passed on as given, for the package's check to say what is wrong with it."""
+    try:
+        return base_url(public_url)
+    except URLError:
+        return public_url
+
+
 def run_build(args: argparse.Namespace) -> int:
     """Build the package, validate it, say where it is and whether it is valid."""
     try:
         built = assemble_package(
-            args.app_id, args.public_url, Path(args.out), version=args.app_version,
+            args.app_id, _as_browsers_read(args.public_url), Path(args.out), version=args.app_version,
             schema_cache=Path(args.schema_cache), skip_schema=args.skip_schema,
         )
     except PackageInvalid as exc:
@@ -68,7 +79,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     """Validate an existing package and list its problems."""
     problems = validate_package(
-        Path(args.package), public_url=args.public_url,
+        Path(args.package), public_url=None if args.public_url is None else _as_browsers_read(args.public_url),
         schema_cache=Path(args.schema_cache), skip_schema=args.skip_schema,
     )
     print(f"{args.package}: {_verdict(problems, args.skip_schema)}")

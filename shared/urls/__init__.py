@@ -6,7 +6,7 @@ from shared.urls.errors import InvalidURL, NotWebURL, URLError
 from shared.urls.expressions import covers, expression_of, expressions, lookup_expressions
 from shared.urls.extract import extract_urls, href_target
 from shared.urls.unwrap import unwrap
-from shared.urls.weburl import HostKind, WebURL, display_host, parse, parse_typed
+from shared.urls.weburl import HostKind, WebURL, base_url, display_host, parse, parse_typed
 
 __all__ = [
     "CanonicalURL",
@@ -15,6 +15,7 @@ __all__ = [
     "NotWebURL",
     "URLError",
     "WebURL",
+    "base_url",
     "canonical_host",
     "canonical_parts",
     "canonicalize",

@@ -106,6 +106,14 @@ def parse(text: str) -> WebURL:
     return _parse(text)
 
 
+def base_url(text: str) -> str:
+    """A base URL that paths are appended to (our own public URL, a service's), written as a browser
+    reads it and without a trailing slash: ``HTTPS://Links.Example.com\\safe/`` is
+    ``https://links.example.com/safe``. Whatever reads it later, with any parser, reads what a browser
+    opens. Raises ``InvalidURL``."""
+    return parse(text.strip()).href.rstrip("/")
+
+
 @lru_cache(maxsize=_REMEMBERED)
 def _parse_remembered(text: str) -> WebURL:
     # A value is immutable and a function of the text alone; a refusal is not kept (it raises).
